@@ -1,0 +1,134 @@
+"""What a node type is: declared data fields, load-time checks, and a `run` method.
+
+Each node family module defines small `Node` subclasses and registers them with
+`@register`. The payload loader validates a node's `data` against the declared
+`fields` (reporting every problem with its JSON path), compiles expression fields
+once, and builds one immutable instance per node. The runner then calls
+`run(inputs, ctx)` for every execution, possibly from several threads at once:
+`run` must not mutate the instance; per-run state lives in `ctx`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
+
+if TYPE_CHECKING:
+    from engine.state import NodeContext
+
+#: kinds a Field may declare; the loader checks and converts values accordingly
+FIELD_KINDS = frozenset({
+    "any",         # anything JSON
+    "string",
+    "number",      # int or float (bool refused); numeric strings accepted and converted
+    "integer",     # int (or a float/str holding an integral value)
+    "boolean",     # bool; "true"/"false" strings accepted
+    "array",
+    "object",
+    "expression",  # a string compiled by engine.expressions at load
+    "duration",    # seconds as number, or "500ms" / "30s" / "10m"; stored as float seconds
+    "workflow",    # a sub-workflow payload (loop bodies); stored as a loaded Workflow
+})
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One key of a node's `data`. `aliases` are other accepted spellings (first one found wins)."""
+
+    name: str
+    kind: str = "any"
+    required: bool = False
+    default: Any = None
+    choices: tuple[Any, ...] = ()
+    aliases: tuple[str, ...] = ()
+    #: choices compared case-insensitively and stored lower-cased (Thaiyyal's editor varies case)
+    fold_case: bool = False
+
+    def __post_init__(self) -> None:
+        if self.kind not in FIELD_KINDS:
+            raise ValueError(f"unknown field kind {self.kind!r}")
+
+
+#: report(field_name, message): how `Node.check` reports a problem on one of its fields
+Report = Callable[[str, str], None]
+
+
+class Node(ABC):
+    """Base of every node type.
+
+    Subclasses set `type_name` and `fields`, may override `check` for cross-field rules,
+    `setup` to derive attributes from `config`, and implement `run`.
+    """
+
+    type_name: ClassVar[str]
+    fields: ClassVar[tuple[Field, ...]] = ()
+    #: waits on I/O or time: the runner runs it on the branch thread pool
+    io_bound: ClassVar[bool] = False
+    #: receives upstream failures as `Failure` inputs instead of the run failing (try_catch)
+    catches_errors: ClassVar[bool] = False
+    #: runs as soon as one input is ready instead of waiting for all (join any/first)
+    wants_first_input: ClassVar[bool] = False
+    #: holds values for `context.<name>` (context_variable / context_constant)
+    is_context: ClassVar[bool] = False
+
+    __slots__ = ("id", "config")
+
+    def __init__(self, node_id: str, config: Mapping[str, Any]) -> None:
+        self.id = node_id
+        self.config = config
+        self.setup()
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any], report: Report) -> None:
+        """Cross-field validation at load time, after each field was checked on its own."""
+
+    def setup(self) -> None:
+        """Derive attributes from `self.config` once, at load."""
+
+    @abstractmethod
+    def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
+        """Execute once. `inputs` are the results of firing upstream nodes in edge order.
+        Raise `NodeError` (or let `ExpressionError` propagate) on failure."""
+
+    def fires(self, result: Any, handle: str) -> bool:
+        """Whether an edge leaving this node through `handle` fires for `result`.
+
+        Thaiyyal's rule: the result's `path` (condition) or `output_path` (switch) equals
+        the handle; handles true/false also follow `condition_met`/`true_path`/`false_path`.
+        """
+        if not isinstance(result, dict):
+            return False
+        if result.get("path") == handle or result.get("output_path") == handle:
+            return True
+        if handle == "true":
+            return bool(result.get("true_path", result.get("condition_met", False)))
+        if handle == "false":
+            return bool(result.get("false_path", not result.get("condition_met", True)))
+        return False
+
+    def context_values(self) -> dict[str, Any]:
+        """For context nodes: the `context.<name>` values this node defines."""
+        return {}
+
+
+NODE_TYPES: dict[str, type[Node]] = {}
+
+
+def register(cls: type[Node]) -> type[Node]:
+    """Class decorator: make `cls` available under its `type_name`."""
+    name = cls.type_name
+    if name in NODE_TYPES:
+        raise ValueError(f"node type {name!r} registered twice")
+    NODE_TYPES[name] = cls
+    return cls
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An upstream node's failure, delivered as an input to a node that `catches_errors`."""
+
+    node_id: str
+    message: str
+    code: str
