@@ -154,6 +154,15 @@ class NodeContext:
                 self.check_deadline()
         self.check_deadline()
 
+    def run_body(self, body: Any, input_value: Any, item: Any = None,
+                 index: int | None = None) -> Any:
+        """Run a loop body (a loaded sub-Workflow) once inside this run: same deadline,
+        limits, counters and state. Returns the body's final output; raises the body's
+        ExecutionError if it fails. `input`, `item` and `index` are what the body sees."""
+        from engine.runner import run_body  # runner imports this module
+
+        return run_body(body, self, input_value, item, index)
+
     def count_http_call(self) -> None:
         """Count one outbound HTTP call against `max_http_calls`."""
         state = self.run.state
