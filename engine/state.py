@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import threading
 import time
 from collections.abc import Callable
@@ -35,7 +36,7 @@ class Run:
     `ctx.run.services.get(name)`.
     """
 
-    __slots__ = ("execution_id", "limits", "started", "deadline", "state", "results",
+    __slots__ = ("execution_id", "limits", "started", "deadline", "state", "results", "executions",
                  "context", "observer", "services", "cancel_event", "scope", "_on_cancel",
                  "_cancel_lock")
 
@@ -47,6 +48,8 @@ class Run:
         self.deadline = self.started + limits.max_execution_time
         self.state = RunState()
         self.results: dict[str, Any] = {}
+        #: next(executions) numbers node executions; atomic under the GIL, so thread-safe
+        self.executions = itertools.count(1)
         self.context = context
         self.observer: Observer = observer or NullObserver()
         self.services = services or {}

@@ -83,9 +83,11 @@ class Node(ABC):
     @classmethod
     def check(cls, config: Mapping[str, Any], report: Report) -> None:
         """Cross-field validation at load time, after each field was checked on its own."""
+        return None
 
     def setup(self) -> None:
         """Derive attributes from `self.config` once, at load."""
+        return None
 
     @abstractmethod
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
@@ -107,6 +109,10 @@ class Node(ABC):
         if handle == "false":
             return bool(result.get("false_path", not result.get("condition_met", True)))
         return False
+
+    def concurrency_cap(self) -> int | None:
+        """For `parallel`: how many nodes below it may run at once (None: no cap)."""
+        return None
 
     def context_values(self) -> dict[str, Any]:
         """For context nodes: the `context.<name>` values this node defines."""

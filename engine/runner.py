@@ -1,0 +1,435 @@
+"""The scheduler: runs ready nodes (in parallel where the graph allows), enforces limits.
+
+One loop serves every workflow. Nodes become ready when all their sources are decided
+(Kahn's algorithm, so pure workflows run in exactly Thaiyyal's order); pure nodes run
+inline on the calling thread, where a thread hop would cost more than the work;
+I/O-bound nodes and nodes with a `retry`/`timeout` policy run on a per-run thread pool
+bounded by `max_parallel_branches`, so independent branches overlap. The run never
+outlives its deadline: the caller stops waiting, records which nodes were still
+running, and cancels them (their sockets close and their waits wake).
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections import deque
+from collections.abc import Mapping
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from typing import TYPE_CHECKING, Any
+
+from engine.errors import (
+    Cancelled,
+    ExecutionError,
+    ExpressionError,
+    LimitExceeded,
+    NodeError,
+    PayloadError,
+    Problem,
+)
+from engine.limits import Limits
+from engine.nodes.base import Failure
+from engine.observe import Observer
+from engine.result import NodeOutcome, Result
+from engine.state import NodeContext, Run
+
+if TYPE_CHECKING:
+    from engine.payload import Workflow
+
+SUCCEEDED, FAILED, SKIPPED, CANCELLED, RUNNING, QUEUED = (
+    "succeeded", "failed", "skipped", "cancelled", "running", "queued")
+_DECIDED = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED})
+
+
+def execute_workflow(workflow: Workflow, limits: Limits, observer: Observer | None,
+                     inputs: Mapping[str, Any] | None,
+                     services: dict[str, Any] | None) -> Result:
+    execution_id = secrets.token_hex(8)
+    context = workflow.context_defaults()
+    if inputs:
+        context.update(bind_inputs(workflow, inputs))
+    run = Run(execution_id, limits, context, observer, services)
+    if observer is not None:
+        _notify(observer.run_started, execution_id, workflow.workflow_id, workflow.node_count)
+    scheduler = _Scheduler(workflow, run, run.results, observer, root_input=None, inline=False)
+    scheduler.execute()
+    result = scheduler.result(execution_id, workflow.workflow_id)
+    if observer is not None:
+        code = result.error["code"] if result.error else None
+        _notify(observer.run_finished, execution_id, result.status, result.duration_ms, code)
+    return result
+
+
+def run_body(body: Workflow, ctx: NodeContext, input_value: Any, item: Any,
+             index: int | None) -> Any:
+    """Run a loop body inside the caller's run (same deadline, counters, state). Bodies run
+    inline on the loop's thread; the loop node itself may be on the pool."""
+    scheduler = _Scheduler(body, ctx.run, {}, None, root_input=input_value, inline=True,
+                           loop=(item, index))
+    scheduler.execute()
+    error = scheduler.error
+    if isinstance(error, LimitExceeded | Cancelled):
+        raise error
+    if error is not None:
+        raise NodeError(f"body failed at node {error.node_id!r}: {error.message}", ctx.node_id)
+    return scheduler.final_output()
+
+
+def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    """Check caller inputs against the workflow's `context_variable` names and types."""
+    declared: dict[str, Any] = {}
+    for node in workflow.nodes:
+        if node.type_name == "context_variable":
+            declared.update(node.context_values())
+    problems = []
+    for name, value in inputs.items():
+        path = f"$.inputs.{name}"
+        if name not in declared:
+            known = ", ".join(sorted(declared)) or "none"
+            problems.append(Problem(path, f"unknown input (context variables: {known})"))
+            continue
+        expected = _json_kind(declared[name])
+        if expected != "null" and _json_kind(value) != expected:
+            problems.append(Problem(path, f"must be a {expected}, got {_json_kind(value)}"))
+    if problems:
+        raise PayloadError(problems)
+    return dict(inputs)
+
+
+def _json_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
+
+
+def _notify(hook: Any, *args: Any) -> None:
+    try:
+        hook(*args)
+    except Exception:  # noqa: BLE001 - a broken observer must never fail a run
+        pass
+
+
+def check_size(value: Any, limits: Limits) -> None:
+    """Bound what a node returns: strings and arrays, at the top and one level into objects."""
+    if isinstance(value, str):
+        if len(value) > limits.max_string_length:
+            raise LimitExceeded("max_string_length", limits.max_string_length,
+                                detail=f"result string has {len(value)} characters")
+    elif isinstance(value, list):
+        if len(value) > limits.max_array_length:
+            raise LimitExceeded("max_array_length", limits.max_array_length,
+                                detail=f"result array has {len(value)} items")
+    elif isinstance(value, dict):
+        for inner in value.values():
+            if isinstance(inner, str | list):
+                check_size(inner, limits)
+
+
+class _Scheduler:
+    def __init__(self, workflow: Workflow, run: Run, results: dict[str, Any],
+                 observer: Observer | None, root_input: Any, inline: bool,
+                 loop: tuple[Any, int | None] | None = None) -> None:
+        n = len(workflow.nodes)
+        self.wf = workflow
+        self.nodes = workflow.nodes
+        self.plan = workflow.plan
+        self.run = run
+        self.results = results
+        self.observer = observer
+        self.root_inputs = [] if root_input is None and loop is None else [root_input]
+        self.inline = inline
+        self.status: list[str | None] = [None] * n
+        self.values: list[Any] = [None] * n
+        self.started = [0.0] * n
+        self.duration = [0.0] * n
+        self.attempts = [0] * n
+        self.messages: list[str | None] = [None] * n
+        self.waiting = list(self.plan.source_count)
+        self.catchers = workflow.catchers
+        self.inflight: dict[Future[Any], int] = {}
+        self.pool: ThreadPoolExecutor | None = None
+        self.ready: deque[int] = deque()
+        self.error: ExecutionError | None = None
+        self.still_running: list[str] = []
+        self.t0 = time.perf_counter()
+        self.gates = workflow.gates
+        self.gate_active: dict[int, int] = {}
+        self.gate_waiting: dict[int, deque[tuple[int, list[Any]]]] = {}
+
+    # -- main loop ---------------------------------------------------------------------
+    def execute(self) -> None:
+        plan = self.plan
+        for i in plan.order:
+            if not plan.incoming[i]:
+                self.status[i] = QUEUED
+                self.ready.append(i)
+        try:
+            while True:
+                while self.ready and self.error is None:
+                    self.start(self.ready.popleft())
+                if self.error is not None or not self.inflight:
+                    break
+                if not self.any_needed():
+                    self.abandon()
+                    break
+                self.wait_some()
+        finally:
+            if self.inflight:
+                # Past the deadline they stay "running" (the result lists them); otherwise
+                # another node's failure stopped the run and they are cancelled.
+                if not self.still_running:
+                    for i in self.inflight.values():
+                        self.status[i] = CANCELLED
+                self.run.cancel()
+            if self.pool is not None:
+                self.pool.shutdown(wait=False, cancel_futures=True)
+
+    def wait_some(self) -> None:
+        timeout = self.run.deadline - time.monotonic()
+        done, _ = wait(self.inflight, timeout=max(0.0, timeout), return_when=FIRST_COMPLETED)
+        if not done:
+            self.still_running = [self.nodes[i].id for i in self.inflight.values()]
+            self.error = LimitExceeded(
+                "max_execution_time", f"{self.run.limits.max_execution_time:g}s",
+                detail="still running: " + ", ".join(self.still_running))
+            return
+        # Complete in plan order so outcomes do not depend on thread timing.
+        for future in sorted(done, key=lambda f: self.plan.position[self.inflight[f]]):
+            i = self.inflight.pop(future)
+            status, value, error, attempts, started, duration = future.result()
+            self.finish(i, status, value, error, attempts, started, duration)
+            if i in self.gates:
+                self.release_gate(self.gates[i])
+
+    def any_needed(self) -> bool:
+        """Whether some in-flight node can still affect an undecided node or the output.
+        False once e.g. a join(any) has moved on without the slow branches."""
+        needed = [False] * len(self.nodes)
+        status, outgoing, terminal = self.status, self.plan.outgoing, self.plan.terminal
+        for i in reversed(self.plan.order):
+            if status[i] in _DECIDED:
+                continue
+            needed[i] = terminal[i] or any(needed[t] for t in outgoing[i])
+        return any(needed[i] for i in self.inflight.values())
+
+    def abandon(self) -> None:
+        for i in self.inflight.values():
+            self.status[i] = CANCELLED
+            self.messages[i] = "cancelled: no longer needed by any downstream node"
+        self.inflight.clear()
+        for i, st in enumerate(self.status):
+            if st is None or st == QUEUED:
+                self.status[i] = CANCELLED
+
+    # -- one node ------------------------------------------------------------------------
+    def start(self, i: int) -> None:
+        incoming = self.plan.incoming[i]
+        if incoming:
+            inputs = self.gather(i, incoming)
+            if inputs is None:
+                self.finish(i, SKIPPED, None, None, 0, 0.0, 0.0)
+                return
+        else:
+            inputs = list(self.root_inputs)
+        run = self.run
+        executions = next(run.executions)
+        if executions > run.limits.max_node_executions:
+            self.fail(i, LimitExceeded("max_node_executions", run.limits.max_node_executions,
+                                       self.nodes[i].id))
+            return
+        node = self.nodes[i]
+        policy = self.wf.policies[i]
+        if self.inline or not (node.io_bound or policy.active):
+            self.finish(i, *self.invoke(i, inputs))
+            return
+        gate = self.gates.get(i)
+        if gate is not None and not self.take_gate(gate, i, inputs):
+            return
+        self.submit(i, inputs)
+
+    def submit(self, i: int, inputs: list[Any]) -> None:
+        if self.pool is None:
+            self.pool = ThreadPoolExecutor(
+                max_workers=self.run.limits.max_parallel_branches,
+                thread_name_prefix=f"thaiyyal-{self.run.execution_id[:8]}")
+        self.status[i] = RUNNING
+        self.inflight[self.pool.submit(self.invoke, i, inputs)] = i
+
+    def gather(self, i: int, incoming: tuple[tuple[int, str | None], ...]) -> list[Any] | None:
+        """Inputs from sources whose edge fires, in edge order; None when nothing fires."""
+        inputs = []
+        catches = self.nodes[i].catches_errors
+        for s, handle in incoming:
+            st = self.status[s]
+            if st == SUCCEEDED:
+                value = self.values[s]
+                if handle is None or self.nodes[s].fires(value, handle):
+                    inputs.append(value)
+            elif st == FAILED and catches:
+                inputs.append(self.values[s])
+        return inputs or None
+
+    def invoke(self, i: int, inputs: list[Any]) -> tuple[str, Any, ExecutionError | None,
+                                                          int, float, float]:
+        """Run node `i` (with its retry/timeout policy); never raises."""
+        node = self.nodes[i]
+        observer = self.observer
+        if observer is not None:
+            _notify(observer.node_started, self.run.execution_id, node.id, node.type_name)
+        policy = self.wf.policies[i]
+        started = time.perf_counter()
+        attempts = 1
+        try:
+            if policy.active:
+                value, attempts = self.with_policy(i, inputs)
+            else:
+                value = node.run(inputs, NodeContext(self.run, node.id))
+            check_size(value, self.run.limits)
+            return SUCCEEDED, value, None, attempts, started, time.perf_counter() - started
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a node error value
+            error = _as_execution_error(exc, node.id)
+            attempts = getattr(exc, "attempts", attempts)
+            return FAILED, None, error, attempts, started, time.perf_counter() - started
+
+    def with_policy(self, i: int, inputs: list[Any]) -> tuple[Any, int]:
+        node = self.nodes[i]
+        policy = self.wf.policies[i]
+        retry = policy.retry
+        max_attempts = retry.max_attempts if retry else 1
+        attempt = 0
+        while True:
+            attempt += 1
+            ctx = NodeContext(self.run, node.id, timeout=policy.timeout)
+            try:
+                ctx.check_deadline()
+                return node.run(inputs, ctx), attempt
+            except Exception as exc:  # noqa: BLE001 - classified below
+                error = _as_execution_error(exc, node.id)
+                if retry is None or attempt >= max_attempts or not retry.should_retry(error):
+                    if attempt > 1:
+                        error.message = f"{error.message} (after {attempt} attempts)"
+                        error.args = (error.message,)
+                    error.attempts = attempt  # type: ignore[attr-defined]
+                    raise error from exc
+                NodeContext(self.run, node.id).sleep(retry.delay(attempt))
+
+    def finish(self, i: int, status: str, value: Any, error: ExecutionError | None,
+               attempts: int, started: float, duration: float) -> None:
+        node = self.nodes[i]
+        self.status[i] = status
+        self.started[i] = started
+        self.duration[i] = duration
+        self.attempts[i] = attempts
+        if status == SUCCEEDED:
+            self.values[i] = value
+            self.results[node.id] = value
+        elif status == FAILED:
+            assert error is not None
+            self.messages[i] = error.message
+            if self.catchers[i]:
+                self.values[i] = Failure(node.id, error.message, error.code)
+            elif self.error is None:
+                self.error = error
+        observer = self.observer
+        if observer is not None and status != SKIPPED:
+            _notify(observer.node_finished, self.run.execution_id, node.id, node.type_name,
+                    status, duration * 1000.0, self.messages[i])
+        self.release(i)
+
+    def fail(self, i: int, error: ExecutionError) -> None:
+        self.finish(i, FAILED, None, error, 0, time.perf_counter(), 0.0)
+
+    def release(self, i: int) -> None:
+        fired = self.status[i] == SUCCEEDED
+        for t in self.plan.outgoing[i]:
+            if self.status[t] is not None:
+                continue  # already queued early (join any/first)
+            self.waiting[t] -= 1
+            if self.waiting[t] == 0 or (fired and self.nodes[t].wants_first_input
+                                        and self.fires_to(i, t)):
+                self.status[t] = QUEUED
+                self.ready.append(t)
+
+    def fires_to(self, s: int, t: int) -> bool:
+        value = self.values[s]
+        return any(src == s and (h is None or self.nodes[s].fires(value, h))
+                   for src, h in self.plan.incoming[t])
+
+    # -- parallel {max_concurrency} gates ------------------------------------------------
+    def take_gate(self, gate: int, i: int, inputs: list[Any]) -> bool:
+        cap = self.nodes[gate].concurrency_cap() or 1
+        if self.gate_active.get(gate, 0) < cap:
+            self.gate_active[gate] = self.gate_active.get(gate, 0) + 1
+            return True
+        self.status[i] = RUNNING
+        self.gate_waiting.setdefault(gate, deque()).append((i, inputs))
+        return False
+
+    def release_gate(self, gate: int) -> None:
+        waiting = self.gate_waiting.get(gate)
+        if waiting:
+            i, inputs = waiting.popleft()
+            self.submit(i, inputs)
+        else:
+            self.gate_active[gate] -= 1
+
+    # -- outcome -------------------------------------------------------------------------
+    def final_output(self) -> Any:
+        """The terminal node that ran last in plan order; context nodes only as a fallback."""
+        fallback = None
+        for i in reversed(self.plan.order):
+            if self.plan.terminal[i] and self.status[i] == SUCCEEDED:
+                if not self.nodes[i].is_context:
+                    return self.values[i]
+                if fallback is None:
+                    fallback = (self.values[i],)
+        return fallback[0] if fallback else None
+
+    def result(self, execution_id: str, workflow_id: str | None) -> Result:
+        outcomes = []
+        for i in self.plan.order:
+            node = self.nodes[i]
+            st = self.status[i]
+            if st in (None, QUEUED):
+                st = CANCELLED if self.error is not None else SKIPPED
+            ran = st in (SUCCEEDED, FAILED) or (st in (RUNNING, CANCELLED) and self.started[i])
+            outcomes.append(NodeOutcome(
+                id=node.id, type=node.type_name, status=st,
+                started_ms=round((self.started[i] - self.t0) * 1000, 3) if ran else None,
+                duration_ms=round(self.duration[i] * 1000, 3) if st in (SUCCEEDED, FAILED)
+                else None,
+                error=self.messages[i], attempts=self.attempts[i]))
+        error = self.error
+        node_results = {self.nodes[i].id: self.values[i] for i in self.plan.order
+                        if self.status[i] == SUCCEEDED}
+        return Result(
+            execution_id=execution_id,
+            status="failed" if error is not None else "succeeded",
+            final_output=None if error is not None else self.final_output(),
+            node_results=node_results,
+            nodes=outcomes,
+            duration_ms=round((time.perf_counter() - self.t0) * 1000, 3),
+            workflow_id=workflow_id,
+            errors=[f"error executing node {error.node_id}: {error.message}"
+                    if error.node_id else error.message] if error is not None else [],
+            error=error.to_dict() if error is not None else None,
+            still_running=self.still_running,
+        )
+
+
+def _as_execution_error(exc: BaseException, node_id: str) -> ExecutionError:
+    if isinstance(exc, ExecutionError):
+        if exc.node_id is None:
+            exc.node_id = node_id
+        return exc
+    if isinstance(exc, ExpressionError):
+        return NodeError(str(exc), node_id)
+    if isinstance(exc, RecursionError | MemoryError):
+        return NodeError(f"node ran out of resources: {type(exc).__name__}", node_id)
+    return NodeError(f"internal error: {type(exc).__name__}: {exc}", node_id)
