@@ -1,0 +1,94 @@
+"""`thaiyyal run FILE|-`: execute a workflow file with the engine alone and print the result.
+
+Exit status: 0 succeeded, 1 failed, 2 invalid payload (problems on stderr as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from engine.errors import PayloadError
+from engine.limits import Limits, parse_duration
+from engine.payload import Workflow
+
+EXIT_SUCCEEDED, EXIT_FAILED, EXIT_INVALID = 0, 1, 2
+
+
+def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
+    """The limit flags shared by `run` and `serve`."""
+    parser.add_argument("--max-execution-time", type=parse_duration, metavar="DURATION",
+                        help="e.g. 30s, 500ms, 10m (default 30s)")
+    parser.add_argument("--max-node-executions", type=_positive_int, metavar="N")
+    parser.add_argument("--max-http-calls", type=_positive_int, metavar="N")
+    parser.add_argument("--max-loop-iterations", type=_positive_int, metavar="N")
+
+
+def limits_from_args(args: argparse.Namespace, base: Limits | None = None) -> Limits:
+    """Limits with the flags that were given applied over `base` (or the defaults)."""
+    import dataclasses
+
+    changes = {name: getattr(args, name) for name in (
+        "max_execution_time", "max_node_executions", "max_http_calls", "max_loop_iterations")
+        if getattr(args, name, None) is not None}
+    return dataclasses.replace(base or Limits(), **changes)
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(prog="thaiyyal run",
+                                               description=__doc__.splitlines()[0])
+    parser.add_argument("file", help="workflow JSON file, or - for standard input")
+    parser.add_argument("--compact", action="store_true", help="print JSON on one line")
+    add_limit_arguments(parser)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+    except OSError as exc:
+        _print_error([{"path": "$", "message": f"cannot read {args.file}: {exc.strerror}"}])
+        return EXIT_INVALID
+    limits = limits_from_args(args)
+    try:
+        workflow = Workflow.load(raw, limits)
+    except PayloadError as exc:
+        _print_error(exc.to_list())
+        return EXIT_INVALID
+    result = workflow.execute(limits=limits)
+    indent = None if args.compact else 2
+    print(json.dumps(result.to_dict(), indent=indent, default=_fallback))
+    return EXIT_SUCCEEDED if result.succeeded else EXIT_FAILED
+
+
+def _read(path: str) -> bytes:
+    with open(path, "rb") as handle:
+        return handle.read()
+
+
+def _print_error(details: list[dict[str, str]]) -> None:
+    json.dump({"success": False, "error": "invalid workflow", "details": details}, sys.stderr,
+              indent=2)
+    sys.stderr.write("\n")
+
+
+def _fallback(value: Any) -> Any:
+    return repr(value)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    return run(build_parser().parse_args(argv))
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
