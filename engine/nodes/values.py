@@ -1,0 +1,69 @@
+"""How nodes look at the JSON values flowing between them: type names, numbers, arrays
+inside result envelopes, and Thaiyyal's value equality."""
+
+from __future__ import annotations
+
+from typing import Any
+
+#: keys under which Thaiyyal's filter (and partition) look for the array of an object input,
+#: in this order: the envelopes of `range` and friends, and common API response shapes
+ARRAY_KEYS = ("range", "array", "items", "data", "values")
+
+
+def json_type(value: Any) -> str:
+    """The JSON name of `value`'s type, for messages and `original_type` fields."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    return type(value).__name__
+
+
+def is_number(value: Any) -> bool:
+    """True for JSON numbers: int or float, never bool."""
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def find_array(value: Any) -> list[Any] | None:
+    """`value` itself if it is an array, else the first array under one of `ARRAY_KEYS`
+    of an object, else None."""
+    if isinstance(value, list):
+        return value
+    if isinstance(value, dict):
+        for key in ARRAY_KEYS:
+            found = value.get(key)
+            if isinstance(found, list):
+                return found
+    return None
+
+
+def truthy(value: Any) -> bool:
+    """JavaScript's truthiness, which Thaiyyal's expression users expect: null, false, 0,
+    NaN and "" are false; everything else (including [] and {}) is true."""
+    if value is None or value is False:
+        return False
+    if value is True:
+        return True
+    if is_number(value):
+        return value == value and value != 0  # NaN != NaN
+    if isinstance(value, str):
+        return value != ""
+    return True
+
+
+def same_value(left: Any, right: Any) -> bool:
+    """Equality without Python's cross-type surprises: `1 == True` and `1 == "1"` are false,
+    `1 == 1.0` is true."""
+    if is_number(left) and is_number(right):
+        return left == right
+    if json_type(left) != json_type(right):
+        return False
+    return bool(left == right)
