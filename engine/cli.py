@@ -6,6 +6,7 @@ Exit status: 0 succeeded, 1 failed, 2 invalid payload (problems on stderr as JSO
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 from collections.abc import Sequence
@@ -29,8 +30,6 @@ def add_limit_arguments(parser: argparse.ArgumentParser) -> None:
 
 def limits_from_args(args: argparse.Namespace, base: Limits | None = None) -> Limits:
     """Limits with the flags that were given applied over `base` (or the defaults)."""
-    import dataclasses
-
     changes = {name: getattr(args, name) for name in (
         "max_execution_time", "max_node_executions", "max_http_calls", "max_loop_iterations")
         if getattr(args, name, None) is not None}
