@@ -111,10 +111,12 @@ class _Loader:
         plan = build_plan(node_ids, edges)
         return Workflow(
             nodes=nodes,
-            policies=tuple(p for _, p in built),
+            policies=apply_upstream_policies(nodes, [p for _, p in built], plan),
             plan=plan,
             workflow_id=workflow_id,
             catchers=tuple(any(nodes[t].catches_errors for t in out) for out in plan.outgoing),
+            pooled=tuple(node.io_bound or policy.active for node, policy in built),
+            first_input=tuple(node.wants_first_input for node in nodes),
             gates=concurrency_gates(
                 [i for i, node in enumerate(nodes) if node.concurrency_cap()], plan),
         )
@@ -297,6 +299,32 @@ class _Loader:
         return cls(node_id, config), policy
 
 
+def apply_upstream_policies(nodes: tuple[Node, ...], policies: list[NodePolicy],
+                            plan: Plan) -> tuple[NodePolicy, ...]:
+    """Give each `retry` / `timeout` node's policy to the nearest upstream nodes that do work
+    (through chains of such nodes: `http -> timeout -> retry` bounds and retries the http).
+    A node's own `data.retry` wins over a retry node's; the tightest timeout wins."""
+    merged = list(policies)
+    for t in plan.order:
+        extra = nodes[t].upstream_policy()
+        if extra is None:
+            continue
+        stack, seen = [s for s, _ in plan.incoming[t]], set()
+        while stack:
+            s = stack.pop()
+            if s in seen:
+                continue
+            seen.add(s)
+            if nodes[s].upstream_policy() is not None:
+                stack.extend(src for src, _ in plan.incoming[s])
+                continue
+            own = merged[s]
+            timeouts = [x for x in (own.timeout, extra.timeout) if x is not None]
+            merged[s] = NodePolicy(retry=own.retry or extra.retry,
+                                   timeout=min(timeouts) if timeouts else None)
+    return tuple(merged)
+
+
 def _find(data: Mapping[str, Any], f: Field) -> tuple[str, Any]:
     for key in (f.name, *f.aliases):
         value = data.get(key, _MISSING)
@@ -359,6 +387,10 @@ class Workflow:
     workflow_id: str | None
     #: per node: whether a direct successor catches its errors (try_catch)
     catchers: tuple[bool, ...]
+    #: per node: runs on the branch pool (I/O-bound, or has a retry/timeout policy)
+    pooled: tuple[bool, ...]
+    #: per node: ready as soon as one input fires (join any/first)
+    first_input: tuple[bool, ...]
     #: node index -> the `parallel` node whose max_concurrency bounds it
     gates: Mapping[int, int]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,7 +32,9 @@ class Result:
     status: str
     final_output: Any
     node_results: dict[str, Any]
-    nodes: list[NodeOutcome]
+    #: builds the per-node outcomes on first use: most callers never look at them, and
+    #: building them eagerly cost more than running a small node
+    timeline: Callable[[], list[NodeOutcome]]
     duration_ms: float
     workflow_id: str | None = None
     #: Thaiyyal-style messages: "error executing node <id>: <cause>"
@@ -40,6 +43,14 @@ class Result:
     error: dict[str, Any] | None = None
     #: nodes still working when the run's deadline passed
     still_running: list[str] = field(default_factory=list)
+    _nodes: list[NodeOutcome] | None = None
+
+    @property
+    def nodes(self) -> list[NodeOutcome]:
+        """Per node, in plan order: status, start offset and duration (ms), error, attempts."""
+        if self._nodes is None:
+            self._nodes = self.timeline()
+        return self._nodes
 
     @property
     def succeeded(self) -> bool:

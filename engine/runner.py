@@ -39,6 +39,7 @@ if TYPE_CHECKING:
 SUCCEEDED, FAILED, SKIPPED, CANCELLED, RUNNING, QUEUED = (
     "succeeded", "failed", "skipped", "cancelled", "running", "queued")
 _DECIDED = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED})
+_SIZED = frozenset({str, list, dict})
 
 
 def execute_workflow(workflow: Workflow, limits: Limits, observer: Observer | None,
@@ -158,6 +159,10 @@ class _Scheduler:
         self.error: ExecutionError | None = None
         self.still_running: list[str] = []
         self.t0 = time.perf_counter()
+        #: shared by inline nodes, which run one at a time on this thread
+        self.ctx = NodeContext(run, "")
+        self.max_executions = run.limits.max_node_executions
+        self.first_input = workflow.first_input
         self.gates = workflow.gates
         self.gate_active: dict[int, int] = {}
         self.gate_waiting: dict[int, deque[tuple[int, list[Any]]]] = {}
@@ -237,21 +242,35 @@ class _Scheduler:
                 return
         else:
             inputs = list(self.root_inputs)
-        run = self.run
-        executions = next(run.executions)
-        if executions > run.limits.max_node_executions:
-            self.fail(i, LimitExceeded("max_node_executions", run.limits.max_node_executions,
+        if next(self.run.executions) > self.max_executions:
+            self.fail(i, LimitExceeded("max_node_executions", self.max_executions,
                                        self.nodes[i].id))
-            return
-        node = self.nodes[i]
-        policy = self.wf.policies[i]
-        if self.inline or not (node.io_bound or policy.active):
+        elif not self.wf.pooled[i]:
+            self.run_inline(i, inputs)
+        elif self.inline:
             self.finish(i, *self.invoke(i, inputs))
+        else:
+            gate = self.gates.get(i)
+            if gate is None or self.take_gate(gate, i, inputs):
+                self.submit(i, inputs)
+
+    def run_inline(self, i: int, inputs: list[Any]) -> None:
+        """The hot path for pure nodes: no thread hop, no per-node context allocation."""
+        node = self.nodes[i]
+        if self.observer is not None:
+            _notify(self.observer.node_started, self.run.execution_id, node.id, node.type_name)
+        ctx = self.ctx
+        ctx.node_id = node.id
+        started = time.perf_counter()
+        try:
+            value = node.run(inputs, ctx)
+            if value.__class__ in _SIZED:
+                check_size(value, self.run.limits)
+        except Exception as exc:  # noqa: BLE001 - every failure becomes a node error value
+            self.finish(i, FAILED, None, _as_execution_error(exc, node.id), 1, started,
+                        time.perf_counter() - started)
             return
-        gate = self.gates.get(i)
-        if gate is not None and not self.take_gate(gate, i, inputs):
-            return
-        self.submit(i, inputs)
+        self.finish(i, SUCCEEDED, value, None, 1, started, time.perf_counter() - started)
 
     def submit(self, i: int, inputs: list[Any]) -> None:
         if self.pool is None:
@@ -351,7 +370,7 @@ class _Scheduler:
             if self.status[t] is not None:
                 continue  # already queued early (join any/first)
             self.waiting[t] -= 1
-            if self.waiting[t] == 0 or (fired and self.nodes[t].wants_first_input
+            if self.waiting[t] == 0 or (fired and self.first_input[t]
                                         and self.fires_to(i, t)):
                 self.status[t] = QUEUED
                 self.ready.append(t)
@@ -392,6 +411,24 @@ class _Scheduler:
         return fallback[0] if fallback else None
 
     def result(self, execution_id: str, workflow_id: str | None) -> Result:
+        error = self.error
+        node_results = {self.nodes[i].id: self.values[i] for i in self.plan.order
+                        if self.status[i] == SUCCEEDED}
+        return Result(
+            execution_id=execution_id,
+            status="failed" if error is not None else "succeeded",
+            final_output=None if error is not None else self.final_output(),
+            node_results=node_results,
+            timeline=self.timeline,
+            duration_ms=round((time.perf_counter() - self.t0) * 1000, 3),
+            workflow_id=workflow_id,
+            errors=[f"error executing node {error.node_id}: {error.message}"
+                    if error.node_id else error.message] if error is not None else [],
+            error=error.to_dict() if error is not None else None,
+            still_running=self.still_running,
+        )
+
+    def timeline(self) -> list[NodeOutcome]:
         outcomes = []
         for i in self.plan.order:
             node = self.nodes[i]
@@ -405,22 +442,7 @@ class _Scheduler:
                 duration_ms=round(self.duration[i] * 1000, 3) if st in (SUCCEEDED, FAILED)
                 else None,
                 error=self.messages[i], attempts=self.attempts[i]))
-        error = self.error
-        node_results = {self.nodes[i].id: self.values[i] for i in self.plan.order
-                        if self.status[i] == SUCCEEDED}
-        return Result(
-            execution_id=execution_id,
-            status="failed" if error is not None else "succeeded",
-            final_output=None if error is not None else self.final_output(),
-            node_results=node_results,
-            nodes=outcomes,
-            duration_ms=round((time.perf_counter() - self.t0) * 1000, 3),
-            workflow_id=workflow_id,
-            errors=[f"error executing node {error.node_id}: {error.message}"
-                    if error.node_id else error.message] if error is not None else [],
-            error=error.to_dict() if error is not None else None,
-            still_running=self.still_running,
-        )
+        return outcomes
 
 
 def _as_execution_error(exc: BaseException, node_id: str) -> ExecutionError:
