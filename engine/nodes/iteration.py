@@ -22,14 +22,15 @@ if TYPE_CHECKING:
 _DEADLINE_EVERY = 256
 
 
-def _array_input(node: str, inputs: list[Any]) -> list[Any]:
-    """The first input, which must be an array (Thaiyyal's map and reduce take no other)."""
+def array_input(node: str, inputs: list[Any]) -> list[Any]:
+    """The array of the first input: the input itself, or the array inside an upstream
+    envelope (see `find_array`; Thaiyyal's map and reduce take bare arrays only)."""
     if not inputs:
         raise NodeError(f"{node} node needs at least 1 input")
-    value = inputs[0]
-    if not isinstance(value, list):
-        raise NodeError(f"{node} node requires array input, got {json_type(value)}")
-    return value
+    items = find_array(inputs[0])
+    if items is None:
+        raise NodeError(f"{node} node requires array input, got {json_type(inputs[0])}")
+    return items
 
 
 @register
@@ -99,7 +100,7 @@ class MapNode(Node):
         self._field: str | None = self.config.get("field") or None
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
-        items = _array_input("map", inputs)
+        items = array_input("map", inputs)
         ctx.check_deadline()
         if self._field is not None:
             results, failed = self._pick_field(items)
@@ -160,7 +161,7 @@ class ReduceNode(Node):
         self._expr = self.config["expression"]
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
-        items = _array_input("reduce", inputs)
+        items = array_input("reduce", inputs)
         initial = self.config.get("initial_value")
         start = 0 if initial is None else initial
         ctx.check_deadline()

@@ -16,7 +16,8 @@ from engine.errors import (
     NodeTimeout,
 )
 from engine.nodes.base import Field, Node, register
-from engine.nodes.values import json_type, truthy
+from engine.nodes.iteration import array_input
+from engine.nodes.values import truthy
 
 if TYPE_CHECKING:
     from engine.state import NodeContext
@@ -57,11 +58,7 @@ class ForEachNode(Node):
         self._body = self.config.get("body")
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
-        if not inputs:
-            raise NodeError("for_each node needs at least 1 input")
-        items = inputs[0]
-        if not isinstance(items, list):
-            raise NodeError(f"for_each node requires array input, got {json_type(items)}")
+        items = array_input("for_each", inputs)
         count = len(items)
         if count > min(self._max, ctx.limits.max_loop_iterations):
             raise _too_many(self._max, ctx,
@@ -125,10 +122,11 @@ class WhileLoopNode(Node):
         iterations = 0
         while self._holds(value, ctx):
             if iterations >= cap or self._body is None:
+                detail = (f"while_loop condition still true after {iterations} iterations"
+                          if self._body is not None
+                          else "while_loop has no body and its condition is true")
                 raise _too_many(self._max, ctx,
-                                f"while_loop exceeded max iterations: {self._max}",
-                                f"while_loop condition still true after {iterations} "
-                                "iterations")
+                                f"while_loop exceeded max iterations: {self._max}", detail)
             value = ctx.run_body(self._body, value, index=iterations)
             iterations += 1
         return {"final_value": value, "iterations": iterations,

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from typing import Any
 
-#: keys under which Thaiyyal's filter (and partition) look for the array of an object input,
-#: in this order: the envelopes of `range` and friends, and common API response shapes
-ARRAY_KEYS = ("range", "array", "items", "data", "values")
+#: keys under which an array is looked for in an object input, in this order. Thaiyyal's
+#: filter and partition look under the first five (the `range` envelope, common API response
+#: shapes); ours adds the envelopes of filter and map, so filter -> map -> reduce chains
+#: without glue nodes
+ARRAY_KEYS = ("range", "array", "items", "data", "values", "filtered", "results")
 
 
 def json_type(value: Any) -> str:
