@@ -109,13 +109,15 @@ class _Loader:
             return None
         nodes = tuple(n for n, _ in built)
         plan = build_plan(node_ids, edges)
+        policies = apply_upstream_policies(nodes, [p for _, p in built], plan)
         return Workflow(
             nodes=nodes,
-            policies=apply_upstream_policies(nodes, [p for _, p in built], plan),
+            policies=policies,
             plan=plan,
             workflow_id=workflow_id,
             catchers=tuple(any(nodes[t].catches_errors for t in out) for out in plan.outgoing),
-            pooled=tuple(node.io_bound or policy.active for node, policy in built),
+            pooled=tuple(node.io_bound or policy.active
+                         for node, policy in zip(nodes, policies, strict=True)),
             first_input=tuple(node.wants_first_input for node in nodes),
             gates=concurrency_gates(
                 [i for i, node in enumerate(nodes) if node.concurrency_cap()], plan),

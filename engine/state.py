@@ -25,6 +25,8 @@ class RunState:
     #: the `cache` node's store for this run: key -> (value, expires_at monotonic or None)
     cache: dict[str, tuple[Any, float | None]] = field(default_factory=dict)
     http_calls: int = 0
+    #: rate_limiter / throttle bookkeeping: key -> that limiter's own state (take `lock`)
+    pacing: dict[str, Any] = field(default_factory=dict)
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from engine.policy import NodePolicy
     from engine.state import NodeContext
 
 #: kinds a Field may declare; the loader checks and converts values accordingly
@@ -112,6 +113,11 @@ class Node(ABC):
 
     def concurrency_cap(self) -> int | None:
         """For `parallel`: how many nodes below it may run at once (None: no cap)."""
+        return None
+
+    def upstream_policy(self) -> NodePolicy | None:
+        """For `retry` / `timeout` nodes: a policy the loader applies to the nearest upstream
+        nodes that do work (their own `data.retry` wins; the tightest timeout wins)."""
         return None
 
     def context_values(self) -> dict[str, Any]:

@@ -1,0 +1,107 @@
+"""`schema_validator`: checks its input against a JSON Schema (the `jsonschema` library).
+
+The schema is checked once, at load, against its own metaschema (Draft 2020-12 unless
+`$schema` names another), and a bad schema is reported with the path of the bad part.
+References resolve only inside the schema: remote `$ref`s are never fetched, because only
+`engine/egress.py` may talk to the network.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import referencing
+import referencing.exceptions
+from jsonschema import Draft202012Validator, SchemaError
+from jsonschema.validators import validator_for
+
+from engine.errors import NodeError
+from engine.nodes.base import Field, Node, Report, register
+
+if TYPE_CHECKING:
+    from jsonschema import ValidationError
+    from jsonschema.protocols import Validator
+
+    from engine.state import NodeContext
+
+#: errors listed in a result at most; a count says how many there were
+MAX_REPORTED_ERRORS = 100
+
+
+def _path_text(parts: Any) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in parts)
+
+
+def _validator_class(schema: Mapping[str, Any] | bool) -> type[Validator] | None:
+    """The validator for the schema's `$schema` (Draft 2020-12 without one); None when
+    `$schema` names a draft the library does not know."""
+    if isinstance(schema, Mapping) and "$schema" in schema:
+        return validator_for(schema, default=None)
+    return Draft202012Validator
+
+
+@register
+class SchemaValidatorNode(Node):
+    """`{valid: true, data}` when the first input matches `schema`; otherwise `{valid:
+    false, data, errors: [{field, type, description, value}]}`, or, with `strict`, a node
+    error naming the first problem."""
+
+    type_name = "schema_validator"
+    fields = (
+        Field("schema", "any", required=True),
+        Field("strict", "boolean", default=False),
+    )
+
+    __slots__ = ("_validator",)
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any], report: Report) -> None:
+        schema = config["schema"]
+        if not isinstance(schema, Mapping | bool):
+            report("schema", "must be a JSON Schema object (or true/false)")
+            return
+        cls = _validator_class(schema)
+        if cls is None:
+            report("schema.$schema", f"unknown JSON Schema draft {schema['$schema']!r}")
+            return
+        try:
+            cls.check_schema(schema)
+        except SchemaError as exc:
+            report("schema" + _path_text(exc.absolute_path), f"invalid schema: {exc.message}")
+
+    def setup(self) -> None:
+        schema = self.config["schema"]
+        cls = _validator_class(schema)
+        assert cls is not None  # check() refused unknown drafts
+        # An empty registry: `$ref` resolves within this schema only, never over the network.
+        self._validator: Validator = cls(schema, registry=referencing.Registry(),
+                                         format_checker=cls.FORMAT_CHECKER)
+
+    def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
+        data = inputs[0] if inputs else None
+        if data is None:
+            raise NodeError("schema_validator needs an input to validate")
+        try:
+            found = sorted(self._validator.iter_errors(data), key=lambda e: list(
+                map(str, e.absolute_path)))
+        except referencing.exceptions.Unresolvable as exc:
+            raise NodeError(f"schema reference cannot be resolved: {exc.ref} "
+                            "(remote references are not fetched)") from None
+        if not found:
+            return {"valid": True, "data": data}
+        errors = [_describe(e) for e in found[:MAX_REPORTED_ERRORS]]
+        if self.config["strict"]:
+            first = errors[0]
+            raise NodeError(f"validation failed: {len(found)} error(s); "
+                            f"{first['field']}: {first['description']}")
+        return {"valid": False, "data": data, "errors": errors, "error_count": len(found)}
+
+
+def _describe(error: ValidationError) -> dict[str, Any]:
+    return {
+        "field": "$" + _path_text(error.absolute_path),
+        "type": error.validator,
+        "description": error.message,
+        "value": error.instance,
+    }
