@@ -1,0 +1,159 @@
+"""Expression: a compiled expression with its evaluate/filter/map/reduce entry points."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Sequence
+from typing import Any
+
+from engine.errors import ExpressionError, ExpressionSyntaxError, ThaiyyalError
+
+from .compiler import Program, build_batch, build_evaluate, generate
+from .parser import parse
+from .runtime import NO_ITEM, truthy
+from .scope import Scope
+from .tree import Literal, ScopeField, walk
+
+# Python errors our helpers are written never to raise; if one slips through it still
+# surfaces as an ExpressionError (never a raw Python error), and the fuzz tests look for it.
+_PYTHON_ERRORS = (TypeError, ValueError, ArithmeticError, LookupError, RecursionError,
+                  AttributeError)
+INTERNAL = "internal error while evaluating"
+
+
+def _internal(exc: BaseException) -> ExpressionError:
+    return ExpressionError(f"{INTERNAL} ({type(exc).__name__})")
+
+
+class Expression:
+    """A compiled expression. Immutable and thread-safe: compile once, evaluate anywhere."""
+
+    __slots__ = ("source", "node_refs", "_evaluate", "_program", "_batch")
+
+    def __init__(self, source: str, program: Program, node_refs: frozenset[str]) -> None:
+        self.source = source
+        #: ids of the nodes read with node.<id> (or node["id"]), for dependency checks
+        self.node_refs = node_refs
+        self._program = program
+        # Python code is built on first use: loading a workflow only parses and checks.
+        self._evaluate: Any = None
+        self._batch: dict[str, Any] | None = None
+
+    def __repr__(self) -> str:
+        return f"Expression({self.source!r})"
+
+    def evaluate(self, scope: Scope, input: Any = None, item: Any = NO_ITEM,
+                 index: Any = None, items: Any = None, accumulator: Any = None) -> Any:
+        """The value of the expression. Without `item`, `item` means the input."""
+        function = self._evaluate
+        if function is None:
+            function = self._evaluate = _build(build_evaluate, self._program)
+        try:
+            return function(scope, input, item, index, items, accumulator)
+        except ThaiyyalError:
+            raise
+        except _PYTHON_ERRORS as exc:
+            raise _internal(exc) from exc
+
+    def filter(self, items: Sequence[Any], scope: Scope,
+               input: Any = None) -> tuple[list[Any], int]:
+        """(items for which the expression is truthy, number of items whose evaluation
+        failed). A failing item is not kept."""
+        scope.check_deadline()
+        try:
+            return self._batches()["filter"](scope, input, items), 0
+        except ExpressionError:
+            pass
+        except ThaiyyalError:
+            raise
+        except _PYTHON_ERRORS:
+            pass
+        kept, errors = [], 0
+        for position, value in enumerate(items):
+            if position & 1023 == 1023:
+                scope.check_deadline()
+            try:
+                if truthy(self.evaluate(scope, input, value, position, items)):
+                    kept.append(value)
+            except ExpressionError:
+                errors += 1
+        return kept, errors
+
+    def map(self, items: Sequence[Any], scope: Scope,
+            input: Any = None) -> tuple[list[Any], int]:
+        """(the expression's value for each item, number of items that failed). Failed
+        items are left out of the results."""
+        scope.check_deadline()
+        try:
+            return self._batches()["map"](scope, input, items), 0
+        except ExpressionError:
+            pass
+        except ThaiyyalError:
+            raise
+        except _PYTHON_ERRORS:
+            pass
+        results, failed = [], 0
+        for position, value in enumerate(items):
+            if position & 1023 == 1023:
+                scope.check_deadline()
+            try:
+                results.append(self.evaluate(scope, input, value, position, items))
+            except ExpressionError:
+                failed += 1
+        return results, failed
+
+    def reduce(self, items: Sequence[Any], initial: Any, scope: Scope,
+               input: Any = None) -> Any:
+        """Fold the items: `accumulator` starts as `initial` and becomes each result.
+        A failure raises ExpressionError naming the index of the item."""
+        scope.check_deadline()
+        try:
+            return self._batches()["reduce"](scope, input, items, initial)
+        except ExpressionError:
+            pass
+        except ThaiyyalError:
+            raise
+        except _PYTHON_ERRORS:
+            pass
+        accumulator = initial
+        for position, value in enumerate(items):
+            if position & 1023 == 1023:
+                scope.check_deadline()
+            try:
+                accumulator = self.evaluate(scope, input, value, position, items, accumulator)
+            except ExpressionError as exc:
+                raise ExpressionError(f"reduce failed at index {position}: {exc}") from exc
+        return accumulator
+
+    def _batches(self) -> dict[str, Any]:
+        # Built on first use: most expressions are only ever evaluated one at a time.
+        # Two threads may both build it; both results are equivalent.
+        batch = self._batch
+        if batch is None:
+            batch = self._batch = _build(build_batch, self._program)
+        return batch
+
+
+def _build(builder: Any, program: Program) -> Any:
+    try:
+        return builder(program)
+    except (SyntaxError, RecursionError, MemoryError) as exc:
+        # The generator keeps nesting within Python's limits; this is a last resort.
+        raise ExpressionError("expression is too complex to run") from exc
+
+
+def compile_expression(text: str) -> Expression:
+    """Compile `text` (cached by text). Raises ExpressionSyntaxError(reason, column)."""
+    if not isinstance(text, str):
+        raise ExpressionSyntaxError("an expression must be a string", 1)
+    return _compile(text)
+
+
+@functools.lru_cache(maxsize=1024)
+def _compile(text: str) -> Expression:
+    tree = parse(text)
+    node_refs = frozenset(
+        n.key.value for n in walk(tree)
+        if isinstance(n, ScopeField) and n.scope == "node" and isinstance(n.key, Literal)
+        and n.key.value.__class__ is str)
+    return Expression(text, generate(tree), node_refs)
