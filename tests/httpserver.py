@@ -27,6 +27,8 @@ Routes (query parameters in brackets):
     /pages [page=1, size=10]    page-number pagination over 23 items: {"items", "page"}
     /cursor [cursor=0, size=10] {"data": [...], "next": "/cursor?..." or null} over 23 items
     /link-pages [page=1, size=10]  a bare array; a Link header names the next page
+    /next-to [url]              {"data": [1], "next": url}: a next link anywhere
+    /self-next                  {"data": [1], "next": "/self-next"}: a next link to itself
 """
 
 from __future__ import annotations
@@ -264,6 +266,14 @@ class _Handler(BaseHTTPRequestHandler):
                                f'<{self.server.owner.url("/link-pages")}?page={page + 1}'
                                f'&size={size}>; rel="next"')
         self.send_json(items, headers=headers)
+
+    def route_next_to(self, request: RecordedRequest, query: dict[str, str],
+                      hits: int) -> None:
+        self.send_json({"data": [1], "next": query["url"]})
+
+    def route_self_next(self, request: RecordedRequest, query: dict[str, str],
+                        hits: int) -> None:
+        self.send_json({"data": [1], "next": "/self-next"})
 
 
 class _Server(ThreadingHTTPServer):

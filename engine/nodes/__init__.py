@@ -2,6 +2,7 @@
 
 import engine.nodes.control  # noqa: F401
 import engine.nodes.flow  # noqa: F401
+import engine.nodes.http  # noqa: F401
 import engine.nodes.inputs  # noqa: F401
 import engine.nodes.iteration  # noqa: F401
 import engine.nodes.loops  # noqa: F401
