@@ -231,6 +231,7 @@ class _Scheduler:
         for i, st in enumerate(self.status):
             if st is None or st == QUEUED:
                 self.status[i] = CANCELLED
+        self.run.cancel()  # wake the abandoned branches: no thread keeps working for this run
 
     # -- one node ------------------------------------------------------------------------
     def start(self, i: int) -> None:

@@ -103,6 +103,12 @@ def _path_entry(entry: Any) -> tuple[str | None, Any]:
     return None, None
 
 
+def _compile(text: str) -> Expression:
+    from engine.expressions import compile_expression  # the compiler loads on first use
+
+    return compile_expression(text)
+
+
 @register
 class SplitNode(Node):
     """Sends its input down named paths: an edge leaving with `sourceHandle` equal to a
@@ -117,8 +123,6 @@ class SplitNode(Node):
 
     @classmethod
     def check(cls, config: Mapping[str, Any], report: Report) -> None:
-        from engine.expressions import compile_expression  # the compiler loads on first use
-
         seen: set[str] = set()
         for i, entry in enumerate(config["paths"]):
             name, condition = _path_entry(entry)
@@ -134,19 +138,17 @@ class SplitNode(Node):
                 report(f"paths[{i}].condition", "must be an expression string")
                 continue
             try:
-                compile_expression(condition)
+                _compile(condition)
             except ExpressionSyntaxError as exc:
                 report(f"paths[{i}].condition",
                        f"expression syntax error at column {exc.column}: {exc.reason}")
 
     def setup(self) -> None:
-        from engine.expressions import compile_expression
-
         paths = []
         for entry in self.config["paths"]:
             name, condition = _path_entry(entry)
             assert name is not None  # check() refused anything else
-            paths.append(_Path(name, compile_expression(condition) if condition else None))
+            paths.append(_Path(name, _compile(condition) if condition else None))
         self._paths = tuple(paths)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
