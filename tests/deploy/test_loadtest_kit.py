@@ -36,4 +36,4 @@ def test_k6_script_reads_url_and_token_from_env_and_sets_the_thresholds():
     assert "__ENV.BASE_URL" in k6
     assert "p(95)<500" in k6
     assert "rate<0.01" in k6
-    assert [int(t) for t in re.findall(r"target: (\\d+)", k6)] == [20, 50, 0]
+    assert [int(t) for t in re.findall(r"target: (\d+)", k6)] == [20, 50, 0]
