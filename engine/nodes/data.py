@@ -1,0 +1,408 @@
+"""Data nodes: `parse` (text -> JSON values: JSON, CSV, TSV, YAML, XML) and `format`
+(JSON values -> JSON, CSV or TSV text).
+
+Parsers run on user text, so each is bounded: YAML aliases and XML nesting cannot blow a
+small document up into a huge value, XML refuses DTDs and entity declarations, and
+every parse error is a node error naming the format.
+"""
+
+from __future__ import annotations
+
+import base64
+import csv
+import datetime as dt
+import io
+import json
+import math
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+from xml.parsers import expat
+
+import yaml  # type: ignore[import-untyped]
+
+from engine.errors import NodeError
+from engine.nodes.arrays import check_array_length, check_string_length, value_key
+from engine.nodes.base import Field, Node, Report, register
+from engine.nodes.values import is_number, json_type
+
+if TYPE_CHECKING:
+    from engine.state import NodeContext
+
+_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def infer_scalar(text: str) -> Any:
+    """A text cell as the value it spells: `30` -> 30, `1.5` -> 1.5, `true`/`false`, `null`
+    -> None; anything else (trimmed) stays a string."""
+    trimmed = text.strip()
+    if trimmed == "true":
+        return True
+    if trimmed == "false":
+        return False
+    if trimmed == "null":
+        return None
+    if _INTEGER.fullmatch(trimmed):
+        return int(trimmed)
+    if _NUMBER.fullmatch(trimmed):
+        return float(trimmed)
+    return trimmed
+
+
+def as_text(value: Any) -> str:
+    """What `parse` reads from a non-string input: numbers and booleans as JSON spells
+    them, null as "", arrays and objects as JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def detect_format(text: str) -> str:
+    """Thaiyyal's AUTO detection: JSON-looking text that parses, then XML (`<...>`), then
+    YAML (several `key: value` lines), then CSV/TSV (separators in the first of several
+    lines), else JSON."""
+    trimmed = text.strip()
+    if not trimmed:
+        return "json"
+    if (trimmed[0], trimmed[-1]) in (("{", "}"), ("[", "]")):
+        try:
+            json.loads(trimmed)
+            return "json"
+        except (ValueError, RecursionError):
+            pass
+    if trimmed.startswith("<") and trimmed.endswith(">"):
+        return "xml"
+    lines = trimmed.split("\n")
+    if len(lines) > 1:
+        if sum(1 for line in lines if ": " in line.strip()) >= 2:
+            return "yaml"
+        commas, tabs = lines[0].count(","), lines[0].count("\t")
+        if tabs > commas:
+            return "tsv"
+        if commas > 0:
+            return "csv"
+    return "json"
+
+
+def _refuse_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def parse_json(text: str) -> Any:
+    try:
+        return json.loads(text.strip(), parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        if not text.strip():
+            raise NodeError("invalid JSON: empty input") from None
+        raise NodeError(f"invalid JSON: {exc.msg} at line {exc.lineno} column {exc.colno}") \
+            from None
+    except ValueError as exc:
+        raise NodeError(f"invalid JSON: {exc}") from None
+    except RecursionError:
+        raise NodeError("invalid JSON: nested too deeply") from None
+
+
+def parse_table(text: str, delimiter: str) -> list[dict[str, Any]]:
+    """CSV/TSV with a header row -> one object per row, cells typed by `infer_scalar`.
+    A short row gets null for its missing cells; a row longer than the header fails."""
+    label = "TSV" if delimiter == "\t" else "CSV"
+    reader = csv.reader(io.StringIO(text), delimiter=delimiter, skipinitialspace=True,
+                        strict=True)
+    try:
+        rows = [row for row in reader if row]
+    except csv.Error as exc:
+        raise NodeError(f"invalid {label}: {exc} (line {reader.line_num})") from None
+    if not rows:
+        return []
+    header = rows[0]
+    records = []
+    for line, row in enumerate(rows[1:], start=2):
+        if len(row) > len(header):
+            raise NodeError(f"invalid {label}: row {line} has {len(row)} fields, "
+                            f"the header has {len(header)}")
+        cells = [infer_scalar(cell) for cell in row]
+        cells.extend([None] * (len(header) - len(row)))
+        records.append(dict(zip(header, cells, strict=True)))
+    return records
+
+
+_YAML_BASE: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class _YamlLoader(_YAML_BASE):  # type: ignore[misc]
+    """PyYAML's safe loader (libyaml's when available: it caps nesting depth) without
+    implicit timestamps, so `2024-01-01` stays the text it was written as."""
+
+
+_YamlLoader.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:timestamp"]
+    for first, resolvers in _YAML_BASE.yaml_implicit_resolvers.items()
+}
+
+
+class _Budget:
+    """Counts the values a conversion produces. YAML aliases share one object between many
+    places; writing each place out copies it, so a few aliased lines could otherwise
+    become gigabytes (the "billion laughs")."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, size: int) -> None:
+        self.left = size
+
+    def spend(self) -> None:
+        self.left -= 1
+        if self.left < 0:
+            raise NodeError("invalid YAML: aliases expand the document too much")
+
+
+def parse_yaml(text: str) -> Any:
+    try:
+        # a document of N characters legitimately holds at most about N values
+        return _from_yaml(yaml.load(text, Loader=_YamlLoader), _Budget(len(text) + 1000))
+    except yaml.YAMLError as exc:
+        raise NodeError(f"invalid YAML: {' '.join(str(exc).split())}") from None
+    except RecursionError:
+        raise NodeError("invalid YAML: nested too deeply") from None
+
+
+def _from_yaml(value: Any, budget: _Budget) -> Any:
+    """A loaded YAML value as JSON values: keys become strings, sets arrays, explicit
+    timestamps ISO text, binary base64 text."""
+    budget.spend()
+    if isinstance(value, dict):
+        return {_yaml_key(k): _from_yaml(v, budget) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_from_yaml(v, budget) for v in value]
+    if isinstance(value, set):
+        return [_from_yaml(v, budget) for v in sorted(value, key=value_key)]
+    if isinstance(value, float) and not math.isfinite(value):
+        raise NodeError(f"invalid YAML: {value} cannot be represented in JSON")
+    if isinstance(value, dt.date | dt.datetime):
+        return value.isoformat()
+    if isinstance(value, bytes):
+        return base64.b64encode(value).decode("ascii")
+    return value
+
+
+def _yaml_key(key: Any) -> str:
+    if isinstance(key, tuple):  # a complex (sequence) key
+        return json.dumps(list(key), separators=(",", ":"), default=str)
+    if isinstance(key, dt.date | dt.datetime):
+        return key.isoformat()
+    if key is None:
+        return "null"
+    return key if isinstance(key, str) else value_key(key)
+
+
+#: deepest element nesting `parse` accepts in XML
+MAX_XML_DEPTH = 256
+
+
+class _XmlElement:
+    __slots__ = ("tag", "attributes", "children", "text")
+
+    def __init__(self, tag: str, attributes: dict[str, str]) -> None:
+        self.tag = tag
+        self.attributes = attributes
+        self.children: list[_XmlElement] = []
+        self.text: list[str] = []
+
+
+class _XmlTree:
+    """Expat handlers building the element tree. DTDs are refused outright: without them
+    no entity can be declared, so none can expand (billion laughs) or reach a file or
+    URL (XXE)."""
+
+    def __init__(self) -> None:
+        self.root: _XmlElement | None = None
+        self.stack: list[_XmlElement] = []
+
+    def start(self, tag: str, attributes: dict[str, str]) -> None:
+        if len(self.stack) >= MAX_XML_DEPTH:
+            raise NodeError(f"invalid XML: elements nest deeper than {MAX_XML_DEPTH} levels")
+        element = _XmlElement(tag, attributes)
+        if self.stack:
+            self.stack[-1].children.append(element)
+        else:
+            self.root = element
+        self.stack.append(element)
+
+    def end(self, tag: str) -> None:
+        self.stack.pop()
+
+    def text(self, data: str) -> None:
+        if self.stack:
+            self.stack[-1].text.append(data)
+
+    @staticmethod
+    def refuse_dtd(*args: Any) -> None:
+        raise NodeError("invalid XML: DTDs and entity declarations are not allowed")
+
+
+def parse_xml(text: str) -> Any:
+    """XML -> `{root_tag: value}`. An element with only text is that text's value
+    (`<age>30</age>` -> 30); otherwise an object of its children (repeated tags become
+    arrays), attributes under `@name`, and its own text under `#text`."""
+    tree = _XmlTree()
+    # the text is already decoded: parse its UTF-8 bytes whatever the declaration claims
+    parser = expat.ParserCreate(encoding="utf-8")
+    parser.buffer_text = True
+    parser.StartElementHandler = tree.start
+    parser.EndElementHandler = tree.end
+    parser.CharacterDataHandler = tree.text
+    parser.StartDoctypeDeclHandler = tree.refuse_dtd
+    parser.EntityDeclHandler = tree.refuse_dtd
+    try:
+        parser.Parse(text.strip().encode("utf-8"), True)
+    except expat.ExpatError as exc:
+        raise NodeError(f"invalid XML: {exc}") from None
+    if tree.root is None:
+        raise NodeError("invalid XML: no root element")
+    return {tree.root.tag: _from_xml(tree.root)}
+
+
+def _from_xml(element: _XmlElement) -> Any:
+    text = "".join(element.text).strip()
+    if not element.attributes and not element.children:
+        return infer_scalar(text) if text else ""
+    value: dict[str, Any] = {f"@{name}": infer_scalar(attr)
+                             for name, attr in element.attributes.items()}
+    repeated: set[str] = set()
+    for child in element.children:
+        converted = _from_xml(child)
+        if child.tag in repeated:
+            value[child.tag].append(converted)
+        elif child.tag in value:
+            value[child.tag] = [value[child.tag], converted]
+            repeated.add(child.tag)
+        else:
+            value[child.tag] = converted
+    if text:
+        value["#text"] = infer_scalar(text)
+    return value
+
+
+_PARSERS = {
+    "json": parse_json,
+    "csv": lambda text: parse_table(text, ","),
+    "tsv": lambda text: parse_table(text, "\t"),
+    "yaml": parse_yaml,
+    "xml": parse_xml,
+}
+
+
+@register
+class ParseNode(Node):
+    """Parses the first input (text) as `input_type`: AUTO (detect), JSON, CSV, TSV (a
+    header row, then one object per row), YAML or XML (elements -> objects)."""
+
+    type_name = "parse"
+    fields = (Field("input_type", "string", default="auto",
+                    choices=("auto", *_PARSERS), fold_case=True),)
+
+    def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
+        if not inputs:
+            raise NodeError("parse node requires input")
+        text = as_text(inputs[0])
+        kind = self.config.get("input_type") or "auto"
+        if kind == "auto":
+            kind = detect_format(text)
+        result = _PARSERS[kind](text)
+        if isinstance(result, list):
+            check_array_length(ctx, len(result), f"parsed {kind.upper()}")
+        return result
+
+
+def _cell(value: Any) -> str:
+    """One CSV cell: strings as they are, whole numbers without `.0`, booleans
+    `true`/`false`, null empty, arrays and objects as compact JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if is_number(value):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+
+
+def format_table(data: Any, delimiter: str, include_headers: bool) -> str:
+    """An object or an array of objects -> CSV text; columns are every key seen, sorted
+    (Thaiyyal's order); lines end with a newline."""
+    if isinstance(data, dict):
+        records = [data]
+    elif isinstance(data, list):
+        for item in data:
+            if not isinstance(item, dict):
+                raise NodeError(f"CSV formatting requires array of objects, got array element "
+                                f"of type {json_type(item)}")
+        records = data
+    else:
+        raise NodeError(f"CSV formatting requires array of objects or single object, "
+                        f"got {json_type(data)}")
+    if not records:
+        return ""
+    headers = sorted({key for record in records for key in record})
+    out = io.StringIO()
+    writer = csv.writer(out, delimiter=delimiter, lineterminator="\n")
+    if include_headers:
+        writer.writerow(headers)
+    for record in records:
+        writer.writerow([_cell(record.get(key)) for key in headers])
+    return out.getvalue()
+
+
+def format_json(data: Any, pretty: bool) -> str:
+    try:
+        if pretty:
+            return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=2)
+        return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise NodeError(f"failed to format as JSON: {exc}") from None
+    except RecursionError:
+        raise NodeError("failed to format as JSON: nested too deeply") from None
+
+
+@register
+class FormatNode(Node):
+    """Writes the first input as text: JSON (compact, or indented with `pretty_print`),
+    CSV (`delimiter`, `include_headers`) or TSV, from an object or an array of objects."""
+
+    type_name = "format"
+    fields = (
+        Field("output_type", "string", default="json", choices=("json", "csv", "tsv"),
+              fold_case=True),
+        Field("pretty_print", "boolean", default=False),
+        Field("include_headers", "boolean", default=True),
+        Field("delimiter", "string", default=","),
+    )
+
+    @classmethod
+    def check(cls, config: Mapping[str, Any], report: Report) -> None:
+        delimiter = config.get("delimiter") or ","
+        if delimiter[0] in "\"\r\n":
+            report("delimiter", f"delimiter cannot be {delimiter[0]!r}")
+
+    def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
+        if not inputs:
+            raise NodeError("format node requires input")
+        data = inputs[0]
+        kind = self.config.get("output_type") or "json"
+        if kind == "json":
+            text = format_json(data, bool(self.config.get("pretty_print")))
+        else:
+            # Thaiyyal uses the delimiter's first character; TSV always uses a tab
+            delimiter = "\t" if kind == "tsv" else (self.config.get("delimiter") or ",")[0]
+            include_headers = self.config.get("include_headers")
+            text = format_table(data, delimiter, include_headers is not False)
+        check_string_length(ctx, len(text), f"formatted {kind.upper()}")
+        return text
