@@ -104,3 +104,32 @@ def test_split_refuses_malformed_and_duplicate_paths(load_problems):
         {"path": "$.nodes[0].data.paths[3]",
          "message": "must be a path name or {\"name\", \"condition\"}"},
     ]
+
+
+def test_split_with_conditions_routes_like_a_switch_that_can_pick_several():
+    paths = [{"name": "big", "condition": "input > 10"},
+             {"name": "even", "condition": "input % 2 == 0"},
+             {"name": "negative", "when": "input < 0"}, "always"]
+    result = execute({
+        "nodes": [node("n", "number", value=12), node("s", "split", paths=paths)]
+        + [node(f"to_{p}", "visualization", mode="text")
+           for p in ("big", "even", "negative", "always")],
+        "edges": [edge("n", "s")] + [edge("s", f"to_{p}", p)
+                                     for p in ("big", "even", "negative", "always")],
+    })
+    assert result.node_results["s"]["active_paths"] == ["big", "even", "always"]
+    assert result.node_results["s"]["outputs"] == {"big": 12, "even": 12, "always": 12}
+    status = {n.id: n.status for n in result.nodes}
+    assert status["to_negative"] == "skipped"
+    assert status["to_big"] == status["to_even"] == status["to_always"] == "succeeded"
+
+
+def test_split_condition_that_cannot_be_evaluated_means_not_this_path(run_node):
+    paths = [{"name": "named", "condition": "input.name.length > 0"}]
+    assert run_node("split", {"paths": paths}, 5)["active_paths"] == []
+
+
+def test_split_reports_a_condition_syntax_error_with_its_path(load_problems):
+    [problem] = load_problems("split", {"paths": ["ok", {"name": "x", "condition": "1 +"}]})
+    assert problem["path"] == "$.nodes[0].data.paths[1].condition"
+    assert problem["message"].startswith("expression syntax error at column")
