@@ -113,9 +113,18 @@ def test_deployment_probes_liveness_on_healthz_and_readiness_on_readyz():
     assert c["readinessProbe"]["periodSeconds"] <= c["livenessProbe"]["periodSeconds"]
 
 
-def test_deployment_serves_on_all_interfaces_port_8080():
+def test_deployment_serves_on_all_interfaces_port_8080_and_leaves_migrations_to_the_job():
     c = container(the("Deployment", "thaiyyal"))
-    assert c["command"] == ["thaiyyal", "serve", "--bind", "0.0.0.0:8080"]
+    assert c["command"] == ["thaiyyal", "serve", "--bind", "0.0.0.0:8080", "--no-migrate"]
+
+
+def test_every_config_sets_the_worker_count_for_a_one_cpu_pod():
+    # gunicorn would otherwise count the node's CPUs, not the pod's limit
+    cpu_limit = container(the("Deployment", "thaiyyal"))["resources"]["limits"]["cpu"]
+    cpus = int(cpu_limit.removesuffix("m")) // 1000
+    for path, doc in DOCS:
+        if doc["kind"] == "ConfigMap":
+            assert doc["data"]["WEB_CONCURRENCY"] == str(2 * cpus + 1), path
 
 
 def test_pod_runs_non_root_with_a_read_only_root_and_no_capabilities():
@@ -238,7 +247,8 @@ def test_dockerfile_runs_the_same_server_as_a_non_root_user():
     pod_user = the("Deployment", "thaiyyal")["spec"]["template"]["spec"]["securityContext"]
     assert user[-1].split(":")[0] == str(pod_user["runAsUser"])
     (cmd,) = re.findall(r"^CMD\s+(.+)$", text, re.M)
-    assert json.loads(cmd) == container(the("Deployment", "thaiyyal"))["command"]
+    assert json.loads(cmd) == ["thaiyyal", "serve", "--bind", "0.0.0.0:8080"]
+    assert container(the("Deployment", "thaiyyal"))["command"][:4] == json.loads(cmd)
     assert re.search(r"^EXPOSE\s+8080\b", text, re.M)
     images = {container(the(kind, name))["image"]
               for kind, name in (("Deployment", "thaiyyal"), ("Job", "thaiyyal-migrate"))}
