@@ -278,6 +278,9 @@ class _Handler(BaseHTTPRequestHandler):
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    #: the default backlog of 5 drops SYNs when 8 parallel branches connect at once, and
+    #: each dropped SYN costs a 1 s retransmit: a stall that is the test server's, not ours
+    request_queue_size = 64
     owner: LoopbackHTTPServer
 
 
