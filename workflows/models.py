@@ -1,0 +1,151 @@
+"""Stored workflows, their versions, and the history of runs (DESIGN §7)."""
+
+from __future__ import annotations
+
+import secrets
+import time
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+def new_run_id() -> uuid.UUID:
+    """A time-ordered UUID (version 7 layout): new runs land at the right edge of the
+    primary-key index instead of at random pages, which keeps inserts cheap."""
+    millis = time.time_ns() // 1_000_000
+    rand = int.from_bytes(secrets.token_bytes(10), "big")
+    value = (millis & ((1 << 48) - 1)) << 80
+    value |= 0x7 << 76                        # version 7
+    value |= ((rand >> 62) & 0xFFF) << 64     # 12 random bits
+    value |= 0b10 << 62                       # RFC 4122 variant
+    value |= rand & ((1 << 62) - 1)           # 62 random bits
+    return uuid.UUID(int=value)
+
+
+class Workflow(models.Model):
+    """A named workflow. Its definition lives in versions; `current_version` is the one
+    that runs unless a caller names another."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=200)
+    description = models.TextField(blank=True, default="")
+    # indexed by the (owner, slug) constraint and the (owner, updated) index below
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="workflows", db_index=False)
+    current_version = models.ForeignKey("WorkflowVersion", null=True, blank=True,
+                                        on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "slug"], name="workflow_unique_owner_slug"),
+        ]
+        indexes = [models.Index(fields=["owner", "-updated_at"], name="workflow_owner_updated")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class WorkflowVersion(models.Model):
+    """One saved definition. Never changed after it is written: a change is a new version,
+    and old versions stay runnable."""
+
+    workflow = models.ForeignKey(Workflow, on_delete=models.CASCADE, related_name="versions")
+    number = models.PositiveIntegerField()
+    definition = models.JSONField()
+    #: sha256 of the canonical JSON: saving an identical definition makes no new version
+    checksum = models.CharField(max_length=64)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["workflow", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["workflow", "number"],
+                                    name="workflowversion_unique_number"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.workflow.name} v{self.number}"
+
+
+class RunStatus(models.TextChoices):
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    #: the worker died (killed, out of memory, restarted) before the run finished
+    INTERRUPTED = "interrupted"
+
+
+class Run(models.Model):
+    """One execution, stored or ad-hoc (no version). Written once at the end, or committed
+    as `running` first when it takes longer than THAIYYAL_RUNNING_ROW_AFTER_MS."""
+
+    id = models.UUIDField(primary_key=True, default=new_run_id, editable=False)
+    #: denormalised from `version` so history by workflow needs no join
+    workflow = models.ForeignKey(Workflow, null=True, blank=True, on_delete=models.SET_NULL,
+                                 related_name="runs", db_index=False)
+    version = models.ForeignKey(WorkflowVersion, null=True, blank=True,
+                                on_delete=models.SET_NULL, related_name="runs")
+    status = models.CharField(max_length=16, choices=RunStatus.choices)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    #: the engine's id for the run (Thaiyyal's 16 hex digits), as in its results
+    execution_id = models.CharField(max_length=32, blank=True, default="")
+    final_output = models.JSONField(null=True, blank=True)
+    #: the failure that stopped the run: {code, node_id, message}
+    error = models.JSONField(null=True, blank=True)
+    #: the limits the run had (the server's, lowered by the request)
+    limits = models.JSONField(default=dict)
+    inputs = models.JSONField(null=True, blank=True)
+    node_count = models.PositiveIntegerField(default=0)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                     on_delete=models.SET_NULL, related_name="runs",
+                                     db_index=False)
+    worker_host = models.CharField(max_length=255, blank=True, default="")
+    worker_pid = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        # The history views: newest first, by workflow, by user, by status, slowest first.
+        # The workflow and user foreign keys are indexed only through these.
+        indexes = [
+            models.Index(fields=["-started_at"], name="run_started"),
+            models.Index(fields=["workflow", "-started_at"], name="run_workflow_started"),
+            models.Index(fields=["requested_by", "-started_at"], name="run_user_started"),
+            models.Index(fields=["status", "-started_at"], name="run_status_started"),
+            models.Index(fields=["-duration_ms"], name="run_duration"),
+        ]
+
+    def __str__(self) -> str:
+        return f"run {self.id} ({self.status})"
+
+
+class NodeRun(models.Model):
+    """One node's part in a run; written in one bulk insert with the finished run."""
+
+    run = models.ForeignKey(Run, on_delete=models.CASCADE, related_name="node_runs",
+                            db_index=False)
+    node_id = models.CharField(max_length=200)
+    node_type = models.CharField(max_length=64)
+    status = models.CharField(max_length=16)
+    #: milliseconds from the run's start
+    started_offset_ms = models.FloatField(null=True, blank=True)
+    duration_ms = models.FloatField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    #: the node's result; a preview when longer than THAIYYAL_NODE_OUTPUT_MAX_BYTES
+    output = models.JSONField(null=True, blank=True)
+    output_truncated = models.BooleanField(default=False)
+    error = models.TextField(blank=True, default="")
+
+    class Meta:
+        ordering = ["run", "started_offset_ms", "id"]
+        indexes = [models.Index(fields=["run", "started_offset_ms"], name="noderun_run_start")]
+
+    def __str__(self) -> str:
+        return f"{self.node_id} ({self.status})"
