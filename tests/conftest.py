@@ -1,0 +1,30 @@
+"""Suite-wide setup. Django is configured by pytest-django (tests/settings.py); engine
+tests never touch the database, so they run without one."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """With THAIYYAL_REQUIRE_POSTGRES=1 (CI) the suite fails at once, rather than skipping
+    or quietly using SQLite, when PostgreSQL is not the database or cannot be reached."""
+    if os.environ.get("THAIYYAL_REQUIRE_POSTGRES") != "1":
+        return
+    from django.conf import settings
+
+    db = settings.DATABASES["default"]
+    if db["ENGINE"] != "django.db.backends.postgresql":
+        pytest.exit("THAIYYAL_REQUIRE_POSTGRES=1 but DATABASE_URL is not a PostgreSQL URL",
+                    returncode=1)
+    import psycopg
+
+    try:
+        psycopg.connect(host=db["HOST"] or None, port=db["PORT"] or None, user=db["USER"],
+                        password=db["PASSWORD"] or None, dbname=db["NAME"],
+                        connect_timeout=5).close()
+    except psycopg.Error as exc:
+        pytest.exit(f"THAIYYAL_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {exc}",
+                    returncode=1)

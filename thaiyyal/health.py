@@ -1,0 +1,45 @@
+"""Liveness and readiness probes: `/healthz` (the process answers) and `/readyz` (the
+database answers too). JSON either way; 503 when not ready.
+
+Served by a middleware placed first so a probe works whatever Host header the load
+balancer sends (no ALLOWED_HOSTS check), never gets an HTTPS redirect, and costs no
+session, auth or URL resolution.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from django.db import DatabaseError, connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+def liveness() -> JsonResponse:
+    return JsonResponse({"status": "ok"})
+
+
+def readiness() -> JsonResponse:
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+    except DatabaseError as exc:
+        return JsonResponse({"status": "unavailable", "database": str(exc).strip()[:500]},
+                            status=503)
+    return JsonResponse({"status": "ready", "database": "ok"})
+
+
+PROBES: dict[str, Callable[[], JsonResponse]] = {"/healthz": liveness, "/readyz": readiness}
+
+
+class ProbeMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        probe = PROBES.get(request.path_info.rstrip("/") or "/")
+        if probe is not None and request.method in {"GET", "HEAD"}:
+            response = probe()
+            response["Cache-Control"] = "no-store"
+            return response
+        return self.get_response(request)

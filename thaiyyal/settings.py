@@ -1,0 +1,239 @@
+"""Django settings: every value from the environment, with safe defaults.
+
+Production needs at least SECRET_KEY and ALLOWED_HOSTS (DEBUG is off unless set);
+DATABASE_URL points at PostgreSQL there. README "Configuration" lists every variable.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from engine.limits import Limits, parse_duration
+from thaiyyal.env import env_bool, env_int, env_list, env_str, secret_key
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+#: local state (SQLite database, generated secret key); never committed
+VAR_DIR = Path(env_str("THAIYYAL_VAR_DIR") or BASE_DIR / "var")
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = secret_key(DEBUG, VAR_DIR / "secret_key")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "workflows",
+]
+
+MIDDLEWARE = [
+    # Probes first: they must answer whatever Host header a load balancer sends and
+    # without an HTTPS redirect.
+    "thaiyyal.health.ProbeMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "thaiyyal.body_limit.RequestBodyLimitMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "thaiyyal.urls"
+WSGI_APPLICATION = "thaiyyal.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+
+def _database() -> dict:
+    url = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'thaiyyal.sqlite3'}"
+    # conn_max_age=0: with the pool below, Django hands connections back to the pool at
+    # the end of each request instead of keeping its own persistent ones.
+    db = dj_database_url.parse(url, conn_max_age=0)
+    if db["ENGINE"] == "django.db.backends.postgresql":
+        db.setdefault("OPTIONS", {})["pool"] = {
+            "min_size": env_int("THAIYYAL_DB_POOL_MIN_SIZE", 1),
+            "max_size": env_int("THAIYYAL_DB_POOL_MAX_SIZE", 4, minimum=1),
+            "timeout": env_int("THAIYYAL_DB_POOL_TIMEOUT", 10, minimum=1),
+        }
+        # With the pool, this makes it check a connection before lending it: one broken
+        # while idle (database restart, failover) is replaced instead of failing a request.
+        db["CONN_HEALTH_CHECKS"] = True
+    elif db["ENGINE"] == "django.db.backends.sqlite3":
+        VAR_DIR.mkdir(parents=True, exist_ok=True)
+        db["OPTIONS"] = {
+            # Several gunicorn workers (and a run's recording timer) write at once: WAL lets
+            # readers proceed, IMMEDIATE takes the write lock up front, timeout waits for it.
+            "timeout": 20,
+            "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        }
+    return db
+
+
+DATABASES = {"default": _database()}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+# WhiteNoise serves admin and API-docs assets straight from the installed apps, so no
+# collectstatic step is needed; set THAIYYAL_STATIC_ROOT to collect them for a CDN.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+if env_str("THAIYYAL_STATIC_ROOT"):
+    STATIC_ROOT = env_str("THAIYYAL_STATIC_ROOT")
+
+# --- Transport security. On by default whenever DEBUG is off; THAIYYAL_HTTPS=0 for a
+# plain-HTTP deployment (a trusted internal network, or local use).
+HTTPS = env_bool("THAIYYAL_HTTPS", not DEBUG)
+SECURE_SSL_REDIRECT = HTTPS
+SESSION_COOKIE_SECURE = HTTPS
+CSRF_COOKIE_SECURE = HTTPS
+SECURE_HSTS_SECONDS = env_int("THAIYYAL_HSTS_SECONDS", 31_536_000 if HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("THAIYYAL_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("THAIYYAL_HSTS_PRELOAD", False)
+if env_bool("THAIYYAL_TRUST_X_FORWARDED_PROTO", False):
+    # Only behind a proxy that sets (and strips client-sent) X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+X_FRAME_OPTIONS = "DENY"
+
+# --- Engine limits (DESIGN §5): THAIYYAL_<LIMIT NAME>, e.g. THAIYYAL_MAX_EXECUTION_TIME=10m.
+_DURATION_LIMITS = {"max_execution_time", "http_timeout", "http_connect_timeout"}
+
+
+def _limits() -> dict[str, float | int]:
+    values: dict[str, float | int] = {}
+    for f in dataclasses.fields(Limits):
+        raw = env_str(f"THAIYYAL_{f.name.upper()}")
+        if not raw:
+            continue
+        try:
+            values[f.name] = parse_duration(raw) if f.name in _DURATION_LIMITS else int(raw)
+        except ValueError:
+            raise ImproperlyConfigured(
+                f"THAIYYAL_{f.name.upper()} is not a valid {f.name}: {raw!r}") from None
+    try:
+        return Limits(**values).to_dict()
+    except ValueError as exc:
+        raise ImproperlyConfigured(str(exc)) from None
+
+
+#: the server's limits; a request may lower them, never raise them
+THAIYYAL_LIMITS = _limits()
+#: request bodies above this get a JSON 413 (Django refuses larger form posts the same way)
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("THAIYYAL_MAX_REQUEST_BYTES",
+                                      int(THAIYYAL_LIMITS["max_payload_bytes"]), minimum=1024)
+THAIYYAL_HTTP_ALLOWED_HOSTS = env_list("THAIYYAL_HTTP_ALLOWED_HOSTS")
+THAIYYAL_HTTP_ALLOWED_NETWORKS = env_list("THAIYYAL_HTTP_ALLOWED_NETWORKS")
+
+# --- Run history.
+#: record ad-hoc runs (POST /api/v1/workflow/execute) as well as stored ones
+THAIYYAL_RECORD_ADHOC_RUNS = env_bool("THAIYYAL_RECORD_ADHOC_RUNS", True)
+#: a node's stored output (JSON) is cut to a preview beyond this many characters
+THAIYYAL_NODE_OUTPUT_MAX_BYTES = env_int("THAIYYAL_NODE_OUTPUT_MAX_BYTES", 64 * 1024)
+#: a run still going after this long gets its `running` row committed (see services)
+THAIYYAL_RUNNING_ROW_AFTER_MS = env_int("THAIYYAL_RUNNING_ROW_AFTER_MS", 50)
+#: loaded (parsed and compiled) workflows kept per worker process
+THAIYYAL_WORKFLOW_CACHE_SIZE = env_int("THAIYYAL_WORKFLOW_CACHE_SIZE", 256, minimum=1)
+#: runs at least this long count as slow in the admin's filter
+THAIYYAL_SLOW_RUN_MS = env_int("THAIYYAL_SLOW_RUN_MS", 1000)
+#: a `running` run older than its own time limit plus this is interrupted on any host
+THAIYYAL_REAP_GRACE_SECONDS = env_int("THAIYYAL_REAP_GRACE_SECONDS", 60)
+
+
+def _rate(name: str, default: str) -> str | None:
+    value = env_str(name, default)
+    return None if value.lower() in {"", "off", "none"} else value
+
+
+REST_FRAMEWORK = {
+    # Token first: its WWW-Authenticate header makes unauthenticated requests a 401.
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["workflows.api.renderers.RunSafeJSONRenderer"],
+    "DEFAULT_THROTTLE_CLASSES": [
+        "workflows.api.throttles.AnonThrottle",
+        "workflows.api.throttles.UserThrottle",
+    ],
+    # Counted per worker process (local-memory cache): the effective rate is this times
+    # the number of workers. "off" disables a scope.
+    "DEFAULT_THROTTLE_RATES": {
+        "anon": _rate("THAIYYAL_THROTTLE_ANON", "60/min"),
+        "user": _rate("THAIYYAL_THROTTLE_USER", "20000/min"),
+        "execute": _rate("THAIYYAL_THROTTLE_EXECUTE", "20000/min"),
+    },
+    "EXCEPTION_HANDLER": "workflows.api.errors.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Thaiyyal API",
+    "DESCRIPTION": "Store, version and execute workflows; review their run history.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "RunStatusEnum": "workflows.models.RunStatus.choices",
+        "ExecutionStatusEnum": ["succeeded", "failed"],
+    },
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "workflows.api.schema.add_error_responses",
+    ],
+}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(process)d %(name)s: %(message)s"},
+    },
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("THAIYYAL_LOG_LEVEL", "INFO").upper()},
+    "loggers": {
+        # Client errors are answered as JSON; they are not server problems.
+        "django.request": {"level": "ERROR"},
+    },
+}

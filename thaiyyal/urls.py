@@ -1,0 +1,15 @@
+from django.contrib import admin
+from django.urls import include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+
+urlpatterns = [
+    path("admin/", admin.site.urls),
+    # benchmark-only floors, empty unless THAIYYAL_BENCH_ENDPOINTS=1 (make bench-api)
+    path("api/v1/bench/", include("workflows.api.bench")),
+    path("api/v1/", include("workflows.api.urls")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+]
+
+handler404 = "thaiyyal.errors.not_found"
+handler500 = "thaiyyal.errors.server_error"

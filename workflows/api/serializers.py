@@ -1,0 +1,159 @@
+"""Request and response shapes of the REST API. Bodies are translated here; the work is
+done in workflows.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from workflows.models import NodeRun, Run, RunStatus, Workflow, WorkflowVersion
+
+
+@extend_schema_field(OpenApiTypes.OBJECT)
+class DefinitionField(serializers.JSONField):
+    """A workflow payload: {"nodes": [...], "edges": [...]} (checked by the engine)."""
+
+
+class WorkflowSerializer(serializers.ModelSerializer):
+    owner = serializers.CharField(source="owner.get_username", read_only=True)
+    version = serializers.IntegerField(source="current_version.number", read_only=True,
+                                       allow_null=True)
+    definition = DefinitionField(source="current_version.definition", read_only=True)
+
+    class Meta:
+        model = Workflow
+        fields = ["id", "name", "slug", "description", "owner", "version", "definition",
+                  "created_at", "updated_at"]
+        read_only_fields = fields
+
+
+class WorkflowWriteSerializer(serializers.Serializer):
+    """Create (name and definition required) or update (any of them); a changed
+    definition becomes a new version."""
+
+    name = serializers.CharField(max_length=200)
+    description = serializers.CharField(required=False, allow_blank=True, default="")
+    definition = DefinitionField()
+
+    def validate_definition(self, value: Any) -> Any:
+        if not isinstance(value, dict):
+            raise serializers.ValidationError("must be an object with nodes and edges")
+        return value
+
+
+class VersionSerializer(serializers.ModelSerializer):
+    created_by = serializers.CharField(source="created_by.get_username", read_only=True,
+                                       allow_null=True, default=None)
+
+    class Meta:
+        model = WorkflowVersion
+        fields = ["number", "checksum", "created_by", "created_at"]
+        read_only_fields = fields
+
+
+class VersionDetailSerializer(VersionSerializer):
+    definition = DefinitionField(read_only=True)
+
+    class Meta(VersionSerializer.Meta):
+        fields = [*VersionSerializer.Meta.fields, "definition"]
+        read_only_fields = fields
+
+
+class ExecuteStoredSerializer(serializers.Serializer):
+    inputs = serializers.DictField(
+        child=serializers.JSONField(), required=False, default=dict,
+        help_text="Values for the workflow's context variables, by name "
+                  "(read as context.<name> in expressions).")
+
+
+class NodeRunSerializer(serializers.ModelSerializer):
+    output = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = NodeRun
+        fields = ["node_id", "node_type", "status", "started_offset_ms", "duration_ms",
+                  "attempts", "output", "output_truncated", "error"]
+        read_only_fields = fields
+
+
+class RunSerializer(serializers.ModelSerializer):
+    workflow_name = serializers.CharField(source="workflow.name", read_only=True,
+                                          allow_null=True, default=None)
+    version = serializers.IntegerField(source="version.number", read_only=True,
+                                       allow_null=True, default=None)
+    requested_by = serializers.CharField(source="requested_by.get_username", read_only=True,
+                                         allow_null=True, default=None)
+    error = serializers.JSONField(read_only=True)
+
+    class Meta:
+        model = Run
+        fields = ["id", "workflow", "workflow_name", "version", "status", "started_at",
+                  "finished_at", "duration_ms", "node_count", "requested_by", "error"]
+        read_only_fields = fields
+
+
+class RunDetailSerializer(RunSerializer):
+    final_output = serializers.JSONField(read_only=True)
+    limits = serializers.JSONField(read_only=True)
+    inputs = serializers.JSONField(read_only=True)
+    node_runs = NodeRunSerializer(many=True, read_only=True)
+
+    class Meta(RunSerializer.Meta):
+        fields = [*RunSerializer.Meta.fields, "execution_id", "final_output", "limits",
+                  "inputs", "worker_host", "worker_pid", "node_runs"]
+        read_only_fields = fields
+
+
+class RunFilterSerializer(serializers.Serializer):
+    """The run list's query parameters."""
+
+    workflow = serializers.IntegerField(required=False, min_value=1)
+    status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+    min_duration_ms = serializers.FloatField(required=False, min_value=0)
+    started_after = serializers.DateTimeField(required=False)
+    started_before = serializers.DateTimeField(required=False)
+
+
+class NodeOutcomeSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    type = serializers.CharField()
+    status = serializers.CharField()
+    started_ms = serializers.FloatField(allow_null=True)
+    duration_ms = serializers.FloatField(allow_null=True)
+    error = serializers.CharField(allow_null=True)
+    attempts = serializers.IntegerField()
+
+
+class ProblemSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    message = serializers.CharField()
+
+
+class ExecutionResponseSerializer(serializers.Serializer):
+    """Documentation of the execute endpoints' answer (200, and 422 when the run failed)."""
+
+    success = serializers.BooleanField()
+    run_id = serializers.UUIDField(allow_null=True)
+    status = serializers.ChoiceField(choices=["succeeded", "failed"])
+    execution_time_ms = serializers.FloatField()
+    results = serializers.DictField(help_text="execution_id, node_results, final_output, "
+                                              "errors and error when the run failed")
+    nodes = NodeOutcomeSerializer(many=True)
+    error = serializers.CharField(required=False)
+    failed_node = serializers.CharField(required=False, allow_null=True)
+    details = ProblemSerializer(many=True, required=False)
+
+
+class ErrorSerializer(serializers.Serializer):
+    success = serializers.BooleanField(default=False)
+    error = serializers.CharField()
+    details = ProblemSerializer(many=True)
+
+
+class ValidationResponseSerializer(serializers.Serializer):
+    success = serializers.BooleanField()
+    valid = serializers.BooleanField()
+    node_count = serializers.IntegerField()

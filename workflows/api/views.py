@@ -1,0 +1,275 @@
+"""REST API views (DESIGN §8). They parse, authorise and translate; runs happen in
+workflows.services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from django.shortcuts import get_object_or_404
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.pagination import CursorPagination, PageNumberPagination
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from engine import PayloadError
+from workflows import services
+from workflows.api import serializers as s
+from workflows.api.errors import InvalidWorkflow, error_body, prefixed
+from workflows.api.responses import execution_response, query_limits
+from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
+from workflows.models import Run, Workflow, WorkflowVersion
+
+EXECUTE_THROTTLES = [AnonThrottle, UserThrottle, ExecuteThrottle]
+
+#: the rest (401, 403, 413, 415, 429) is added to every operation by api/schema.py
+ERRORS = {
+    400: OpenApiResponse(s.ErrorSerializer, description="invalid request or workflow"),
+}
+EXECUTE_RESPONSES = {
+    200: s.ExecutionResponseSerializer,
+    422: OpenApiResponse(s.ExecutionResponseSerializer,
+                         description="the run failed: partial results and the failing node"),
+    **ERRORS,
+}
+LIMIT_PARAMETERS = [
+    OpenApiParameter(name, str, description="lower this limit for this run (never raises it)")
+    for name in ("max_execution_time", "max_node_executions", "max_http_calls",
+                 "max_loop_iterations")
+]
+
+
+def visible_to(user: Any, queryset: QuerySet, owner_field: str) -> QuerySet:
+    """Staff see everything; everyone else only what is theirs (the schema generator's
+    anonymous request: nothing)."""
+    if user.is_staff:
+        return queryset
+    if not user.is_authenticated:
+        return queryset.none()
+    return queryset.filter(**{owner_field: user})
+
+
+def object_body(request: Request, allowed: set[str]) -> dict[str, Any]:
+    """The JSON body as an object with only `allowed` keys (an empty body is {})."""
+    data = request.data
+    if not isinstance(data, dict):
+        raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
+    unknown = sorted(set(data) - allowed)
+    if unknown:
+        raise ValidationError({key: ["unknown field"] for key in unknown})
+    return data
+
+
+class ExecuteView(APIView):
+    """Run a workflow payload sent in the body (not stored; the run is recorded)."""
+
+    throttle_classes = EXECUTE_THROTTLES
+    throttle_scope = "execute"
+
+    @extend_schema(request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
+                   parameters=LIMIT_PARAMETERS, operation_id="workflow_execute")
+    def post(self, request: Request) -> Response:
+        raw = request.body  # read first: hashed to find the loaded workflow in the cache
+        execution = services.execute_payload(request.data, raw=raw, user=request.user,
+                                             limits=query_limits(request))
+        return execution_response(execution)
+
+
+class ValidateView(APIView):
+    """Check a payload as execute would (shape, types, expressions, cycles, limits)
+    without running it."""
+
+    @extend_schema(request=OpenApiTypes.OBJECT,
+                   responses={200: s.ValidationResponseSerializer, **ERRORS},
+                   operation_id="workflow_validate")
+    def post(self, request: Request) -> Response:
+        try:
+            workflow = services.validate_definition(request.data)
+        except PayloadError as exc:
+            return Response(error_body("invalid workflow", exc.to_list(), valid=False),
+                            status=status.HTTP_400_BAD_REQUEST)
+        return Response({"success": True, "valid": True, "node_count": workflow.node_count})
+
+
+class WorkflowPagination(PageNumberPagination):
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class RunPagination(CursorPagination):
+    """Newest first. A cursor page costs one query whatever the table size (no COUNT)."""
+
+    ordering = "-started_at"
+    page_size = 50
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+class WorkflowViewSet(viewsets.ModelViewSet):
+    """Stored workflows. Every change of definition is a new version; old versions stay
+    and can still be run."""
+
+    pagination_class = WorkflowPagination
+    serializer_class = s.WorkflowSerializer
+    #: set to "execute" by the execute actions (ScopedRateThrottle reads it)
+    throttle_scope: str | None = None
+
+    def get_queryset(self) -> QuerySet[Workflow]:
+        queryset = Workflow.objects.select_related("owner", "current_version")
+        return visible_to(self.request.user, queryset, "owner")
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        if self.action in {"create", "update", "partial_update"}:
+            return s.WorkflowWriteSerializer
+        return s.WorkflowSerializer
+
+    @extend_schema(request=s.WorkflowWriteSerializer,
+                   responses={201: s.WorkflowSerializer, **ERRORS})
+    def create(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        data = self._valid(request, partial=False)
+        try:
+            workflow = services.create_workflow(owner=request.user, name=data["name"],
+                                                description=data.get("description", ""),
+                                                definition=data["definition"])
+        except PayloadError as exc:
+            raise InvalidWorkflow(prefixed(exc, "$.definition")) from None
+        return Response(self._read(workflow), status=status.HTTP_201_CREATED)
+
+    @extend_schema(request=s.WorkflowWriteSerializer,
+                   responses={200: s.WorkflowSerializer, **ERRORS})
+    def update(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        workflow = self.get_object()
+        data = self._valid(request, partial=kwargs.get("partial", False))
+        try:
+            services.update_workflow(workflow, user=request.user, name=data.get("name"),
+                                     description=data.get("description"),
+                                     definition=data.get("definition"))
+        except PayloadError as exc:
+            raise InvalidWorkflow(prefixed(exc, "$.definition")) from None
+        return Response(self._read(workflow))
+
+    def _valid(self, request: Request, partial: bool) -> dict[str, Any]:
+        object_body(request, {"name", "description", "definition"})
+        serializer = s.WorkflowWriteSerializer(data=request.data, partial=partial)
+        serializer.is_valid(raise_exception=True)
+        return dict(serializer.validated_data)
+
+    def _read(self, workflow: Workflow) -> dict[str, Any]:
+        fresh = self.get_queryset().get(pk=workflow.pk)
+        return s.WorkflowSerializer(fresh).data
+
+    @extend_schema(request=s.ExecuteStoredSerializer, responses=EXECUTE_RESPONSES,
+                   parameters=LIMIT_PARAMETERS)
+    @action(detail=True, methods=["post"], throttle_classes=EXECUTE_THROTTLES,
+            throttle_scope="execute")
+    def execute(self, request: Request, pk: str | None = None) -> Response:
+        """Run the current version. `inputs` override the workflow's context variables by
+        name; an unknown name or a value of the wrong type is a 400."""
+        workflow = self.get_object()
+        if workflow.current_version is None:
+            raise ValidationError({"non_field_errors": ["the workflow has no version to run"]})
+        return run_version(request, workflow.current_version, workflow)
+
+    @extend_schema(responses={200: s.VersionSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"])
+    def versions(self, request: Request, pk: str | None = None) -> Response:
+        """Every saved version, newest first."""
+        workflow = self.get_object()
+        versions = workflow.versions.select_related("created_by").order_by("-number")
+        page = self.paginate_queryset(versions)
+        return self.get_paginated_response(s.VersionSerializer(page, many=True).data)
+
+    @extend_schema(responses={200: s.VersionDetailSerializer, **ERRORS})
+    @action(detail=True, methods=["get"], url_path=r"versions/(?P<number>\d+)")
+    def version(self, request: Request, pk: str | None = None,
+                number: str | None = None) -> Response:
+        """One version with its definition."""
+        version = self._version(number)
+        return Response(s.VersionDetailSerializer(version).data)
+
+    @extend_schema(request=s.ExecuteStoredSerializer, responses=EXECUTE_RESPONSES,
+                   parameters=LIMIT_PARAMETERS)
+    @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>\d+)/execute",
+            throttle_classes=EXECUTE_THROTTLES, throttle_scope="execute")
+    def execute_version(self, request: Request, pk: str | None = None,
+                        number: str | None = None) -> Response:
+        """Run an earlier (or the current) version."""
+        version = self._version(number)
+        return run_version(request, version, version.workflow)
+
+    def _version(self, number: str | None) -> WorkflowVersion:
+        workflow = self.get_object()
+        return get_object_or_404(workflow.versions.select_related("created_by", "workflow"),
+                                 number=number)
+
+
+def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> Response:
+    body = object_body(request, {"inputs"})
+    inputs = body.get("inputs") or {}
+    if not isinstance(inputs, dict):
+        raise ValidationError({"inputs": ["must be an object: {name: value}"]})
+    execution = services.execute_version(version, user=request.user, inputs=inputs or None,
+                                         limits=query_limits(request))
+    return execution_response(execution, workflow_id=workflow.pk,
+                              workflow_name=workflow.name, version=version.number)
+
+
+class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                 viewsets.GenericViewSet):
+    """Run history, newest first. Deleting a run is for staff only."""
+
+    pagination_class = RunPagination
+    serializer_class = s.RunSerializer
+    lookup_value_regex = "[0-9a-fA-F-]{32,36}"
+
+    def get_queryset(self) -> QuerySet[Run]:
+        queryset = Run.objects.select_related("workflow", "version", "requested_by")
+        queryset = visible_to(self.request.user, queryset, "requested_by")
+        if self.action == "list":
+            queryset = self._filtered(queryset).defer("final_output", "limits", "inputs")
+        return queryset
+
+    def get_serializer_class(self) -> type[serializers.BaseSerializer]:
+        return s.RunDetailSerializer if self.action == "retrieve" else s.RunSerializer
+
+    def _filtered(self, queryset: QuerySet[Run]) -> QuerySet[Run]:
+        params = s.RunFilterSerializer(data=self.request.query_params)
+        if not params.is_valid():
+            raise ValidationError({"query": params.errors})
+        f = params.validated_data
+        if "workflow" in f:
+            queryset = queryset.filter(workflow_id=f["workflow"])
+        if "status" in f:
+            queryset = queryset.filter(status=f["status"])
+        if "min_duration_ms" in f:
+            queryset = queryset.filter(duration_ms__gte=f["min_duration_ms"])
+        if "started_after" in f:
+            queryset = queryset.filter(started_at__gte=f["started_after"])
+        if "started_before" in f:
+            queryset = queryset.filter(started_at__lt=f["started_before"])
+        return queryset
+
+    @extend_schema(parameters=[s.RunFilterSerializer])
+    def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Runs, newest first, one cursor page at a time (`next` / `previous` links).
+        Filters: workflow, status, min_duration_ms, started_after, started_before."""
+        return super().list(request, *args, **kwargs)
+
+    def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """One run with its node runs, in the order they started."""
+        run = self.get_object()
+        return Response(s.RunDetailSerializer(run).data)
+
+    def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        run = self.get_object()
+        if not request.user.is_staff:
+            raise PermissionDenied("only staff may delete run history")
+        run.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
