@@ -1,0 +1,165 @@
+"""A sampling profiler for every thread of this process, built on sys._current_frames().
+
+About `hz` times a second a background thread reads every other thread's Python stack.
+In "cpu" mode a stack counts only when its thread used CPU since the previous tick
+(per-thread CPU time from /proc/self/task/<tid>/schedstat), weighted by that CPU time,
+so threads idling in select() or waiting for the GIL do not drown the picture. In "wall"
+mode every thread counts at every tick: that is where threads spend their time, waiting
+included (the answer to "where is it blocked?").
+
+The result is a plain, JSON-safe `ProcessProfile` so that worker processes can send it to
+the worker that asked for it (see agent.py).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from types import FrameType
+from typing import Any
+
+#: One frame: (file, function qualname, function's first line, current line).
+Frame = tuple[str, str, int, int]
+MAX_DEPTH = 200
+#: Threads of the profiler itself, never part of a profile.
+PROFILER_THREAD_PREFIX = "thaiyyal-pprof"
+MODES = ("cpu", "wall")
+
+
+@dataclass(slots=True)
+class ProcessProfile:
+    """Samples of one process. Stacks are root first; weights are [samples, cpu_ns]."""
+
+    pid: int
+    mode: str
+    hz: float
+    started: float  # Unix seconds
+    duration: float  # seconds
+    stacks: dict[tuple[str, tuple[Frame, ...]], list[int]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"pid": self.pid, "mode": self.mode, "hz": self.hz, "started": self.started,
+                "duration": self.duration,
+                "stacks": [[thread, [list(f) for f in frames], weights]
+                           for (thread, frames), weights in self.stacks.items()]}
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> ProcessProfile:
+        profile = cls(pid=int(data["pid"]), mode=str(data["mode"]), hz=float(data["hz"]),
+                      started=float(data["started"]), duration=float(data["duration"]))
+        for thread, frames, weights in data["stacks"]:
+            key = (str(thread), tuple((str(a), str(b), int(c), int(d)) for a, b, c, d in frames))
+            profile.stacks[key] = [int(weights[0]), int(weights[1])]
+        return profile
+
+
+_NUMBERS = re.compile(r"[-_]?\d+")
+
+
+def thread_label(name: str) -> str:
+    """Group pool threads: "ThreadPoolExecutor-3_1" and "..-7_0" are one root frame."""
+    return _NUMBERS.sub("", name) or name
+
+
+class _PathShortener:
+    """Shows "engine/runner.py" rather than the full site-packages path."""
+
+    def __init__(self) -> None:
+        roots = {os.path.abspath(p) for p in sys.path if p and os.path.isdir(p)}
+        self.roots = sorted(roots, key=len, reverse=True)
+        self.cache: dict[str, str] = {}
+
+    def __call__(self, filename: str) -> str:
+        short = self.cache.get(filename)
+        if short is None:
+            short = filename
+            for root in self.roots:
+                if filename.startswith(root + os.sep):
+                    short = filename[len(root) + 1:]
+                    break
+            self.cache[filename] = short
+        return short
+
+
+def stack_of(frame: FrameType | None, shorten: _PathShortener) -> tuple[Frame, ...]:
+    frames: list[Frame] = []
+    while frame is not None and len(frames) < MAX_DEPTH:
+        code = frame.f_code
+        frames.append((shorten(code.co_filename), code.co_qualname, code.co_firstlineno,
+                       frame.f_lineno or code.co_firstlineno))
+        frame = frame.f_back
+    frames.reverse()
+    return tuple(frames)
+
+
+def thread_cpu_ns(native_id: int) -> int | None:
+    """CPU time a thread has used, in nanoseconds; None where the kernel does not say."""
+    try:
+        with open(f"/proc/self/task/{native_id}/schedstat", "rb") as f:
+            return int(f.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _threads() -> dict[int, threading.Thread]:
+    return {t.ident: t for t in threading.enumerate() if t.ident is not None}
+
+
+def sample(seconds: float, hz: float = 100.0, mode: str = "cpu",
+           exclude: frozenset[int] = frozenset(),
+           stop: threading.Event | None = None) -> ProcessProfile:
+    """Sample this process's threads for `seconds` on the calling thread.
+
+    `exclude` holds thread idents to leave out (the request thread waiting for the result).
+    Call it from a thread of its own: the caller's stack is never sampled.
+    """
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}")
+    stop = stop or threading.Event()
+    me = threading.get_ident()
+    shorten = _PathShortener()
+    profile = ProcessProfile(pid=os.getpid(), mode=mode, hz=hz, started=time.time(),
+                             duration=0.0)
+    counts: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
+    cpu: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
+    last_cpu: dict[int, int] = {}
+    interval = 1.0 / hz
+    begin = time.monotonic()
+    deadline = begin + seconds
+    next_tick = begin
+    while True:
+        threads = _threads()
+        # Walk every stack before anything that can release the GIL (the /proc reads):
+        # a thread that runs on meanwhile would leave us holding finished frames.
+        stacks = [(ident, stack_of(frame, shorten))
+                  for ident, frame in sys._current_frames().items()
+                  if ident != me and ident not in exclude]
+        for ident, stack in stacks:
+            thread = threads.get(ident)
+            name = thread.name if thread else f"thread-{ident}"
+            if name.startswith(PROFILER_THREAD_PREFIX):
+                continue
+            used = 0
+            if thread is not None and thread.native_id is not None:
+                now_ns = thread_cpu_ns(thread.native_id)
+                if now_ns is not None:
+                    tid = thread.native_id
+                    used = now_ns - last_cpu.get(tid, now_ns)
+                    last_cpu[tid] = now_ns
+            if mode == "cpu" and used <= 0:
+                continue
+            key = (thread_label(name), stack)
+            counts[key] += 1
+            cpu[key] += used
+        now = time.monotonic()
+        next_tick = max(next_tick + interval, now)  # never burst to catch up
+        if now >= deadline or stop.wait(max(0.0, min(next_tick, deadline) - now)):
+            break
+    profile.duration = time.monotonic() - begin
+    profile.stacks = {key: [n, cpu[key]] for key, n in counts.items()}
+    return profile
