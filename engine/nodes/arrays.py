@@ -15,7 +15,6 @@ import math
 import random
 from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
-from functools import cmp_to_key
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ExpressionError, LimitExceeded, NodeError
@@ -168,33 +167,31 @@ def _clamp_index(index: int, size: int) -> int:
     return max(0, min(index, size))
 
 
-def _less(left: Any, right: Any) -> bool:
-    """Thaiyyal's sort order: null first, then numbers, strings and booleans each among
-    themselves; values of different types compare by their text."""
-    if left is None:
-        return right is not None
-    if right is None:
-        return False
-    if is_number(left) and is_number(right):
-        return bool(left < right)
-    if isinstance(left, str) and isinstance(right, str):
-        return left < right
-    if isinstance(left, bool) and isinstance(right, bool):
-        return not left and right
-    return value_key(left) < value_key(right)
+def sort_key(value: Any) -> tuple[int, Any]:
+    """A total order over JSON values: null first, then numbers, strings, booleans (false
+    before true), and arrays/objects by their text. Thaiyyal's comparator agrees on values
+    of one type; it compares mixed types by their text, which is not a consistent order."""
+    if value is None:
+        return (0, 0)
+    if isinstance(value, bool):
+        return (3, value)
+    if is_number(value):
+        return (1, value)
+    if isinstance(value, str):
+        return (2, value)
+    return (4, value_key(value))
 
 
-def _compare(left: Any, right: Any) -> int:
-    if _less(left, right):
-        return -1
-    if _less(right, left):
-        return 1
-    return 0
+def _one_plain_type(values: list[Any]) -> bool:
+    """All numbers or all strings: such values order themselves as `sort_key` would."""
+    types = {type(value) for value in values}
+    return types <= {int, float} or types == {str}
 
 
 @register
 class SortNode(Node):
-    """Sorts an array (stable) by its values or by one `field` of its objects."""
+    """Sorts an array (stable, in both orders) by its values or by one `field` of its
+    objects, in `sort_key` order."""
 
     type_name = "sort"
     fields = (
@@ -209,14 +206,12 @@ class SortNode(Node):
             return not_an_array(value)
         field = self.config.get("field") or ""
         order = self.config.get("order") or "asc"
-        if field:
-            def key(item: Any) -> Any:
-                return item.get(field) if isinstance(item, dict) else None
-        else:
-            def key(item: Any) -> Any:
-                return item
-        by_cmp = cmp_to_key(_compare)
-        ordered = sorted(arr, key=lambda item: by_cmp(key(item)), reverse=order == "desc")
+        values = [item.get(field) if isinstance(item, dict) else None for item in arr] \
+            if field else arr
+        keys: list[Any] = values if _one_plain_type(values) else [sort_key(v) for v in values]
+        # sort positions, not items: equal keys never compare the items themselves
+        positions = sorted(range(len(arr)), key=keys.__getitem__, reverse=order == "desc")
+        ordered = [arr[i] for i in positions]
         return {"sorted": ordered, "count": len(ordered), "field": field, "order": order}
 
 

@@ -101,8 +101,10 @@ def test_sort_compares_strings_and_booleans_among_themselves(run_node):
     assert run_node("sort", {}, [True, False])["sorted"] == [False, True]
 
 
-def test_sort_compares_mixed_types_by_their_text(run_node):
-    assert run_node("sort", {}, ["b", 10, True, "a"])["sorted"] == [10, "a", "b", True]
+def test_sort_orders_mixed_types_null_numbers_strings_booleans_then_the_rest(run_node):
+    assert run_node("sort", {}, [{"k": 1}, "b", 10, True, None, "1", [2], 2.5])["sorted"] == \
+        [None, 2.5, 10, "1", "b", True, [2], {"k": 1}]
+    assert run_node("sort", {"order": "desc"}, ["b", 10, None])["sorted"] == ["b", 10, None]
 
 
 def test_sort_rejects_an_unknown_order(load_problems):
