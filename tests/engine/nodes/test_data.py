@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import engine
-from engine import Limits
+from engine import Limits, Workflow
+from engine.state import NodeContext, Run
 
 
 # -- parse: JSON ------------------------------------------------------------------------------
@@ -171,6 +176,23 @@ def test_parse_rejects_an_unknown_input_type(load_problems):
     assert load_problems("parse", {"input_type": "TOML"}) == [
         {"path": "$.nodes[0].data.input_type",
          "message": "must be one of auto, json, csv, tsv, yaml, xml; got 'TOML'"}]
+
+
+_PARSERS = {kind: Workflow.load({"nodes": [{"id": "p", "type": "parse",
+                                             "data": {"input_type": kind}}]}).nodes[0]
+            for kind in ("auto", "json", "csv", "tsv", "yaml", "xml")}
+_PIECES = st.sampled_from([*'{}[]<>/:,"\'\t\n -&;!#*?|%@=ab01.eE', "<a>", "</a>", "&a",
+                           "*a", "&x ", "- ", ": ", "<!DOCTYPE a>", "!!str ", "null"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(sorted(_PARSERS)), st.lists(_PIECES, max_size=30).map("".join))
+def test_parse_of_any_text_gives_json_or_a_node_error(kind, text):
+    try:
+        result = _PARSERS[kind].run([text], NodeContext(Run("t", Limits(), {}, None, None), "p"))
+    except engine.NodeError:
+        return
+    json.dumps(result, allow_nan=False)
 
 
 # -- format -----------------------------------------------------------------------------------
