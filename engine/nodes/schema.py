@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import referencing
 import referencing.exceptions
-from jsonschema import Draft202012Validator, SchemaError
+from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
 from engine.errors import NodeError
@@ -37,6 +37,8 @@ def _validator_class(schema: Mapping[str, Any] | bool) -> type[Validator] | None
     """The validator for the schema's `$schema` (Draft 2020-12 without one); None when
     `$schema` names a draft the library does not know."""
     if isinstance(schema, Mapping) and "$schema" in schema:
+        if not isinstance(schema["$schema"], str):
+            return None
         return validator_for(schema, default=None)
     return Draft202012Validator
 
@@ -61,22 +63,26 @@ class SchemaValidatorNode(Node):
         if not isinstance(schema, Mapping | bool):
             report("schema", "must be a JSON Schema object (or true/false)")
             return
-        cls = _validator_class(schema)
-        if cls is None:
-            report("schema.$schema", f"unknown JSON Schema draft {schema['$schema']!r}")
+        validator_cls = _validator_class(schema)
+        if validator_cls is None:
+            draft = schema["$schema"] if isinstance(schema, Mapping) else None
+            report("schema.$schema", f"unknown JSON Schema draft {draft!r}")
             return
-        try:
-            cls.check_schema(schema)
-        except SchemaError as exc:
-            report("schema" + _path_text(exc.absolute_path), f"invalid schema: {exc.message}")
+        # Every problem, not only the first (what `check_schema` would raise).
+        meta = validator_cls(validator_cls.META_SCHEMA,
+                             format_checker=validator_cls.FORMAT_CHECKER)
+        found = {("schema" + _path_text(e.absolute_path), f"invalid schema: {e.message}"): None
+                 for e in meta.iter_errors(schema)}  # a dict: the metaschema repeats itself
+        for where, message in sorted(found)[:MAX_REPORTED_ERRORS]:
+            report(where, message)
 
     def setup(self) -> None:
         schema = self.config["schema"]
-        cls = _validator_class(schema)
-        assert cls is not None  # check() refused unknown drafts
+        validator_cls = _validator_class(schema)
+        assert validator_cls is not None  # check() refused unknown drafts
         # An empty registry: `$ref` resolves within this schema only, never over the network.
-        self._validator: Validator = cls(schema, registry=referencing.Registry(),
-                                         format_checker=cls.FORMAT_CHECKER)
+        self._validator: Validator = validator_cls(
+            schema, registry=referencing.Registry(), format_checker=validator_cls.FORMAT_CHECKER)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         data = inputs[0] if inputs else None

@@ -102,3 +102,18 @@ def test_schema_must_be_an_object_and_its_draft_known(load_problems):
          "message": "unknown JSON Schema draft 'http://x/draft-99'"}]
     assert load_problems("schema_validator", {}) == [
         {"path": "$.nodes[0].data.schema", "message": "required (any)"}]
+
+
+def test_every_problem_of_a_bad_schema_is_reported(load_problems):
+    schema = {"type": "object", "properties": {"a": {"minimum": "x"}}, "items": [{"type": 5}]}
+    assert load_problems("schema_validator", {"schema": schema}) == [
+        {"path": "$.nodes[0].data.schema.items",
+         "message": "invalid schema: [{'type': 5}] is not of type 'object', 'boolean'"},
+        {"path": "$.nodes[0].data.schema.properties.a.minimum",
+         "message": "invalid schema: 'x' is not of type 'number'"},
+    ]
+
+
+def test_a_dollar_schema_that_is_not_a_string_is_refused(load_problems):
+    assert load_problems("schema_validator", {"schema": {"$schema": []}}) == [
+        {"path": "$.nodes[0].data.schema.$schema", "message": "unknown JSON Schema draft []"}]
