@@ -27,6 +27,7 @@ import engine
 from engine import Limits, PayloadError, Problem, Result
 from engine.observe import Observer
 from workflows.loading import LoadedWorkflows
+from workflows.metrics import run_observer
 from workflows.models import NodeRun, Run, RunStatus, Workflow, WorkflowVersion, new_run_id
 from workflows.recording import RunRecorder, capped_json, finish_fields, this_worker
 
@@ -158,7 +159,9 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
              observer: Observer | None, version: WorkflowVersion | None = None,
              inputs: dict[str, Any] | None = None) -> Execution:
     limits = limits or server_limits()
+    label = str(version.workflow_id) if version is not None else None
     if not record:
+        observer = run_observer(observer, workflow=label)  # metrics and the JSON run log
         return Execution(workflow.execute(limits=limits, observer=observer, inputs=inputs),
                          None, limits, workflow)
     host, pid = this_worker()
@@ -169,6 +172,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
               requested_by=user if user is not None and user.is_authenticated else None,
               worker_host=host, worker_pid=pid)
     recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS)
+    observer = run_observer(observer, run_id=str(run.id), workflow=label)
     recorder.start()
     try:
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs)
