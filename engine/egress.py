@@ -546,7 +546,7 @@ def connect(address: str, port: int, timeout: float, abort: CallAbort) -> socket
                 err = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
                 break
         if err:
-            raise ConnectionRefusedError(err, os.strerror(err))
+            raise OSError(err, os.strerror(err))  # ECONNREFUSED becomes ConnectionRefusedError
         sock.setblocking(True)
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return sock

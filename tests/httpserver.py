@@ -21,6 +21,7 @@ Routes (query parameters in brackets):
     /huge [size]                `size` bytes of "x"
     /gzip-bomb [size]           gzip of `size` zero bytes (a few KB on the wire)
     /gzip-json, /deflate-json, /raw-deflate-json  compressed JSON {"compressed": true}
+    /encoded [encoding]         a body labelled with that Content-Encoding
     /flaky [key, failures=2]    500 for the first `failures` requests with that key, then 200
     /count                      JSON {"hits": n}: n-th request to /count since reset()
     /headers                    JSON body plus X-Request-Id and X-Total-Count headers
@@ -225,6 +226,10 @@ class _Handler(BaseHTTPRequestHandler):
         body = squeezer.compress(b'{"compressed": true}') + squeezer.flush()
         self.send_body(body, content_type="application/json",
                        headers={"Content-Encoding": "deflate"})
+
+    def route_encoded(self, request: RecordedRequest, query: dict[str, str],
+                      hits: int) -> None:
+        self.send_body(b"\x00\x01", headers={"Content-Encoding": query.get("encoding", "br")})
 
     def route_flaky(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
         attempt = self.server.owner.bump("flaky:" + query.get("key", ""))

@@ -296,7 +296,7 @@ def send(request: Request, ctx: NodeContext, cache_ttl: float | None) -> tuple[R
         raise
     _notify(observer.http_call, request.method, request.url, response.status,
             (time.perf_counter() - started) * 1000, False)
-    if cache is not None and response.ok:
+    if cache is not None and cache_ttl is not None and response.ok:
         cache.set(key, response, cache_ttl)
     return response, False
 

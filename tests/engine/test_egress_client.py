@@ -22,6 +22,7 @@ from engine.egress import (
     EgressTimeout,
     Request,
     connect,
+    fetch,
 )
 from engine.errors import LimitExceeded
 from engine.limits import Limits
@@ -110,6 +111,17 @@ def test_head_returns_headers_without_a_body(http_server):
 def test_compressed_bodies_are_decoded(http_server, path):
     assert get_json(client().fetch(Request("GET", http_server.url(path)))) == {
         "compressed": True}
+
+
+def test_unknown_content_encoding_is_an_error_not_garbage(http_server):
+    with pytest.raises(EgressError, match="unsupported content-encoding 'br'"):
+        client().fetch(Request("GET", http_server.url("/encoded?encoding=br")))
+
+
+def test_module_level_fetch_uses_the_given_policy(http_server):
+    assert fetch(Request("GET", http_server.url("/json")), LOOPBACK).status == 200
+    with pytest.raises(EgressRefused):
+        fetch(Request("GET", http_server.url("/json")), EgressPolicy())
 
 
 def test_redirect_chain_is_followed_and_each_hop_checked(http_server):

@@ -296,3 +296,11 @@ def test_thaiyyal_http_node_without_a_type_is_recognised_by_its_url(http_server,
     result = execute({"nodes": [{"id": "h", "data": {"url": http_server.url("/json")}}],
                       "edges": []}, services=services)
     assert succeeded(result)["hello"] == "world"
+
+
+def test_thaiyyal_http_then_parse_still_yields_the_parsed_body(http_server, services):
+    nodes = [{"id": "h", "type": "http", "data": {"url": http_server.url("/json")}},
+             {"id": "p", "type": "parse", "data": {"input_type": "JSON"}}]
+    result = execute({"nodes": nodes, "edges": [{"source": "h", "target": "p"}]},
+                     services=services)
+    assert succeeded(result) == {"hello": "world", "items": [1, 2, 3]}
