@@ -34,6 +34,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "workflows",
 ]
 
@@ -213,6 +214,11 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Store, version and execute workflows; review their run history.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # The schema and its docs page are public; the docs' assets are served from here,
+    # not a CDN, so they work offline and under a strict content security policy.
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {
         "RunStatusEnum": "workflows.models.RunStatus.choices",
@@ -237,3 +243,47 @@ LOGGING = {
         "django.request": {"level": "ERROR"},
     },
 }
+
+# --- Observability (docs/performance.md): Prometheus metrics, django-silk, /debug/pprof/,
+# JSON run logs. Kept in one block; the logic lives in workflows/metrics.py,
+# workflows/silk_hooks.py and workflows/debug.py.
+#: /debug/pprof/ answers (staff only) when on; off by default
+THAIYYAL_PPROF = env_bool("THAIYYAL_PPROF", False)
+#: silk records a sample of requests (with their SQL) at /silk/ (staff only) when on
+THAIYYAL_SILK = env_bool("THAIYYAL_SILK", False)
+# silk's tables always exist, so turning it on needs no migration; it records only when on.
+INSTALLED_APPS += ["silk"]
+MIDDLEWARE.insert(1, "django_prometheus.middleware.PrometheusBeforeMiddleware")
+MIDDLEWARE.insert(2, "workflows.metrics.RequestsInProgressMiddleware")
+MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+if THAIYYAL_SILK:
+    from workflows.silk_hooks import should_profile, should_record
+
+    # After authentication, so a staff user's session can ask for a profile.
+    MIDDLEWARE.insert(
+        MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
+        "silk.middleware.SilkyMiddleware")
+    SILKY_INTERCEPT_FUNC = should_record
+    SILKY_PYTHON_PROFILER_FUNC = should_profile
+SILKY_AUTHENTICATION = True
+SILKY_AUTHORISATION = True  # silk's default permission: is_staff
+LOGIN_URL = "admin:login"  # where silk (and any login_required page) sends a stranger
+SILKY_INTERCEPT_PERCENT = env_int("THAIYYAL_SILK_PERCENT", 10)
+SILKY_MAX_REQUEST_BODY_SIZE = env_int("THAIYYAL_SILK_MAX_BODY_BYTES", 16 * 1024)
+SILKY_MAX_RESPONSE_BODY_SIZE = env_int("THAIYYAL_SILK_MAX_BODY_BYTES", 16 * 1024)
+SILKY_SENSITIVE_KEYS = {"authorization", "cookie", "token", "password", "secret", "api_key"}
+SILKY_MAX_RECORDED_REQUESTS = env_int("THAIYYAL_SILK_MAX_REQUESTS", 10_000)
+# Never garbage-collect inside a request: `manage.py silk_gc` does it out of band.
+SILKY_MAX_RECORDED_REQUESTS_CHECK_PERCENT = 0
+SILKY_META = True
+# Prometheus scrapes pods over plain HTTP inside the cluster (bearer token, see
+# deploy/k8s/servicemonitor.yaml): no HTTPS redirect for /metrics.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+LOGGING["formatters"]["json"] = {"()": "workflows.logs.JsonFormatter"}
+LOGGING["handlers"]["json"] = {"class": "logging.StreamHandler", "formatter": "json"}
+# One JSON line per finished run (run id, workflow, status, duration); THAIYYAL_LOG_FORMAT=json
+# makes every log line JSON.
+LOGGING["loggers"]["thaiyyal.runs"] = {"handlers": ["json"], "level": "INFO",
+                                       "propagate": False}
+if env_str("THAIYYAL_LOG_FORMAT", "plain") == "json":
+    LOGGING["handlers"]["console"]["formatter"] = "json"

@@ -9,6 +9,8 @@ urlpatterns = [
     path("api/v1/", include("workflows.api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # /metrics, /debug/pprof/, /silk/ (observability; see docs/performance.md)
+    path("", include("workflows.ops_urls")),
 ]
 
 handler404 = "thaiyyal.errors.not_found"

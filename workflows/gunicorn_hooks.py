@@ -1,0 +1,72 @@
+"""Gunicorn server hooks for multiprocess metrics and whole-server profiling.
+
+deploy/gunicorn.conf.py calls these. This module imports nothing from Django or
+prometheus_client at import time: it runs in the master, before the app is loaded.
+
+- `prepare_environment()` (at config load): chooses PROMETHEUS_MULTIPROC_DIR before any
+  metric exists, and records the master's pid for the whole-server CPU collector.
+- `on_starting`: wipes the metrics directory, so counters start at zero with the server
+  and files of a previous server's workers are not summed in.
+- `child_exit`: marks a dead worker, so its live gauges (requests in progress, worker
+  slots) stop counting. Its counters and histograms stay: they are history.
+- `post_worker_init`: the worker adds its request slots and, with THAIYYAL_PPROF=1,
+  starts the profiling agent that lets any worker sample every worker.
+"""
+
+from __future__ import annotations
+
+import glob
+import os
+import tempfile
+from typing import Any
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+PPROF_DIR_ENV = "THAIYYAL_PPROF_DIR"
+SERVER_PID_ENV = "THAIYYAL_SERVER_PID"
+
+
+def prepare_environment() -> None:
+    """Set the metrics and profiling directories (kept if the operator set them)."""
+    if not os.environ.get(MULTIPROC_ENV):
+        os.environ[MULTIPROC_ENV] = tempfile.mkdtemp(prefix="thaiyyal-metrics-")
+    os.makedirs(os.environ[MULTIPROC_ENV], exist_ok=True)
+    if not os.environ.get(PPROF_DIR_ENV):
+        os.environ[PPROF_DIR_ENV] = tempfile.mkdtemp(prefix="thaiyyal-pprof-")
+    os.makedirs(os.environ[PPROF_DIR_ENV], mode=0o700, exist_ok=True)
+    os.environ[SERVER_PID_ENV] = str(os.getpid())
+
+
+def wipe_metrics_directory() -> None:
+    """Delete the previous run's metric files (and nothing else in the directory)."""
+    path = os.environ.get(MULTIPROC_ENV)
+    if not path:
+        return
+    for pattern in ("*.db", "*.hwm"):
+        for name in glob.glob(os.path.join(path, pattern)):
+            os.remove(name)
+    for name in glob.glob(os.path.join(os.environ.get(PPROF_DIR_ENV, path), "*.sock")):
+        os.remove(name)
+
+
+def on_starting(server: Any) -> None:
+    prepare_environment()
+    wipe_metrics_directory()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+    sock = os.path.join(os.environ.get(PPROF_DIR_ENV, ""), f"{worker.pid}.sock")
+    if os.path.exists(sock):
+        os.remove(sock)
+
+
+def post_worker_init(worker: Any) -> None:
+    from workflows.metrics import register_worker
+
+    register_worker(int(getattr(worker.cfg, "threads", 1) or 1))
+    if os.environ.get("THAIYYAL_PPROF") == "1":
+        from workflows.profiling.agent import start_agent
+
+        start_agent(worker_timeout=getattr(worker.cfg, "timeout", None))
