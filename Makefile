@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench lint install
+.PHONY: run test bench bench-api lint install
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -24,6 +24,10 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(VENV)/bin/pytest tests/benchmarks --benchmark-only --benchmark-columns=min,mean,median,ops -s
+
+# API load benchmark: thaiyyal serve on a fresh PostgreSQL database, driven by wrk.
+bench-api: $(STAMP)
+	$(PY) deploy/loadtest/bench_api.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
