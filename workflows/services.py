@@ -119,9 +119,10 @@ def load_payload(payload: Any, raw: bytes | None = None) -> engine.Workflow:
 
 
 def load_version(version: WorkflowVersion) -> engine.Workflow:
-    """A stored version, loaded once per worker (versions never change)."""
+    """A stored version, loaded once per worker (versions never change). Keyed by id and
+    checksum: a restored or recreated database reusing an id cannot serve a stale load."""
     return loaded_workflows().get(
-        ("version", version.pk),
+        ("version", version.pk, version.checksum),
         lambda: engine.Workflow.load(version.definition, server_limits()))
 
 

@@ -122,6 +122,10 @@ class WorkflowViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Workflow]:
         queryset = Workflow.objects.select_related("owner", "current_version")
+        if self.action == "execute":
+            # The loaded (compiled) version is usually cached: don't fetch and decode its
+            # JSON on every run; a cache miss loads it then.
+            queryset = queryset.defer("current_version__definition")
         return visible_to(self.request.user, queryset, "owner")
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:

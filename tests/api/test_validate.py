@@ -1,0 +1,52 @@
+"""POST /api/v1/workflow/validate: execute's checks without running anything."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.api.conftest import ADD
+from workflows.models import Run
+
+pytestmark = pytest.mark.django_db
+URL = "/api/v1/workflow/validate"
+
+
+def test_valid_workflow(api):
+    response = api.post(URL, ADD, format="json")
+
+    assert response.status_code == 200
+    assert response.json() == {"success": True, "valid": True, "node_count": 3}
+    assert not Run.objects.exists()
+
+
+def test_cycle_is_reported_with_its_nodes(api):
+    cyclic = {"nodes": [{"id": "a", "type": "number", "data": {"value": 1}},
+                        {"id": "b", "type": "expression", "data": {"expression": "input"}}],
+              "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "a"}]}
+
+    response = api.post(URL, cyclic, format="json")
+
+    assert response.status_code == 400
+    body = response.json()
+    assert body["valid"] is False
+    assert body["details"][0]["path"] == "$.edges"
+    assert "cycle" in body["details"][0]["message"]
+
+
+def test_bad_expression_is_reported_at_its_field(api):
+    payload = {"nodes": [{"id": "e", "type": "expression", "data": {"expression": "1 +* 2"}}],
+               "edges": []}
+
+    response = api.post(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["details"][0]["path"].startswith("$.nodes[0].data.expression")
+
+
+def test_malformed_json_is_400(api):
+    response = api.post(URL, data="{", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_unauthenticated_is_401(anon):
+    assert anon.post(URL, ADD, format="json").status_code == 401
