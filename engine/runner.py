@@ -77,36 +77,29 @@ def run_body(body: Workflow, ctx: NodeContext, input_value: Any, item: Any,
 
 
 def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any]) -> dict[str, Any]:
-    """Check caller inputs against the workflow's `context_variable` names and types."""
-    declared: dict[str, Any] = {}
-    for node in workflow.nodes:
+    """Caller inputs as `context.<name>` values: each must name a `context_variable` of the
+    workflow and convert to its declared type. PayloadError lists every bad input."""
+    owners: dict[str, Any] = {}
+    for i in workflow.plan.order:
+        node = workflow.nodes[i]
         if node.type_name == "context_variable":
-            declared.update(node.context_values())
+            owners.update(dict.fromkeys(node.context_values(), node))
+    bound: dict[str, Any] = {}
     problems = []
     for name, value in inputs.items():
         path = f"$.inputs.{name}"
-        if name not in declared:
-            known = ", ".join(sorted(declared)) or "none"
+        owner = owners.get(name)
+        if owner is None:
+            known = ", ".join(sorted(owners)) or "none"
             problems.append(Problem(path, f"unknown input (context variables: {known})"))
             continue
-        expected = _json_kind(declared[name])
-        if expected != "null" and _json_kind(value) != expected:
-            problems.append(Problem(path, f"must be a {expected}, got {_json_kind(value)}"))
+        try:
+            bound[name] = owner.coerce(name, value)
+        except ValueError as exc:
+            problems.append(Problem(path, str(exc)))
     if problems:
         raise PayloadError(problems)
-    return dict(inputs)
-
-
-def _json_kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
+    return bound
 
 
 def _notify(hook: Any, *args: Any) -> None:

@@ -29,14 +29,12 @@ def pipeline(n: int) -> dict:
         "nodes": [
             {"id": "r", "type": "range", "data": {"start": 0, "end": n - 1, "step": 1}},
             {"id": "f", "type": "filter", "data": {"condition": "item % 3 == 0"}},
-            {"id": "x", "type": "extract", "data": {"field": "filtered"}},
             {"id": "m", "type": "map", "data": {"expression": "item * 2"}},
-            {"id": "y", "type": "extract", "data": {"field": "results"}},
             {"id": "s", "type": "reduce",
              "data": {"expression": "accumulator + item", "initial_value": 0}},
         ],
         "edges": [{"source": a, "target": b} for a, b in
-                  [("r", "f"), ("f", "x"), ("x", "m"), ("m", "y"), ("y", "s")]],
+                  [("r", "f"), ("f", "m"), ("m", "s")]],
     }
 
 
