@@ -1,0 +1,77 @@
+"""Gunicorn configuration for Thaiyyal.
+
+`thaiyyal serve` passes --bind and --workers; everything else is here, so running
+`gunicorn -c deploy/gunicorn.conf.py thaiyyal.wsgi:application` directly (a container's
+command) behaves the same. Timeouts follow THAIYYAL_MAX_EXECUTION_TIME.
+"""
+
+import logging
+import os
+
+from thaiyyal import serving
+from workflows import gunicorn_hooks
+
+gunicorn_hooks.prepare_environment()
+
+bind = os.environ.get("THAIYYAL_BIND", "127.0.0.1:8080")
+workers = int(os.environ.get("WEB_CONCURRENCY") or serving.default_workers())
+# Sync workers: a run is CPU work in the request's own process, one at a time; parallel
+# branches inside a run use the engine's own thread pool.
+worker_class = "sync"
+
+_limit = serving.max_execution_time()
+timeout = serving.worker_timeout(_limit)
+graceful_timeout = serving.graceful_timeout(_limit)
+keepalive = 5
+
+# Recycle workers now and then (jittered, so they don't all restart at once): bounds the
+# damage of any slow leak in a long-lived process.
+max_requests = int(os.environ.get("THAIYYAL_MAX_REQUESTS", "1000"))
+max_requests_jitter = max(1, max_requests // 10)
+
+# The heartbeat file on tmpfs: a stalled disk must not look like a hung worker.
+if os.path.isdir("/dev/shm"):
+    worker_tmp_dir = "/dev/shm"
+
+accesslog = "-"
+errorlog = "-"
+loglevel = os.environ.get("THAIYYAL_LOG_LEVEL", "info").lower()
+# %(M)s: request duration in milliseconds
+access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'
+# gunicorn's control socket (gunicornc) has one default path per user: several servers on
+# a host would fight over it. Off unless a path is given.
+if os.environ.get("THAIYYAL_CONTROL_SOCKET"):
+    control_socket = os.environ["THAIYYAL_CONTROL_SOCKET"]
+else:
+    control_socket_disable = True
+
+# Behind a proxy, trust its X-Forwarded-* headers only from the addresses listed here.
+forwarded_allow_ips = os.environ.get("THAIYYAL_FORWARDED_ALLOW_IPS", "127.0.0.1")
+
+
+def on_starting(server):
+    gunicorn_hooks.on_starting(server)
+
+
+def child_exit(server, worker):
+    gunicorn_hooks.child_exit(server, worker)
+
+
+def post_worker_init(worker):
+    gunicorn_hooks.post_worker_init(worker)
+    _reap_runs_of_dead_workers()
+
+
+def _reap_runs_of_dead_workers():
+    # A new worker usually replaces one that died: its runs (committed as `running`) are
+    # marked `interrupted` now rather than at the next server start.
+    from django.db import connections
+
+    from workflows.maintenance import reap_interrupted
+
+    try:
+        reap_interrupted()
+    except Exception:  # noqa: BLE001 - the worker must start even if the database is down
+        logging.getLogger("thaiyyal").warning("reaping interrupted runs failed", exc_info=True)
+    finally:
+        connections.close_all()

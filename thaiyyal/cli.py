@@ -1,0 +1,117 @@
+"""The `thaiyyal` command.
+
+    thaiyyal run FILE|-        execute a workflow file with the engine alone (no database)
+    thaiyyal serve [...]       migrate, reap interrupted runs, then serve with gunicorn
+    thaiyyal manage CMD [...]  any Django management command (migrate, create_demo, ...)
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from engine import cli as engine_cli
+from thaiyyal.serving import default_workers
+
+DEFAULT_BIND = "127.0.0.1:8080"
+LIMIT_FLAGS = ("max_execution_time", "max_node_executions", "max_http_calls",
+               "max_loop_iterations")
+GUNICORN_CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="thaiyyal", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    run = sub.add_parser("run", help="execute a workflow file with the engine alone",
+                         description=engine_cli.__doc__.splitlines()[0])
+    engine_cli.build_parser(run)
+
+    serve = sub.add_parser("serve", help="serve the platform with gunicorn",
+                           description="Migrate the database, mark runs left by dead "
+                                       "workers interrupted, and start gunicorn.")
+    serve.add_argument("--bind", default=DEFAULT_BIND,
+                       help=f"address to listen on (default {DEFAULT_BIND})")
+    serve.add_argument("--workers", type=_positive, default=None,
+                       help=f"worker processes (default WEB_CONCURRENCY, else 2 x CPUs + 1 "
+                            f"= {default_workers()})")
+    serve.add_argument("--no-migrate", action="store_true",
+                       help="skip `migrate` (when a separate job runs migrations)")
+    engine_cli.add_limit_arguments(serve)
+
+    # Parsed by Django, not here (see main); listed for --help.
+    sub.add_parser("manage", help="run a Django management command (thaiyyal manage help)")
+    return parser
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be a positive integer")
+    return value
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] == ["manage"]:
+        return manage(argv[1:])
+    args = build_parser().parse_args(argv)
+    if args.command == "run":
+        return engine_cli.run(args)
+    return serve(args)
+
+
+def manage(argv: list[str]) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
+    from django.core.management import execute_from_command_line
+
+    execute_from_command_line(["thaiyyal manage", *argv])
+    return 0
+
+
+def serve(args: argparse.Namespace) -> int:
+    # The limits reach the workers (and gunicorn.conf.py's timeouts) through the same
+    # environment variables the settings read.
+    for name in LIMIT_FLAGS:
+        value = getattr(args, name)
+        if value is not None:
+            os.environ[f"THAIYYAL_{name.upper()}"] = str(value)
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
+    try:
+        prepare_database(migrate=not args.no_migrate)
+    except Exception as exc:  # noqa: BLE001 - any setup failure ends here, said plainly
+        print(f"thaiyyal serve: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return 2
+    workers = args.workers or int(os.environ.get("WEB_CONCURRENCY") or default_workers())
+    command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
+               "--bind", args.bind, "--workers", str(workers), "thaiyyal.wsgi:application"]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached: exec replaced this process
+
+
+def prepare_database(migrate: bool) -> None:
+    """Migrate and reap in this process, then close every connection (and pool) so the
+    gunicorn that replaces it inherits no database socket."""
+    import django
+    from django.core.management import call_command
+    from django.db import connections
+
+    django.setup()
+    try:
+        if migrate:
+            call_command("migrate", interactive=False, verbosity=1)
+        call_command("reap_runs")
+    finally:
+        for connection in connections.all():
+            connection.close()
+            if hasattr(connection, "close_pool"):
+                connection.close_pool()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

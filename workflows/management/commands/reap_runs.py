@@ -1,0 +1,26 @@
+"""`reap_runs`: mark `running` runs whose worker is gone as `interrupted`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandParser
+
+from workflows.maintenance import reap_interrupted
+
+
+class Command(BaseCommand):
+    help = ("Mark runs left `running` by a worker that died (killed, out of memory, "
+            "restarted) as `interrupted`. Runs at server start too.")
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--grace", type=int, default=None, metavar="SECONDS",
+                            help="how long past its time limit a run on another host may "
+                                 "still be running (default THAIYYAL_REAP_GRACE_SECONDS)")
+
+    def handle(self, *args: Any, grace: int | None = None, **options: Any) -> None:
+        reaped = reap_interrupted(grace_seconds=grace)
+        for run in reaped:
+            self.stdout.write(f"interrupted {run.id} (worker {run.worker_pid} on "
+                              f"{run.worker_host})")
+        self.stdout.write(f"{len(reaped)} run(s) marked interrupted")
