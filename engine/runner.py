@@ -3,15 +3,17 @@
 One loop serves every workflow. Nodes become ready when all their sources are decided
 (Kahn's algorithm, so pure workflows run in exactly Thaiyyal's order); pure nodes run
 inline on the calling thread, where a thread hop would cost more than the work;
-I/O-bound nodes and nodes with a `retry`/`timeout` policy run on a per-run thread pool
-bounded by `max_parallel_branches`, so independent branches overlap. The run never
-outlives its deadline: the caller stops waiting, records which nodes were still
-running, and cancels them (their sockets close and their waits wake).
+I/O-bound nodes and nodes with a `retry`/`timeout` policy run on a process-wide thread
+pool, at most `max_parallel_branches` of a run at once, so independent branches
+overlap. The run never outlives its deadline: the caller stops waiting, records which
+nodes were still running, and cancels them (their sockets close and their waits wake).
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import threading
 import time
 from collections import deque
 from collections.abc import Mapping
@@ -40,6 +42,28 @@ SUCCEEDED, FAILED, SKIPPED, CANCELLED, RUNNING, QUEUED = (
     "succeeded", "failed", "skipped", "cancelled", "running", "queued")
 _DECIDED = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED})
 _SIZED = frozenset({str, list, dict})
+
+
+_POOL_LOCK = threading.Lock()
+_pool: ThreadPoolExecutor | None = None
+_pool_pid = 0
+#: threads shared by all runs of the process; each run uses at most max_parallel_branches
+POOL_THREADS = 64
+
+
+def branch_pool() -> ThreadPoolExecutor:
+    """The process-wide branch pool. Shared because starting threads for every run cost
+    more than a cached HTTP call; rebuilt after a fork (gunicorn workers), whose child
+    inherits no threads."""
+    global _pool, _pool_pid
+    pid = os.getpid()
+    if _pool is None or _pool_pid != pid:
+        with _POOL_LOCK:
+            if _pool is None or _pool_pid != pid:
+                _pool = ThreadPoolExecutor(max_workers=POOL_THREADS,
+                                           thread_name_prefix="thaiyyal-branch")
+                _pool_pid = pid
+    return _pool
 
 
 def execute_workflow(workflow: Workflow, limits: Limits, observer: Observer | None,
@@ -147,7 +171,8 @@ class _Scheduler:
         self.waiting = list(self.plan.source_count)
         self.catchers = workflow.catchers
         self.inflight: dict[Future[Any], int] = {}
-        self.pool: ThreadPoolExecutor | None = None
+        #: pooled nodes ready while the run already has max_parallel_branches in flight
+        self.backlog: deque[tuple[int, list[Any]]] = deque()
         self.ready: deque[int] = deque()
         self.error: ExecutionError | None = None
         self.still_running: list[str] = []
@@ -185,8 +210,8 @@ class _Scheduler:
                     for i in self.inflight.values():
                         self.status[i] = CANCELLED
                 self.run.cancel()
-            if self.pool is not None:
-                self.pool.shutdown(wait=False, cancel_futures=True)
+            for i, _ in self.backlog:
+                self.status[i] = CANCELLED
 
     def wait_some(self) -> None:
         timeout = self.run.deadline - time.monotonic()
@@ -204,6 +229,8 @@ class _Scheduler:
             self.finish(i, status, value, error, attempts, started, duration)
             if i in self.gates:
                 self.release_gate(self.gates[i])
+        while self.backlog and len(self.inflight) < self.run.limits.max_parallel_branches:
+            self.submit(*self.backlog.popleft())
 
     def any_needed(self) -> bool:
         """Whether some in-flight node can still affect an undecided node or the output.
@@ -267,12 +294,11 @@ class _Scheduler:
         self.finish(i, SUCCEEDED, value, None, 1, started, time.perf_counter() - started)
 
     def submit(self, i: int, inputs: list[Any]) -> None:
-        if self.pool is None:
-            self.pool = ThreadPoolExecutor(
-                max_workers=self.run.limits.max_parallel_branches,
-                thread_name_prefix=f"thaiyyal-{self.run.execution_id[:8]}")
         self.status[i] = RUNNING
-        self.inflight[self.pool.submit(self.invoke, i, inputs)] = i
+        if len(self.inflight) >= self.run.limits.max_parallel_branches:
+            self.backlog.append((i, inputs))
+            return
+        self.inflight[branch_pool().submit(self.invoke, i, inputs)] = i
 
     def gather(self, i: int, incoming: tuple[tuple[int, str | None], ...]) -> list[Any] | None:
         """Inputs from sources whose edge fires, in edge order; None when nothing fires."""

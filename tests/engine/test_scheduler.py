@@ -70,11 +70,13 @@ class Hang(Node):
 
     type_name = "test_hang"
     io_bound = True
+    returned: list[str] = []  # noqa: RUF012 - test-only shared log
 
     def run(self, inputs, ctx):
         woken = threading.Event()
         ctx.run.on_cancel(woken.set)
         woken.wait(60)
+        Hang.returned.append(ctx.run.execution_id)
         return "woken"
 
 
@@ -236,14 +238,13 @@ def test_deadline_ends_run_while_node_hangs_and_lists_it():
 
 
 def test_deadline_leaves_no_thread_working_for_the_run():
-    before = threading.active_count()
-    execute({"nodes": [node(f"h{i}", "test_hang") for i in range(3)]},
-            limits=Limits(max_execution_time=0.2))
-    for _ in range(50):
-        if threading.active_count() <= before:
+    result = execute({"nodes": [node(f"h{i}", "test_hang") for i in range(3)]},
+                     limits=Limits(max_execution_time=0.2))
+    for _ in range(100):
+        if Hang.returned.count(result.execution_id) == 3:
             break
-        time.sleep(0.05)
-    assert threading.active_count() <= before
+        time.sleep(0.02)
+    assert Hang.returned.count(result.execution_id) == 3
 
 
 def test_retry_policy_reexecutes_until_success():
