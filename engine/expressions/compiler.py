@@ -69,6 +69,10 @@ _PLAIN_TRUTH = frozenset({"boolean", "number", "string", "null"})
 _ARGS = "_s, input_, item, index, items, acc"
 
 
+#: the file name of generated code (visible in tracebacks and audit events)
+FILENAME = "<thaiyyal expression>"
+
+
 def namespace() -> dict[str, Any]:
     """The only names generated code can see."""
     names: dict[str, Any] = {
@@ -97,6 +101,7 @@ def namespace() -> dict[str, Any]:
         "_bare": runtime.bare,
         "_subject": runtime.subject,
         "_scope_get": runtime.scope_get,
+        "_array_literal": runtime.check_array,
     }
     for name, function in FUNCTIONS.items():
         names[f"_f_{name}"] = function.impl
@@ -136,22 +141,22 @@ def generate(tree: Node) -> Program:
     return Program(code.text, code.kind, "".join(generator.hoisted), uses_index)
 
 
-def build_evaluate(program: Program) -> Any:
-    """The function (scope, input, item, index, items, accumulator) -> value."""
-    source = (f"{program.helpers}def _evaluate({_ARGS}):\n"
-              f"    if item is _NO_ITEM:\n        item = input_\n"
-              f"    return {program.body}\n")
-    return _load(source)["_evaluate"]
+def evaluate_source(program: Program) -> str:
+    """Python source of `_evaluate(scope, input, item, index, items, accumulator)`."""
+    return (f"{program.helpers}def _evaluate({_ARGS}):\n"
+            f"    if item is _NO_ITEM:\n        item = input_\n"
+            f"    return {program.body}\n")
 
 
-def build_batch(program: Program) -> dict[str, Any]:
-    """Whole-list versions: filter(scope, input, items), map(...), reduce(..., acc)."""
+def batch_source(program: Program) -> str:
+    """Python source of the whole-list versions: `_filter(scope, input, items)`, `_map(...)`
+    and `_reduce(..., acc)`, each a single comprehension or loop."""
     condition = program.body if program.kind == "boolean" else f"_truthy({program.body})"
     if program.uses_index:
         loop, setup = "for index, item in _enumerate(items)", ""
     else:
         loop, setup = "for item in items", "    index = None\n"
-    source = (
+    return (
         f"{program.helpers}"
         f"def _filter(_s, input_, items):\n{setup}    acc = None\n"
         f"    return [item {loop} if {condition}]\n"
@@ -161,14 +166,21 @@ def build_batch(program: Program) -> dict[str, Any]:
         f"    {loop}:\n        acc = {program.body}\n"
         f"    return acc\n"
     )
-    names = _load(source)
+
+
+def build_evaluate(program: Program) -> Any:
+    return _load(evaluate_source(program))["_evaluate"]
+
+
+def build_batch(program: Program) -> dict[str, Any]:
+    names = _load(batch_source(program))
     return {"filter": names["_filter"], "map": names["_map"], "reduce": names["_reduce"]}
 
 
 def _load(source: str) -> dict[str, Any]:
     names = dict(_NAMESPACE)
     # Our generated source only (see the module docstring); never the user's text.
-    exec(compile(source, "<thaiyyal expression>", "exec"), names)
+    exec(compile(source, FILENAME, "exec"), names)
     return names
 
 
@@ -215,8 +227,10 @@ class _Generator:
         return Code(repr(value), "string", simple=True, value=value)
 
     def gen_ArrayLiteral(self, node: ArrayLiteral, depth: int) -> Code:
+        if not node.items:
+            return Code("[]", "array")
         items = ", ".join(self.node(item, depth).text for item in node.items)
-        return Code(f"[{items}]", "array")
+        return Code(f"_array_literal(_s, [{items}])", "array")
 
     def gen_Root(self, node: Root, depth: int) -> Code:
         return Code(_LOCALS[node.name], simple=True)
@@ -240,6 +254,8 @@ class _Generator:
         obj = self.node(node.obj, depth)
         if node.name == "length":
             return Code(f"_length({obj.text})")
+        if _is_literal(obj):
+            return Code(f"_member({obj.text}, {node.name!r})")
         first, ref = self.operand(obj)
         key = repr(node.name)
         return Code(f"({ref}.get({key}) if {first}.__class__ is _dict "
@@ -265,6 +281,7 @@ class _Generator:
         return Code(f"_f_{function.name}({', '.join(['_s', *args])})", function.returns)
 
     def gen_MethodCall(self, node: MethodCall, depth: int) -> Code:
+        receiver = self.node(node.obj, depth).text  # first, so errors read left to right
         function = METHODS.get(node.name)
         if function is None:
             if node.name in FUNCTIONS:
@@ -274,7 +291,7 @@ class _Generator:
                 reason = _unknown("method", node.name, METHODS)
             raise ExpressionSyntaxError(reason, node.column)
         _check_arity(function, len(node.args) + 1, node.column, f".{node.name}", receiver=True)
-        args = [self.node(node.obj, depth).text, *(self.node(a, depth).text for a in node.args)]
+        args = [receiver, *(self.node(a, depth).text for a in node.args)]
         return Code(f"_f_{function.name}({', '.join(['_s', *args])})", function.returns)
 
     # -- operators -----------------------------------------------------------------------
@@ -286,6 +303,8 @@ class _Generator:
             return Code(f"(not _truthy({operand.text}))", "boolean")
         if node.op == "+":
             return Code(f"_pos({operand.text})", "number")
+        if _is_literal(operand):
+            return Code(f"_neg({operand.text})", "number")
         first, ref = self.operand(operand)
         return Code(f"(-{ref} if {first}.__class__ is _int else _neg({ref}))", "number")
 
@@ -365,8 +384,8 @@ class _Generator:
     def compare_fast(self, op: str, left: Code, right: Code) -> Code:
         """Native comparison when the other side of an int literal is an int at run time."""
         helper = _HELPERS[op]
-        if left.int_literal != right.int_literal:
-            other = right if left.int_literal else left
+        other = right if left.int_literal else left
+        if left.int_literal != right.int_literal and not _is_literal(other):
             first, ref = self.operand(other)
             pair = (left.text, ref) if left.int_literal else (ref, right.text)
             return Code(f"({pair[0]} {op} {pair[1]} if {first}.__class__ is _int "

@@ -10,7 +10,7 @@ from engine.errors import ExpressionError, ExpressionSyntaxError, ThaiyyalError
 
 from .compiler import Program, build_batch, build_evaluate, generate
 from .parser import parse
-from .runtime import NO_ITEM, truthy
+from .runtime import BUDGET, BUDGET_FACTOR, NO_ITEM, BudgetExceeded, start_budget, truthy
 from .scope import Scope
 from .tree import Literal, ScopeField, walk
 
@@ -45,6 +45,8 @@ class Expression:
     def evaluate(self, scope: Scope, input: Any = None, item: Any = NO_ITEM,
                  index: Any = None, items: Any = None, accumulator: Any = None) -> Any:
         """The value of the expression. Without `item`, `item` means the input."""
+        # The body of _run and start_budget, inlined: this is the per-call hot path.
+        BUDGET.left = BUDGET_FACTOR * scope.max_string_length
         function = self._evaluate
         if function is None:
             function = self._evaluate = _build(build_evaluate, self._program)
@@ -60,20 +62,18 @@ class Expression:
         """(items for which the expression is truthy, number of items whose evaluation
         failed). A failing item is not kept."""
         scope.check_deadline()
+        start_budget(scope)
         try:
             return self._batches()["filter"](scope, input, items), 0
-        except ExpressionError:
-            pass
-        except ThaiyyalError:
-            raise
-        except _PYTHON_ERRORS:
-            pass
+        except (ExpressionError, BudgetExceeded, *_PYTHON_ERRORS):
+            pass  # redo item by item: count the failures, and give each item its own budget
         kept, errors = [], 0
         for position, value in enumerate(items):
             if position & 1023 == 1023:
                 scope.check_deadline()
+            start_budget(scope)
             try:
-                if truthy(self.evaluate(scope, input, value, position, items)):
+                if truthy(self._run(scope, input, value, position, items, None)):
                     kept.append(value)
             except ExpressionError:
                 errors += 1
@@ -84,20 +84,18 @@ class Expression:
         """(the expression's value for each item, number of items that failed). Failed
         items are left out of the results."""
         scope.check_deadline()
+        start_budget(scope)
         try:
             return self._batches()["map"](scope, input, items), 0
-        except ExpressionError:
-            pass
-        except ThaiyyalError:
-            raise
-        except _PYTHON_ERRORS:
-            pass
+        except (ExpressionError, *_PYTHON_ERRORS):
+            pass  # redo item by item to count the failures; all results share one budget
+        start_budget(scope)
         results, failed = [], 0
         for position, value in enumerate(items):
             if position & 1023 == 1023:
                 scope.check_deadline()
             try:
-                results.append(self.evaluate(scope, input, value, position, items))
+                results.append(self._run(scope, input, value, position, items, None))
             except ExpressionError:
                 failed += 1
         return results, failed
@@ -107,23 +105,33 @@ class Expression:
         """Fold the items: `accumulator` starts as `initial` and becomes each result.
         A failure raises ExpressionError naming the index of the item."""
         scope.check_deadline()
+        start_budget(scope)
         try:
             return self._batches()["reduce"](scope, input, items, initial)
-        except ExpressionError:
-            pass
-        except ThaiyyalError:
-            raise
-        except _PYTHON_ERRORS:
-            pass
+        except (ExpressionError, BudgetExceeded, *_PYTHON_ERRORS):
+            pass  # redo step by step: name the failing index, give each step its own budget
         accumulator = initial
         for position, value in enumerate(items):
             if position & 1023 == 1023:
                 scope.check_deadline()
+            start_budget(scope)
             try:
-                accumulator = self.evaluate(scope, input, value, position, items, accumulator)
+                accumulator = self._run(scope, input, value, position, items, accumulator)
             except ExpressionError as exc:
                 raise ExpressionError(f"reduce failed at index {position}: {exc}") from exc
         return accumulator
+
+    def _run(self, scope: Scope, input: Any, item: Any, index: Any, items: Any,
+             accumulator: Any) -> Any:
+        function = self._evaluate
+        if function is None:
+            function = self._evaluate = _build(build_evaluate, self._program)
+        try:
+            return function(scope, input, item, index, items, accumulator)
+        except ThaiyyalError:
+            raise
+        except _PYTHON_ERRORS as exc:
+            raise _internal(exc) from exc
 
     def _batches(self) -> dict[str, Any]:
         # Built on first use: most expressions are only ever evaluated one at a time.

@@ -20,10 +20,12 @@ from . import dates
 from .runtime import (
     BIG_WORK,
     array_limit,
+    check_array,
     check_string,
     equal,
     finite,
     join_values,
+    spend,
     string_limit,
     tidy,
     to_number,
@@ -134,7 +136,7 @@ def _elementwise(rule: Callable[[int | float], int | float], name: str) -> Calla
     def apply(scope: Scope, value: Any) -> Any:
         if isinstance(value, list | tuple):
             _big(scope, value)
-            return [one(v) for v in value]
+            return check_array(scope, [one(v) for v in value])
         return one(value)
     return apply
 
@@ -200,7 +202,7 @@ def _map(scope: Scope, values: Any, each: Callable[[Any, int, Any], Any]) -> lis
         if position & 1023 == 1023:
             scope.check_deadline()
         out.append(each(value, position, values))
-    return out
+    return check_array(scope, out)
 
 
 def _filter(scope: Scope, values: Any, each: Callable[[Any, int, Any], Any]) -> list[Any]:
@@ -211,7 +213,7 @@ def _filter(scope: Scope, values: Any, each: Callable[[Any, int, Any], Any]) -> 
             scope.check_deadline()
         if truthy(each(value, position, values)):
             out.append(value)
-    return out
+    return check_array(scope, out)
 
 
 def _sort(scope: Scope, values: Any, order: Any = "asc") -> list[Any]:
@@ -222,7 +224,7 @@ def _sort(scope: Scope, values: Any, order: Any = "asc") -> list[Any]:
     numbers = all(v.__class__ in (int, float) for v in values)
     if not numbers and not all(v.__class__ is str for v in values):
         raise ExpressionError("sort(): the array must hold only numbers or only strings")
-    return sorted(values, reverse=order == "desc")
+    return check_array(scope, sorted(values, reverse=order == "desc"))
 
 
 def _slice(scope: Scope, value: Any, start: Any, end: Any = None) -> Any:
@@ -230,7 +232,8 @@ def _slice(scope: Scope, value: Any, start: Any, end: Any = None) -> Any:
         value = list(_array(value, "slice"))
     begin = _integer(start, "slice")
     stop = len(value) if end is None else _integer(end, "slice")
-    return value[begin:stop]
+    part = value[begin:stop]
+    return check_string(part, scope) if part.__class__ is str else check_array(scope, part)
 
 
 def _sample(scope: Scope, values: Any, count: Any = None) -> Any:
@@ -240,7 +243,7 @@ def _sample(scope: Scope, values: Any, count: Any = None) -> Any:
     size = _integer(count, "sample")
     if size < 0:
         raise ExpressionError("sample(): the count must not be negative")
-    return random.sample(list(values), min(size, len(values)))
+    return check_array(scope, random.sample(list(values), min(size, len(values))))
 
 
 def _unique(scope: Scope, values: Any) -> list[Any]:
@@ -253,7 +256,7 @@ def _unique(scope: Scope, values: Any) -> list[Any]:
         if key not in seen:
             seen.add(key)
             out.append(value)
-    return out
+    return check_array(scope, out)
 
 
 def _identity(value: Any, depth: int) -> Any:
@@ -280,14 +283,17 @@ def _zip(scope: Scope, *arrays: Any) -> list[list[Any]]:
     size = max(len(column) for column in columns)
     if size > scope.max_array_length:
         raise array_limit(scope)
+    spend(scope, size * len(columns))
     _big(scope, range(size))
-    return [[column[i] if i < len(column) else None for column in columns] for i in range(size)]
+    return check_array(
+        scope, [[column[i] if i < len(column) else None for column in columns]
+                for i in range(size)])
 
 
 def _reverse(scope: Scope, value: Any) -> Any:
     if value.__class__ is str:
-        return value[::-1]
-    return list(reversed(_array(value, "reverse")))
+        return check_string(value[::-1], scope)
+    return check_array(scope, list(reversed(_array(value, "reverse"))))
 
 
 def _flatten(scope: Scope, values: Any) -> list[Any]:
@@ -305,8 +311,7 @@ def _flatten(scope: Scope, values: Any) -> list[Any]:
                 raise array_limit(scope)
         else:
             stack.pop()
-    _big(scope, out)
-    return out
+    return check_array(scope, out)
 
 
 def _first(scope: Scope, value: Any) -> Any:
@@ -337,7 +342,7 @@ def _lower(scope: Scope, value: Any) -> str:
 
 
 def _trim(scope: Scope, value: Any) -> str:
-    return _string(value, "trim").strip()
+    return check_string(_string(value, "trim").strip(), scope)
 
 
 def _includes(scope: Scope, value: Any, needle: Any) -> bool:
@@ -369,13 +374,13 @@ def _replace(scope: Scope, value: Any, old: Any, new: Any) -> str:
 def _split(scope: Scope, value: Any, separator: Any = None) -> list[str]:
     text = _string(value, "split")
     if separator is None:
-        return [text]
+        return check_array(scope, [text])
     sep = _text(separator, "split")
     pieces = len(text) if sep == "" else text.count(sep) + 1
     if pieces > scope.max_array_length:
         raise array_limit(scope)
     _big(scope, text)
-    return list(text) if sep == "" else text.split(sep)
+    return check_array(scope, list(text) if sep == "" else text.split(sep))
 
 
 def _contains(scope: Scope, haystack: Any, needle: Any) -> bool:

@@ -30,10 +30,11 @@ from __future__ import annotations
 
 import math
 import re
+import threading
 from collections.abc import Mapping
 from typing import Any
 
-from engine.errors import ExpressionError
+from engine.errors import ExpressionError, LimitExceeded
 
 from .scope import Scope
 
@@ -193,6 +194,39 @@ def _preview(text: str) -> str:
 
 
 # -- limits --------------------------------------------------------------------------------
+#
+# Each value an expression builds is bounded by the two size limits. That alone does not
+# bound memory: `map(bigArray, 'x' + bigString)` or `[s + s, s + s, ...]` keep many values
+# of the maximum size. So the values built while producing one result may total at most
+# BUDGET_FACTOR * max_string_length characters and array elements. "One result" is one
+# evaluate() call, one whole map() (whose results are all kept), one item of a filter() and
+# one step of a reduce() (whose intermediate values are dropped as they go). Running out
+# raises BudgetExceeded, a LimitExceeded, which stops the whole call.
+
+BUDGET_FACTOR = 16
+BUDGET = threading.local()
+
+
+class BudgetExceeded(LimitExceeded):
+    """An expression call built too much data in total (see above)."""
+
+
+def start_budget(scope: Scope) -> None:
+    BUDGET.left = BUDGET_FACTOR * scope.max_string_length
+
+
+def spend(scope: Scope, amount: int) -> None:
+    left = getattr(BUDGET, "left", None)
+    if left is None:
+        return  # a helper used outside an Expression call (tests, other engine code)
+    left -= amount
+    BUDGET.left = left
+    if left < 0:
+        raise BudgetExceeded(
+            "max_string_length", scope.max_string_length,
+            detail=f"one expression call built more than {BUDGET_FACTOR} times that many "
+                   "characters and array elements")
+
 
 def string_limit(scope: Scope | None) -> ExpressionError:
     limit = scope.max_string_length if scope is not None else "?"
@@ -200,16 +234,20 @@ def string_limit(scope: Scope | None) -> ExpressionError:
 
 
 def check_string(text: str, scope: Scope) -> str:
+    """A string the expression built: within the limit, and paid for."""
     if len(text) > scope.max_string_length:
         raise string_limit(scope)
+    spend(scope, len(text))
     if len(text) >= BIG_WORK:
         scope.check_deadline()
     return text
 
 
-def check_array(values: list[Any], scope: Scope) -> list[Any]:
+def check_array(scope: Scope, values: list[Any]) -> list[Any]:
+    """An array the expression built: within the limit, and paid for."""
     if len(values) > scope.max_array_length:
         raise array_limit(scope)
+    spend(scope, len(values))
     if len(values) >= BIG_WORK:
         scope.check_deadline()
     return values
@@ -227,12 +265,11 @@ def add(a: Any, b: Any, scope: Scope) -> Any:
     if (ca is int or ca is float) and (cb is int or cb is float):
         return finite(a + b, "+")
     if ca is str or cb is str:
-        if ca is str and cb is str:
-            if len(a) + len(b) > scope.max_string_length:
-                raise string_limit(scope)
-            return check_string(a + b, scope)
         if (ca is str or _concatenable(a)) and (cb is str or _concatenable(b)):
-            return check_string(to_str(a, scope) + to_str(b, scope), scope)
+            x, y = to_str(a, scope), to_str(b, scope)
+            if len(x) + len(y) > scope.max_string_length:
+                raise string_limit(scope)
+            return check_string(x + y, scope)
     raise ExpressionError(f"cannot add {type_name(a)} and {type_name(b)} with '+'")
 
 
