@@ -1,0 +1,120 @@
+"""Starting a real `thaiyyal serve` (gunicorn) on a free loopback port for a test."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+THAIYYAL = Path(sys.executable).with_name("thaiyyal")
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def database_url(settings_dict: dict[str, Any]) -> str:
+    """DATABASE_URL for the database a test is using (the test database)."""
+    if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
+        return f"sqlite:///{settings_dict['NAME']}"
+    quote = urllib.parse.quote
+    auth = quote(settings_dict["USER"] or "")
+    if settings_dict["PASSWORD"]:
+        auth += ":" + quote(settings_dict["PASSWORD"])
+    host = settings_dict["HOST"] or "127.0.0.1"
+    return f"postgres://{auth}@{host}:{settings_dict['PORT'] or 5432}/{settings_dict['NAME']}"
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen
+    log: Path
+
+    def request(self, method: str, path: str, token: str | None = None, body: Any = None,
+                timeout: float = 30) -> tuple[int, Any]:
+        data = json.dumps(body).encode() if body is not None else None
+        headers = {"Content-Type": "application/json"}
+        if token:
+            headers["Authorization"] = f"Token {token}"
+        request = urllib.request.Request(self.base + path, data=data, method=method,
+                                         headers=headers)
+        try:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                return response.status, json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as error:
+            return error.code, json.loads(error.read() or b"null")
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+
+def server_environment(db_url: str, var_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("THAIYYAL_") and k not in {"DJANGO_SETTINGS_MODULE", "DEBUG"}}
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    return {**env, "DJANGO_SETTINGS_MODULE": "thaiyyal.settings", "DATABASE_URL": db_url,
+            "SECRET_KEY": secrets.token_urlsafe(50), "THAIYYAL_HTTPS": "0",
+            "THAIYYAL_VAR_DIR": str(var_dir), **extra}
+
+
+@contextmanager
+def serve(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
+    port = free_port()
+    with log.open("wb") as out:
+        process = subprocess.Popen([str(THAIYYAL), "serve", "--bind", f"127.0.0.1:{port}", *args],
+                                   env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        wait_ready(server)
+        yield server
+    finally:
+        stop(process)
+
+
+def wait_ready(server: Server, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            raise AssertionError(f"thaiyyal serve exited:\n{server.output()[-3000:]}")
+        try:
+            if server.request("GET", "/readyz", timeout=2)[0] == 200:
+                return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"thaiyyal serve was not ready in {timeout}s:\n{server.output()[-3000:]}")
+
+
+def stop(process: subprocess.Popen) -> None:
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=10)
+
+
+def gunicorn_workers(master_pid: int) -> set[int]:
+    """The master's live child processes."""
+    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
+    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()

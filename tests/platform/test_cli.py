@@ -1,0 +1,115 @@
+"""The `thaiyyal` command: run (engine only), manage, serve's start-up, and the gunicorn
+configuration it uses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from io import StringIO
+from pathlib import Path
+
+import pytest
+from django.core.management import call_command
+from rest_framework.test import APIClient
+
+from tests.platform.serving import server_environment
+
+ROOT = Path(__file__).resolve().parents[2]
+THAIYYAL = Path(sys.executable).with_name("thaiyyal")
+
+
+def thaiyyal(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([str(THAIYYAL), *args], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+
+
+def test_help_lists_the_commands():
+    done = thaiyyal("--help")
+    assert done.returncode == 0
+    for command in ("run", "serve", "manage"):
+        assert command in done.stdout
+
+
+def test_run_executes_the_demo_with_the_engine_alone():
+    done = thaiyyal("run", "examples/demo.json", "--compact")
+
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["final_output"] == "Total for Ada: 33.75"
+
+
+def test_serve_refuses_to_start_without_a_secret_key(tmp_path):
+    env = server_environment("sqlite:///" + str(tmp_path / "db.sqlite3"), tmp_path)
+    del env["SECRET_KEY"]
+
+    done = thaiyyal("serve", "--bind", "127.0.0.1:9", env=env)
+
+    assert done.returncode == 2
+    assert "SECRET_KEY must be set" in done.stderr
+
+
+def test_manage_runs_django_commands(tmp_path):
+    env = server_environment("sqlite:///" + str(tmp_path / "db.sqlite3"), tmp_path)
+
+    done = thaiyyal("manage", "migrate", "--plan", env=env)
+
+    assert done.returncode == 0, done.stderr
+    assert "workflows.0001_initial" in done.stdout
+
+
+def gunicorn_settings(**env: str) -> dict:
+    code = ("import json, runpy; ns = runpy.run_path('deploy/gunicorn.conf.py');"
+            "print(json.dumps({k: ns[k] for k in ('timeout', 'graceful_timeout', 'workers',"
+            "'worker_class', 'max_requests', 'max_requests_jitter', 'bind')}))")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("THAIYYAL_")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                          text=True, env={**clean, **env}, timeout=60, check=True)
+    return json.loads(done.stdout)
+
+
+def test_gunicorn_timeouts_follow_the_execution_limit():
+    strict = gunicorn_settings(THAIYYAL_MAX_EXECUTION_TIME="30s")
+    batch = gunicorn_settings(THAIYYAL_MAX_EXECUTION_TIME="10m")
+
+    assert (strict["timeout"], strict["graceful_timeout"]) == (60, 35)
+    assert (batch["timeout"], batch["graceful_timeout"]) == (630, 605)
+    assert strict["worker_class"] == "sync"
+    assert (strict["max_requests"], strict["max_requests_jitter"]) == (1000, 100)
+    assert strict["workers"] == 2 * len(os.sched_getaffinity(0)) + 1
+    assert strict["bind"] == "127.0.0.1:8080"
+
+
+@pytest.mark.django_db
+def test_create_demo_shows_the_password_and_token_once(django_user_model):
+    first, second = StringIO(), StringIO()
+
+    call_command("create_demo", stdout=first)
+    call_command("create_demo", stdout=second)
+
+    lines = {key: value.strip() for key, value in (
+        line.strip().split(":", 1) for line in first.getvalue().splitlines()
+        if line.strip().startswith(("password:", "API token:")))}
+    assert set(lines) == {"password", "API token"}
+    assert lines["password"] not in second.getvalue()
+    assert lines["API token"] not in second.getvalue()
+    demo = django_user_model.objects.get(username="demo")
+    assert demo.check_password(lines["password"])
+    assert demo.is_staff
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {lines['API token']}")
+    workflow = client.get("/api/v1/workflows/").json()["results"][0]
+    response = client.post(f"/api/v1/workflows/{workflow['id']}/execute",
+                           {"inputs": {"quantity": 1}}, format="json")
+    assert response.json()["results"]["final_output"] == "Total for Ada: 12.5"
+
+
+@pytest.mark.django_db
+def test_create_demo_reset_gives_a_new_password(django_user_model):
+    call_command("create_demo", stdout=StringIO())
+    out = StringIO()
+
+    call_command("create_demo", "--reset", stdout=out)
+
+    assert "password:" in out.getvalue()
+    assert django_user_model.objects.filter(username="demo").count() == 1

@@ -1,0 +1,109 @@
+"""Reaping runs left by dead workers, and pruning history by age and count."""
+
+from __future__ import annotations
+
+import subprocess
+from datetime import timedelta
+from io import StringIO
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from tests.api.conftest import ADD
+from workflows import services
+from workflows.models import NodeRun, Run
+from workflows.recording import this_worker
+
+pytestmark = pytest.mark.django_db
+
+
+def dead_pid() -> int:
+    process = subprocess.Popen(["true"])
+    process.wait()
+    return process.pid
+
+
+def running(host: str, pid: int, age: timedelta = timedelta(0), limit: float = 30.0) -> Run:
+    return Run.objects.create(status="running", started_at=timezone.now() - age,
+                              worker_host=host, worker_pid=pid,
+                              limits={"max_execution_time": limit})
+
+
+def test_run_of_a_dead_worker_on_this_host_is_interrupted():
+    host, pid = this_worker()
+    orphan = running(host, dead_pid())
+    alive = running(host, pid)
+
+    out = StringIO()
+    call_command("reap_runs", stdout=out)
+
+    orphan.refresh_from_db()
+    alive.refresh_from_db()
+    assert orphan.status == "interrupted"
+    assert orphan.finished_at is not None
+    assert orphan.error["code"] == "interrupted"
+    assert "stopped before the run finished" in orphan.error["message"]
+    assert alive.status == "running"
+    assert "1 run(s) marked interrupted" in out.getvalue()
+
+
+def test_run_on_another_host_is_interrupted_only_past_its_limit_and_grace():
+    stale = running("gone-pod", 1, age=timedelta(seconds=30 + 61))
+    recent = running("other-pod", 1, age=timedelta(seconds=30 + 59))
+
+    call_command("reap_runs", stdout=StringIO())
+
+    assert Run.objects.get(pk=stale.pk).status == "interrupted"
+    assert Run.objects.get(pk=recent.pk).status == "running"
+    call_command("reap_runs", "--grace", "0", stdout=StringIO())
+    assert Run.objects.get(pk=recent.pk).status == "interrupted"
+
+
+def test_finished_runs_are_never_reaped(admin_user):
+    run_id = services.execute_payload(ADD, user=admin_user).run_id
+    Run.objects.filter(pk=run_id).update(worker_pid=dead_pid())
+
+    call_command("reap_runs", stdout=StringIO())
+
+    assert Run.objects.get(pk=run_id).status == "succeeded"
+
+
+def aged_runs(user, count: int, days: int, workflow=None) -> list:
+    ids = []
+    for _ in range(count):
+        if workflow is None:
+            ids.append(services.execute_payload(ADD, user=user).run_id)
+        else:
+            ids.append(services.execute_version(workflow.current_version, user=user).run_id)
+    Run.objects.filter(pk__in=ids).update(started_at=timezone.now() - timedelta(days=days))
+    return ids
+
+
+def test_prune_by_age_deletes_old_runs_and_their_node_runs_in_chunks(admin_user):
+    old = aged_runs(admin_user, 5, days=40)
+    new = aged_runs(admin_user, 2, days=1)
+    left_running = running("h", 1, age=timedelta(days=90))
+
+    out = StringIO()
+    call_command("prune_runs", "--days", "30", "--chunk-size", "2", stdout=out)
+
+    assert set(Run.objects.values_list("pk", flat=True)) == {*new, left_running.pk}
+    assert not NodeRun.objects.filter(run_id__in=old).exists()
+    assert "5 run(s) deleted" in out.getvalue()
+
+
+def test_prune_keeps_the_newest_runs_of_each_workflow(admin_user, greeting):
+    adhoc_old, adhoc_new = aged_runs(admin_user, 3, days=3), aged_runs(admin_user, 2, days=1)
+    stored_old = aged_runs(admin_user, 2, days=2, workflow=greeting)
+    stored_new = aged_runs(admin_user, 2, days=1, workflow=greeting)
+
+    call_command("prune_runs", "--keep", "2", "--chunk-size", "1", stdout=StringIO())
+
+    assert set(Run.objects.values_list("pk", flat=True)) == {*adhoc_new, *stored_new}
+    assert not Run.objects.filter(pk__in=[*adhoc_old, *stored_old]).exists()
+
+
+def test_prune_needs_a_rule():
+    with pytest.raises(CommandError, match="--days"):
+        call_command("prune_runs", stdout=StringIO())

@@ -1,0 +1,91 @@
+"""`thaiyyal serve` for real: gunicorn with 2 workers on a free loopback port, on the
+test database. A worker killed mid-run leaves a run the reaper marks `interrupted`."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+
+import pytest
+from django.db import connection
+from rest_framework.authtoken.models import Token
+
+from tests.api.conftest import ADD
+from tests.platform.serving import (
+    database_url,
+    gunicorn_workers,
+    serve,
+    server_environment,
+)
+from workflows.maintenance import pid_alive
+from workflows.models import NodeRun, Run
+
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.timeout(180)]
+
+LONG = {"nodes": [{"id": "start", "type": "number", "data": {"value": 1}},
+                  {"id": "wait", "type": "delay", "data": {"duration": "60s"}}],
+        "edges": [{"source": "start", "target": "wait"}]}
+
+
+@pytest.fixture
+def token(admin_user) -> str:
+    return Token.objects.create(user=admin_user).key
+
+
+@pytest.fixture
+def server(tmp_path):
+    env = server_environment(database_url(connection.settings_dict), tmp_path / "var")
+    with serve(env, tmp_path / "server.log", "--workers", "2",
+               "--max-execution-time", "90s") as running:
+        yield running
+
+
+def test_serve_executes_a_workflow_over_http_and_records_it(server, token):
+    status, body = server.request("POST", "/api/v1/workflow/execute", token, ADD)
+
+    assert status == 200, body
+    assert body["results"]["final_output"] == 5
+    run = Run.objects.get(pk=body["run_id"])
+    assert run.status == "succeeded"
+    assert run.worker_pid in gunicorn_workers(server.process.pid)
+    assert run.limits["max_execution_time"] == 90.0
+    assert NodeRun.objects.filter(run=run).count() == 3
+    status, detail = server.request("GET", f"/api/v1/runs/{run.pk}", token)
+    assert (status, detail["status"]) == (200, "succeeded")
+    assert "Booting worker" in server.output()
+
+
+def test_worker_killed_mid_run_leaves_an_interrupted_run(server, token):
+    def post_long_run() -> None:
+        try:
+            server.request("POST", "/api/v1/workflow/execute", token, LONG, timeout=60)
+        except OSError:
+            pass  # the worker dies under this request: the connection drops
+
+    client = threading.Thread(target=post_long_run, daemon=True)
+    client.start()
+    run = None
+    deadline = time.monotonic() + 20
+    while run is None and time.monotonic() < deadline:
+        run = Run.objects.filter(status="running").first()
+        time.sleep(0.05)
+    assert run is not None, "the running row was not committed"
+    assert run.worker_pid in gunicorn_workers(server.process.pid)
+
+    os.kill(run.worker_pid, signal.SIGKILL)
+
+    # The master starts a replacement worker, which reaps the dead one's runs as it boots.
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status != "running":
+            break
+        time.sleep(0.1)
+    assert run.status == "interrupted"
+    assert str(run.worker_pid) in run.error["message"]
+    assert not pid_alive(run.worker_pid)
+    client.join(timeout=10)
+    status, _ = server.request("POST", "/api/v1/workflow/execute", token, ADD)
+    assert status == 200  # the server carries on

@@ -1,0 +1,202 @@
+"""Admin: manage workflows (JSON editor checked on save, version history, execute) and
+review runs (read-only, filters, node runs in the order they started)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.db.models import QuerySet
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html
+
+from engine import PayloadError
+from workflows import services
+from workflows.forms import ExecuteForm, WorkflowAdminForm
+from workflows.models import NodeRun, Run, Workflow, WorkflowVersion
+
+
+class VersionInline(admin.TabularInline):
+    model = WorkflowVersion
+    fk_name = "workflow"
+    fields = ["number", "created_by", "created_at", "checksum_short", "run_link"]
+    readonly_fields = fields
+    ordering = ["-number"]
+    extra = 0
+    can_delete = False
+    show_change_link = False
+    verbose_name_plural = "version history"
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[WorkflowVersion]:
+        return super().get_queryset(request).select_related("created_by").defer("definition")
+
+    @admin.display(description="checksum")
+    def checksum_short(self, version: WorkflowVersion) -> str:
+        return version.checksum[:12]
+
+    @admin.display(description="")
+    def run_link(self, version: WorkflowVersion) -> str:
+        url = reverse("admin:workflows_workflow_execute", args=[version.workflow_id])
+        return format_html('<a href="{}?version={}">execute this version</a>', url,
+                           version.number)
+
+
+@admin.register(Workflow)
+class WorkflowAdmin(admin.ModelAdmin):
+    form = WorkflowAdminForm
+    list_display = ["name", "owner", "version_number", "updated_at", "runs_link"]
+    list_select_related = ["owner", "current_version"]
+    search_fields = ["name", "slug", "description"]
+    list_filter = ["owner"]
+    inlines = [VersionInline]
+    actions = ["execute_selected"]
+    fields = ["name", "description", "owner", "definition"]
+
+    def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
+        return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    @admin.display(description="version", ordering="current_version__number")
+    def version_number(self, workflow: Workflow) -> Any:
+        return workflow.current_version.number if workflow.current_version else None
+
+    @admin.display(description="runs")
+    def runs_link(self, workflow: Workflow) -> str:
+        url = reverse("admin:workflows_run_changelist")
+        return format_html('<a href="{}?workflow__id__exact={}">history</a>', url, workflow.pk)
+
+    def save_model(self, request: HttpRequest, obj: Workflow, form: Any, change: bool) -> None:
+        # The definition becomes a new version (when it changed); services does that.
+        if not change:
+            obj.slug = services.free_slug(obj.owner, obj.name)
+            obj.save()
+        services.update_workflow(obj, user=request.user,
+                                 definition=form.cleaned_data["definition"])
+
+    def get_urls(self) -> list[Any]:
+        custom = [path("<int:pk>/execute/", self.admin_site.admin_view(self.execute_view),
+                       name="workflows_workflow_execute")]
+        return custom + super().get_urls()
+
+    def execute_view(self, request: HttpRequest, pk: int) -> HttpResponse:
+        """Run a version of this workflow and show the result."""
+        workflow = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_view_or_change_permission(request, workflow):
+            raise PermissionDenied
+        form = ExecuteForm(workflow, request.POST or None,
+                           initial={"version": request.GET.get("version")}
+                           if request.GET.get("version") else None)
+        outcome = None
+        if request.method == "POST" and form.is_valid():
+            version = workflow.versions.get(number=form.cleaned_data["version"])
+            outcome = _execute(request, version, form.cleaned_data["inputs"] or None, form)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": f"Execute {workflow.name}", "workflow": workflow, "form": form,
+                   "outcome": outcome}
+        return TemplateResponse(request, "admin/workflows/workflow/execute.html", context)
+
+    @admin.action(description="Execute the current version of the selected workflows")
+    def execute_selected(self, request: HttpRequest, queryset: QuerySet[Workflow]) -> Any:
+        outcomes = []
+        for workflow in queryset.select_related("current_version"):
+            if workflow.current_version is None:
+                messages.warning(request, f"{workflow.name} has no version to run")
+                continue
+            outcomes.append(_execute(request, workflow.current_version, None, None))
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": "Execution results", "outcomes": outcomes}
+        return TemplateResponse(request, "admin/workflows/workflow/execute_results.html",
+                                context)
+
+
+def _execute(request: HttpRequest, version: WorkflowVersion, inputs: dict[str, Any] | None,
+             form: ExecuteForm | None) -> dict[str, Any] | None:
+    try:
+        execution = services.execute_version(version, user=request.user, inputs=inputs)
+    except PayloadError as exc:
+        if form is not None:
+            form.add_error("inputs", [f"{p.path}: {p.message}" for p in exc.problems])
+        else:
+            messages.error(request, f"{version}: {exc}")
+        return None
+    result = execution.result
+    nodes = sorted(result.nodes, key=lambda n: (n.started_ms is None, n.started_ms or 0))
+    return {"version": version, "result": result, "run_id": execution.run_id, "nodes": nodes,
+            "final_output": result.to_dict().get("final_output")}
+
+
+class SlowRunFilter(admin.SimpleListFilter):
+    title = "duration"
+    parameter_name = "slow"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        slow = settings.THAIYYAL_SLOW_RUN_MS
+        return [("slow", f"slow (≥ {slow} ms)"), ("very", f"very slow (≥ {slow * 10} ms)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Run]) -> QuerySet[Run]:
+        factor = {"slow": 1, "very": 10}.get(self.value() or "")
+        if factor is None:
+            return queryset
+        return queryset.filter(duration_ms__gte=settings.THAIYYAL_SLOW_RUN_MS * factor)
+
+
+class NodeRunInline(admin.TabularInline):
+    model = NodeRun
+    fields = ["node_id", "node_type", "status", "started_offset_ms", "duration_ms", "attempts",
+              "error", "output_preview"]
+    readonly_fields = fields
+    ordering = ["started_offset_ms", "id"]
+    extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    @admin.display(description="output")
+    def output_preview(self, node_run: NodeRun) -> str:
+        text = str(node_run.output) if node_run.output is not None else ""
+        cut = text if len(text) <= 200 else text[:200] + "…"
+        return cut + (" (truncated when stored)" if node_run.output_truncated else "")
+
+
+@admin.register(Run)
+class RunAdmin(admin.ModelAdmin):
+    list_display = ["id", "workflow", "version_number", "status", "started_at", "duration_ms",
+                    "node_count", "requested_by"]
+    list_select_related = ["workflow", "version", "requested_by"]
+    list_filter = ["status", ("workflow", admin.RelatedOnlyFieldListFilter), SlowRunFilter]
+    date_hierarchy = "started_at"
+    search_fields = ["execution_id"]
+    inlines = [NodeRunInline]
+    # A COUNT(*) over the whole history on every page load is the slowest thing here.
+    show_full_result_count = False
+    readonly_fields = ["id", "workflow", "version", "status", "started_at", "finished_at",
+                       "duration_ms", "execution_id", "final_output", "error", "limits",
+                       "inputs", "node_count", "requested_by", "worker_host", "worker_pid"]
+    fields = readonly_fields
+
+    @admin.display(description="version", ordering="version__number")
+    def version_number(self, run: Run) -> Any:
+        return run.version.number if run.version else "ad-hoc"
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

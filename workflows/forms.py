@@ -1,0 +1,77 @@
+"""Admin forms: a workflow's JSON definition checked by the engine on save, and the
+execute form (inputs and version)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from engine import PayloadError
+from workflows import services
+from workflows.models import Workflow
+
+JSON_EDITOR = forms.Textarea(attrs={
+    "rows": 28, "cols": 110, "spellcheck": "false",
+    "style": "font-family: ui-monospace, monospace; font-size: 12px; white-space: pre",
+})
+
+
+class PrettyJSONField(forms.JSONField):
+    """Shows JSON indented, so the definition reads (and diffs) line by line."""
+
+    def prepare_value(self, value: Any) -> str:
+        if isinstance(value, forms.fields.InvalidJSONInput):
+            return value
+        return json.dumps(value, indent=2, ensure_ascii=False)
+
+
+def problems_as_errors(exc: PayloadError) -> ValidationError:
+    return ValidationError([f"{p.path}: {p.message}" for p in exc.problems])
+
+
+class WorkflowAdminForm(forms.ModelForm):
+    definition = PrettyJSONField(
+        widget=JSON_EDITOR,
+        help_text="The workflow payload: {\"nodes\": [...], \"edges\": [...]}. Checked on save "
+                  "(types, fields, expressions, cycles); a change is saved as a new version.")
+
+    class Meta:
+        model = Workflow
+        fields = ["name", "description", "owner"]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        current = self.instance.current_version if self.instance.pk else None
+        if current is not None:
+            self.fields["definition"].initial = current.definition
+
+    def clean_definition(self) -> Any:
+        definition = self.cleaned_data["definition"]
+        try:
+            services.validate_definition(definition)
+        except PayloadError as exc:
+            raise problems_as_errors(exc) from None
+        return definition
+
+
+class ExecuteForm(forms.Form):
+    version = forms.TypedChoiceField(coerce=int, help_text="Any saved version can run.")
+    inputs = PrettyJSONField(
+        required=False, initial=dict, widget=forms.Textarea(attrs={"rows": 6, "cols": 80}),
+        help_text="Values for the workflow's context variables, by name: {\"name\": value}.")
+
+    def __init__(self, workflow: Workflow, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        numbers = list(workflow.versions.order_by("-number").values_list("number", flat=True))
+        self.fields["version"].choices = [(n, f"version {n}") for n in numbers]
+        if workflow.current_version is not None:
+            self.fields["version"].initial = workflow.current_version.number
+
+    def clean_inputs(self) -> dict[str, Any]:
+        inputs = self.cleaned_data.get("inputs") or {}
+        if not isinstance(inputs, dict):
+            raise ValidationError("must be a JSON object: {\"name\": value}")
+        return inputs
