@@ -705,6 +705,37 @@ def test_concatenation_blowup_in_a_reduce_stops_at_the_string_limit() -> None:
         expr.reduce(list(range(100)), "ab", Scope(max_string_length=1024))
 
 
+def test_one_call_may_build_only_so_much_data_in_total() -> None:
+    # Each string is within max_string_length=100, but one evaluation may build at most
+    # 16 x 100 characters and array elements in total.
+    small = Scope(max_string_length=100)
+    expr = compile_expression("[" + ", ".join(["item + item"] * 20) + "]")
+    with pytest.raises(LimitExceeded, match="built more than 16 times"):
+        expr.evaluate(small, item="x" * 50)
+    assert len(expr.evaluate(small, item="x" * 10)) == 20
+
+
+def test_map_results_share_one_budget() -> None:
+    expr = compile_expression("item + item")
+    with pytest.raises(LimitExceeded, match="max_string_length=100"):
+        expr.map(["x" * 40] * 30, Scope(max_string_length=100))
+
+
+def test_filter_gives_each_item_its_own_budget() -> None:
+    # Kept items are input items, so what the condition builds is dropped item by item.
+    expr = compile_expression("(item + item).length == 80")
+    kept, errors = expr.filter(["x" * 40] * 30, Scope(max_string_length=100))
+    assert len(kept) == 30
+    assert errors == 0
+
+
+def test_reduce_gives_each_step_its_own_budget() -> None:
+    # Concatenating 200 characters one by one builds 200 * 201 / 2 characters in total, but
+    # only the accumulator is kept from one step to the next.
+    expr = compile_expression("accumulator + item")
+    assert expr.reduce(["a"] * 200, "", Scope(max_string_length=1000)) == "a" * 200
+
+
 def test_long_work_checks_the_deadline() -> None:
     def out_of_time() -> None:
         raise LimitExceeded("max_execution_time", "1s")
