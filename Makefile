@@ -15,8 +15,13 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# Local use: DEBUG on (a secret key is generated once into var/), SQLite in var/, a demo
+# user and workflow (password and token printed the first time), served on $(BIND).
+BIND ?= 127.0.0.1:8080
 run: $(STAMP)
-	$(VENV)/bin/thaiyyal run examples/demo.json
+	DEBUG=1 $(VENV)/bin/thaiyyal manage migrate --noinput
+	DEBUG=1 $(VENV)/bin/thaiyyal manage create_demo
+	DEBUG=1 $(VENV)/bin/thaiyyal serve --no-migrate --bind $(BIND)
 
 test: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -7,6 +7,7 @@ DATABASE_URL points at PostgreSQL there. README "Configuration" lists every vari
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 from pathlib import Path
 
 import dj_database_url
@@ -161,8 +162,15 @@ THAIYYAL_LIMITS = _limits()
 #: request bodies above this get a JSON 413 (Django refuses larger form posts the same way)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("THAIYYAL_MAX_REQUEST_BYTES",
                                       int(THAIYYAL_LIMITS["max_payload_bytes"]), minimum=1024)
+#: what http nodes may reach despite the SSRF guard (DESIGN §6): host names
+#: (`*.example.com` for subdomains) and CIDR networks
 THAIYYAL_HTTP_ALLOWED_HOSTS = env_list("THAIYYAL_HTTP_ALLOWED_HOSTS")
 THAIYYAL_HTTP_ALLOWED_NETWORKS = env_list("THAIYYAL_HTTP_ALLOWED_NETWORKS")
+for _network in THAIYYAL_HTTP_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"THAIYYAL_HTTP_ALLOWED_NETWORKS: {_exc}") from None
 
 # --- Run history.
 #: record ad-hoc runs (POST /api/v1/workflow/execute) as well as stored ones

@@ -25,6 +25,7 @@ from django.utils.text import slugify
 
 import engine
 from engine import Limits, PayloadError, Problem, Result
+from engine.egress import EgressPolicy
 from engine.observe import Observer
 from workflows.loading import LoadedWorkflows
 from workflows.metrics import run_observer
@@ -98,12 +99,22 @@ def loaded_workflows() -> LoadedWorkflows:
     return LoadedWorkflows(settings.THAIYYAL_WORKFLOW_CACHE_SIZE)
 
 
+@cache
+def engine_services() -> dict[str, Any]:
+    """What the engine's nodes get from the platform: the operator's HTTP allowlist."""
+    return {"egress_policy": EgressPolicy(
+        allowed_hosts=frozenset(settings.THAIYYAL_HTTP_ALLOWED_HOSTS),
+        allowed_networks=tuple(settings.THAIYYAL_HTTP_ALLOWED_NETWORKS))}
+
+
 @receiver(setting_changed)
 def _forget_settings(setting: str, **kwargs: Any) -> None:
     # Tests override settings; the cached values derived from them must follow.
-    if setting in {"THAIYYAL_LIMITS", "THAIYYAL_WORKFLOW_CACHE_SIZE"}:
+    if setting in {"THAIYYAL_LIMITS", "THAIYYAL_WORKFLOW_CACHE_SIZE",
+                   "THAIYYAL_HTTP_ALLOWED_HOSTS", "THAIYYAL_HTTP_ALLOWED_NETWORKS"}:
         server_limits.cache_clear()
         loaded_workflows.cache_clear()
+        engine_services.cache_clear()
 
 
 def load_payload(payload: Any, raw: bytes | None = None) -> engine.Workflow:
@@ -163,7 +174,8 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
     label = str(version.workflow_id) if version is not None else None
     if not record:
         observer = run_observer(observer, workflow=label)  # metrics and the JSON run log
-        return Execution(workflow.execute(limits=limits, observer=observer, inputs=inputs),
+        return Execution(workflow.execute(limits=limits, observer=observer, inputs=inputs,
+                                          services=engine_services()),
                          None, limits, workflow)
     host, pid = this_worker()
     run = Run(id=new_run_id(), version=version,
@@ -176,7 +188,8 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
     observer = run_observer(observer, run_id=str(run.id), workflow=label)
     recorder.start()
     try:
-        result = workflow.execute(limits=limits, observer=observer, inputs=inputs)
+        result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
+                                  services=engine_services())
     except PayloadError:
         recorder.discard()
         raise

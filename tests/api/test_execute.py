@@ -223,3 +223,27 @@ def test_wrong_method_is_json_405(api):
 
     assert response.status_code == 405
     assert response.json()["success"] is False
+
+
+@pytest.fixture
+def http_server():
+    from tests.httpserver import LoopbackHTTPServer
+
+    server = LoopbackHTTPServer().start()
+    yield server
+    server.stop()
+
+
+def test_http_nodes_obey_the_operator_allowlist(api, settings, http_server):
+    payload = {"nodes": [{"id": "get", "type": "http", "data": {"url": http_server.url("/json")}}],
+               "edges": []}
+
+    refused = api.post(URL, payload, format="json")
+    settings.THAIYYAL_HTTP_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    allowed = api.post(URL, payload, format="json")
+
+    assert refused.status_code == 422
+    assert refused.json()["results"]["error"]["code"] == "egress_refused"
+    assert allowed.status_code == 200
+    assert allowed.json()["results"]["final_output"]["hello"] == "world"
+    assert http_server.hits("/json") == 1
