@@ -37,11 +37,11 @@ Functions (functions.py, dates.py): pow sqrt abs floor ceil round min max sum av
 map(arr, expr) and filter(arr, expr), where expr sees each element as `item` (and
 `index`, `items`); sort slice sample unique zip reverse flatten first last join;
 toUpperCase toLowerCase upper lower trim includes startsWith endsWith replace replaceAll
-split contains isNull coalesce; now parseDate toEpoch toEpochMillis fromEpoch
-fromEpochMillis dateAdd dateDiff year month day hour minute second. String and array
-methods: `x.toUpperCase()`, `.toLowerCase() .trim() .includes(v) .startsWith(s)
-.endsWith(s) .replace(a, b) .replaceAll(a, b) .split(sep) .join(sep) .reverse() .first()
-.last() .slice(start, end)`.
+split toString toFixed contains isNull coalesce; now parseDate toEpoch toEpochMillis
+fromEpoch fromEpochMillis dateAdd dateDiff year month day hour minute second. Methods
+(`x.name(args)` is `name(x, args)`): toUpperCase toLowerCase trim includes startsWith
+endsWith replace replaceAll split join reverse first last slice toString toFixed. Unknown
+functions and methods, and wrong argument counts, are syntax errors at load time.
 
 Limits: text up to 10,000 characters, nesting and tree depth up to 100 (syntax errors);
 strings and arrays an expression builds are bounded by the scope's max_string_length and

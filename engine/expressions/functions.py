@@ -12,6 +12,7 @@ import math
 import random
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from engine.errors import ExpressionError
@@ -396,6 +397,24 @@ def _contains(scope: Scope, haystack: Any, needle: Any) -> bool:
     return to_str(needle) in to_str(haystack)
 
 
+def _to_string(scope: Scope, value: Any) -> str:
+    """x.toString(): JavaScript's text for a value (arrays are joined with commas)."""
+    return check_string(to_str(value, scope), scope)
+
+
+def _to_fixed(scope: Scope, value: Any, digits: Any = 0) -> str:
+    """x.toFixed(n): a number as text with n decimals, halves rounded up as in JS."""
+    if value.__class__ not in (int, float):
+        raise ExpressionError(f"toFixed(): expected a number, got {type_name(value)}")
+    places = _integer(digits, "toFixed")
+    if not 0 <= places <= 20:
+        raise ExpressionError("toFixed(): digits must be between 0 and 20")
+    if not math.isfinite(value) or abs(value) >= 1e21:
+        return to_str(value)
+    exact = Decimal(value or 0).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    return f"{exact:f}"
+
+
 def _is_null(scope: Scope, value: Any) -> bool:
     return value is None
 
@@ -443,6 +462,8 @@ def _library() -> dict[str, Function]:
         f("replace", _replace, 3, 3, "string", method=True),
         f("replaceAll", _replace, 3, 3, "string", method=True),
         f("split", _split, 1, 2, "array", method=True),
+        f("toString", _to_string, 1, 1, "string", method=True),
+        f("toFixed", _to_fixed, 1, 2, "string", method=True),
         f("contains", _contains, 2, 2, "boolean"),
         f("isNull", _is_null, 1, 1, "boolean"),
         f("coalesce", _coalesce, 1, None),

@@ -503,6 +503,12 @@ def test_sample_returns_elements_of_the_array() -> None:
     ("split('1 2', ' ')", ["1", "2"]),
     ("'a,b'.split(',').join(';')", "a;b"),
     ("item.name.trim().toUpperCase().startsWith('AN')", True),
+    ("(12).toString() + [1, 2].toString() + toString(null)", "121,2null"),
+    ("(2.5).toFixed(0)", "3"),
+    ("(1.005).toFixed(2)", "1.00"),
+    ("(3.14159).toFixed(3)", "3.142"),
+    ("(-1.5).toFixed()", "-2"),
+    ("(7).toFixed(2)", "7.00"),
     ("contains('hello world', 'world')", True),
     ("contains('hello', 'xyz')", False),
     ("contains([1, 2], 2)", True),
@@ -578,6 +584,8 @@ def test_now_is_the_current_time_as_an_iso_string() -> None:
     ("fromEpoch(1e20)", "fromEpoch(): 1e+20 is outside the supported dates"),
     ("dateAdd('9999-12-31', 86400)", "dateAdd(): the date is outside the supported range"),
     ("round(1, 99)", "round(): digits must be between 0 and 15"),
+    ("'abc'.toFixed(2)", "toFixed(): expected a number, got string"),
+    ("(1).toFixed(50)", "toFixed(): digits must be between 0 and 20"),
 ])
 def test_function_errors_name_the_function_and_the_problem(text: str, message: str) -> None:
     assert message in fails(text)
