@@ -101,10 +101,14 @@ def loaded_workflows() -> LoadedWorkflows:
 
 @cache
 def engine_services() -> dict[str, Any]:
-    """What the engine's nodes get from the platform: the operator's HTTP allowlist."""
-    return {"egress_policy": EgressPolicy(
-        allowed_hosts=frozenset(settings.THAIYYAL_HTTP_ALLOWED_HOSTS),
-        allowed_networks=tuple(settings.THAIYYAL_HTTP_ALLOWED_NETWORKS))}
+    """What the engine's nodes get from the platform: the operator's HTTP allowlist when
+    the settings name one (without, the engine reads the same THAIYYAL_HTTP_ALLOWED_*
+    variables from the environment itself)."""
+    hosts, networks = settings.THAIYYAL_HTTP_ALLOWED_HOSTS, settings.THAIYYAL_HTTP_ALLOWED_NETWORKS
+    if not hosts and not networks:
+        return {}
+    return {"egress_policy": EgressPolicy(allowed_hosts=frozenset(hosts),
+                                          allowed_networks=tuple(networks))}
 
 
 @receiver(setting_changed)
