@@ -75,6 +75,11 @@ def speedscope(profiles: list[ProcessProfile], name: str) -> dict[str, Any]:
             "activeProfileIndex": 0, "exporter": "thaiyyal /debug/pprof/profile"}
 
 
+def _pprof_name(name: str, filename: str) -> str:
+    # pprof drops a name like "<module>" as if it were C++ template arguments.
+    return f"{filename}:{name[1:-1]}" if name.startswith("<") else name
+
+
 def pprof(profiles: list[ProcessProfile]) -> bytes:
     """A gzipped profile.proto for `pprof` / `go tool pprof`: stacks with their thread and
     pid as labels; values are samples and CPU (or wall) nanoseconds."""
@@ -88,7 +93,7 @@ def pprof(profiles: list[ProcessProfile]) -> bytes:
                     + ", ".join(str(p.pid) for p in profiles))
     for profile in profiles:
         for (thread, frames), (samples, cpu_ns) in profile.stacks.items():
-            stack = [PprofFrame(name, filename, first, line)
+            stack = [PprofFrame(_pprof_name(name, filename), filename, first, line)
                      for filename, name, first, line in reversed(frames)]
             nanos = cpu_ns if mode == "cpu" else samples * period
             builder.add(stack, [samples, nanos], labels={"thread": thread},

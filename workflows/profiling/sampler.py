@@ -106,6 +106,42 @@ def thread_cpu_ns(native_id: int) -> int | None:
         return None
 
 
+#: Python functions whose callee blocks in C (select, accept, lock waits): a thread whose
+#: innermost frame is one of these is idle, not waiting for the GIL.
+IDLE_LEAVES = frozenset({
+    "SyncWorker.wait", "socket.accept", "SelectSelector.select", "PollSelector.select",
+    "EpollSelector.select", "Condition.wait", "Event.wait", "Thread.join",
+    "Thread._wait_for_tstate_lock", "Semaphore.acquire", "Queue.get", "Barrier.wait",
+    "SimpleQueue.get", "_worker", "Connection.recv", "SocketIO.readinto",
+})
+#: The pseudo-frame for CPU a thread used between two samples without being seen busy.
+UNSEEN = ("<unsampled>", "(CPU between samples)", 0, 0)
+
+
+def thread_is_idle(native_id: int, stack: tuple[Frame, ...]) -> bool:
+    """Is the thread blocked (in I/O, a sleep or a lock wait) rather than running or
+    waiting for the GIL? The kernel's wait channel says I/O or sleep; a futex wait is a
+    lock wait when the Python frame says so, else the GIL."""
+    try:
+        with open(f"/proc/self/task/{native_id}/wchan", "rb") as f:
+            wchan = f.read()
+    except OSError:
+        wchan = b"0"
+    if wchan not in (b"0", b"") and b"futex" not in wchan:
+        return True
+    return bool(stack) and stack[-1][1] in IDLE_LEAVES
+
+
+def _native_id(thread: threading.Thread | None) -> int | None:
+    if thread is None:
+        return None
+    if thread is threading.main_thread():
+        # After fork (every gunicorn worker) CPython 3.11 keeps the parent's native_id on
+        # the main thread; the main thread's kernel id is always the process id.
+        return os.getpid()
+    return thread.native_id
+
+
 def _threads() -> dict[int, threading.Thread]:
     return {t.ident: t for t in threading.enumerate() if t.ident is not None}
 
@@ -128,6 +164,7 @@ def sample(seconds: float, hz: float = 100.0, mode: str = "cpu",
     counts: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
     cpu: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
     last_cpu: dict[int, int] = {}
+    last_busy: dict[int | None, tuple[Frame, ...]] = {}
     interval = 1.0 / hz
     begin = time.monotonic()
     deadline = begin + seconds
@@ -145,15 +182,25 @@ def sample(seconds: float, hz: float = 100.0, mode: str = "cpu",
             if name.startswith(PROFILER_THREAD_PREFIX):
                 continue
             used = 0
-            if thread is not None and thread.native_id is not None:
-                now_ns = thread_cpu_ns(thread.native_id)
+            tid = _native_id(thread)
+            if tid is not None:
+                now_ns = thread_cpu_ns(tid)
                 if now_ns is not None:
-                    tid = thread.native_id
                     used = now_ns - last_cpu.get(tid, now_ns)
                     last_cpu[tid] = now_ns
-            if mode == "cpu" and used <= 0:
-                continue
-            key = (thread_label(name), stack)
+            label = thread_label(name)
+            if mode == "cpu":
+                if used <= 0:
+                    last_busy.pop(tid, None)
+                    continue
+                if tid is not None and thread_is_idle(tid, stack):
+                    # The CPU was used before the thread went idle: where it was last seen
+                    # busy, or (a burst between two samples) a pseudo-frame, never the wait.
+                    previous = last_busy.pop(tid, None)
+                    stack = previous if previous is not None else stack[:1] + (UNSEEN,)
+                else:
+                    last_busy[tid] = stack
+            key = (label, stack)
             counts[key] += 1
             cpu[key] += used
         now = time.monotonic()
