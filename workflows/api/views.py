@@ -233,7 +233,9 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
     def get_queryset(self) -> QuerySet[Run]:
-        queryset = Run.objects.select_related("workflow", "version", "requested_by")
+        # The version is joined for its number only: never decode its definition here.
+        queryset = Run.objects.select_related("workflow", "version", "requested_by").defer(
+            "version__definition", "workflow__description")
         queryset = visible_to(self.request.user, queryset, "requested_by")
         if self.action == "list":
             queryset = self._filtered(queryset).defer("final_output", "limits", "inputs")
