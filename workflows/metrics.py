@@ -39,9 +39,15 @@ HTTP_BUCKETS_MS = (1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10_00
 
 RUN_STATUSES = ("succeeded", "failed")
 #: ExecutionError codes (engine.errors); pre-created so error-rate queries return 0, not nothing.
-FAILURE_REASONS = ("node_error", "limit_exceeded", "timeout", "cancelled", "execution_error")
+FAILURE_REASONS = ("node_error", "limit_exceeded", "timeout", "cancelled", "execution_error",
+                   "http_status", "http_error", "http_timeout", "egress_refused")
 HTTP_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 _CODE = re.compile(r"[a-z][a-z0-9_]{0,39}")
+
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    # Any process with the variable set (a management command in the pod, `thaiyyal serve`
+    # before it execs gunicorn) writes metric files there: the directory must exist.
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 WORKFLOW_EXECUTIONS = Counter(
     "workflow_executions", "Workflow runs finished, by final status.", ["status"])
