@@ -20,7 +20,7 @@ install: $(STAMP)
 BIND ?= 127.0.0.1:8080
 run: $(STAMP)
 	DEBUG=1 $(VENV)/bin/thaiyyal manage migrate --noinput
-	DEBUG=1 $(VENV)/bin/thaiyyal manage create_demo
+	DEBUG=1 $(VENV)/bin/thaiyyal manage create_demo --url http://$(BIND)
 	DEBUG=1 $(VENV)/bin/thaiyyal serve --no-migrate --bind $(BIND)
 
 test: $(STAMP)

@@ -31,8 +31,10 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="Demo: order total")
         parser.add_argument("--reset", action="store_true",
                             help="give the existing user a new password and token")
+        parser.add_argument("--url", default="http://127.0.0.1:8080",
+                            help="the server's address, for the example printed")
 
-    def handle(self, *args: Any, username: str, file: str, name: str, reset: bool,
+    def handle(self, *args: Any, username: str, file: str, name: str, reset: bool, url: str,
                **options: Any) -> None:
         try:
             definition = json.loads(Path(file).read_text())
@@ -49,7 +51,7 @@ class Command(BaseCommand):
                 Token.objects.filter(user=user).delete()
                 token = Token.objects.create(user=user).key
             workflow = self._workflow(user, name, definition)
-        self._report(username, password, token, workflow)
+        self._report(username, password, token, workflow, url.rstrip("/"))
 
     def _workflow(self, user: Any, name: str, definition: Any) -> Workflow:
         existing = Workflow.objects.filter(owner=user, name=name).first()
@@ -63,7 +65,7 @@ class Command(BaseCommand):
         return existing
 
     def _report(self, username: str, password: str | None, token: str | None,
-                workflow: Workflow) -> None:
+                workflow: Workflow, url: str) -> None:
         out = self.stdout.write
         if password is None:
             out(f"Demo user {username!r} already exists; its password and token were shown "
@@ -79,4 +81,5 @@ class Command(BaseCommand):
         out("Try it:")
         out(f"  curl -s -X POST -H 'Authorization: Token {shown}' "
             f"-H 'Content-Type: application/json' -d '{{\"inputs\": {{\"quantity\": 5}}}}' "
-            f"http://127.0.0.1:8080/api/v1/workflows/{workflow.pk}/execute")
+            f"{url}/api/v1/workflows/{workflow.pk}/execute")
+        out(f"Admin: {url}/admin/ (user {username!r})")
