@@ -132,7 +132,7 @@ def thread_is_idle(native_id: int, stack: tuple[Frame, ...]) -> bool:
     return bool(stack) and stack[-1][1] in IDLE_LEAVES
 
 
-def _native_id(thread: threading.Thread | None) -> int | None:
+def native_id_of(thread: threading.Thread | None) -> int | None:
     if thread is None:
         return None
     if thread is threading.main_thread():
@@ -182,7 +182,7 @@ def sample(seconds: float, hz: float = 100.0, mode: str = "cpu",
             if name.startswith(PROFILER_THREAD_PREFIX):
                 continue
             used = 0
-            tid = _native_id(thread)
+            tid = native_id_of(thread)
             if tid is not None:
                 now_ns = thread_cpu_ns(tid)
                 if now_ns is not None:

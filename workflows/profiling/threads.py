@@ -6,24 +6,37 @@ import linecache
 import os
 import sys
 import threading
-import traceback
 from collections import Counter
+from types import FrameType
 from typing import Any
+
+from workflows.profiling.sampler import native_id_of
+
+
+def _walk(frame: FrameType | None) -> list[tuple[str, int, str]]:
+    stack = []
+    while frame is not None:
+        stack.append((frame.f_code.co_filename, frame.f_lineno or 0, frame.f_code.co_qualname))
+        frame = frame.f_back
+    stack.reverse()
+    return stack
 
 
 def dump_threads(exclude: frozenset[int] = frozenset()) -> dict[str, Any]:
     """This process's threads, each with its stack (outermost call first)."""
     threads = {t.ident: t for t in threading.enumerate()}
+    # Walk every stack before reading any source line: file reads release the GIL, and a
+    # thread that runs on meanwhile would leave us holding finished frames.
+    stacks = {ident: _walk(frame) for ident, frame in sys._current_frames().items()
+              if ident not in exclude}
     out = []
-    for ident, frame in sys._current_frames().items():
-        if ident in exclude:
-            continue
+    for ident, raw in stacks.items():
         thread = threads.get(ident)
-        stack = [{"file": fs.filename, "line": fs.lineno, "function": fs.name,
-                  "code": (fs.line or "").strip()}
-                 for fs in traceback.extract_stack(frame)]
+        stack = [{"file": filename, "line": line, "function": name,
+                  "code": linecache.getline(filename, line).strip()}
+                 for filename, line, name in raw]
         out.append({"name": thread.name if thread else f"thread-{ident}", "ident": ident,
-                    "native_id": thread.native_id if thread else None,
+                    "native_id": native_id_of(thread),
                     "daemon": thread.daemon if thread else None, "stack": stack})
     out.sort(key=lambda t: (t["name"] != "MainThread", t["name"]))
     linecache.clearcache()  # the dump must not pin source files in memory
