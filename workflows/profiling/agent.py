@@ -96,7 +96,7 @@ def run_job(job: dict[str, Any]) -> dict[str, Any]:
     {"op": "threads"}. `exclude` idents apply only in the asking process (`pid`)."""
     exclude = frozenset(job.get("exclude", ())) if job.get("pid") == os.getpid() else frozenset()
     if job["op"] == "threads":
-        return dump_threads(exclude)
+        return dump_threads()  # a dump shows every thread, the asking one too
     if job["op"] != "profile":
         raise ValueError(f"unknown op {job['op']!r}")
     if not _busy.acquire(blocking=False):
