@@ -5,15 +5,21 @@ and its node rows in one transaction, one commit. A run still going after
 THAIYYAL_RUNNING_ROW_AFTER_MS gets its `running` row committed by a timer thread, so that
 if the worker dies mid-run (killed, out of memory) the row is there for the reaper to
 mark `interrupted`; the end then updates that row instead of inserting it.
+
+One scheduler thread per process does the timing for every run (a thread per run would
+cost ~0.2 ms of every request just to start and stop it).
 """
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import logging
 import math
 import os
 import threading
+import time
 from typing import Any
 
 from django.db import DatabaseError, connections, transaction
@@ -33,8 +39,47 @@ def this_worker() -> tuple[str, int]:
     return os.uname().nodename, os.getpid()
 
 
+class _Timer:
+    """Calls `commit_running()` of each scheduled recorder when its time comes, on one
+    daemon thread per process (started on first use, and again in a forked child)."""
+
+    def __init__(self) -> None:
+        self._heap: list[tuple[float, int, RunRecorder]] = []
+        self._order = itertools.count()
+        self._wake = threading.Condition()
+        self._pid: int | None = None
+
+    def schedule(self, delay: float, recorder: RunRecorder) -> None:
+        with self._wake:
+            if self._pid != os.getpid():
+                self._heap.clear()
+                self._pid = os.getpid()
+                threading.Thread(target=self._loop, name="thaiyyal-running-rows",
+                                 daemon=True).start()
+            heapq.heappush(self._heap, (time.monotonic() + delay, next(self._order), recorder))
+            if self._heap[0][2] is recorder:
+                self._wake.notify()
+
+    def _loop(self) -> None:
+        while True:
+            with self._wake:
+                while not self._heap:
+                    self._wake.wait()
+                due = self._heap[0][0] - time.monotonic()
+                if due > 0:
+                    self._wake.wait(due)
+                    continue
+                _, _, recorder = heapq.heappop(self._heap)
+            # Outside the lock: a slow insert must not hold up scheduling.
+            recorder.commit_running()
+
+
+_timer = _Timer()
+
+
 class RunRecorder:
-    """Records one run. `start()` arms the timer; `finish()` (or `discard()`) ends it.
+    """Records one run. `start()` schedules the `running` row; `finish()` (or `discard()`)
+    ends it. A run that ends first is simply skipped when its time comes.
 
     The lock orders the timer's insert against the final write: whichever comes second
     sees what the first did, so the row is inserted exactly once.
@@ -42,22 +87,23 @@ class RunRecorder:
 
     def __init__(self, run: Run, running_row_after_ms: int) -> None:
         self.run = run
+        self._delay = running_row_after_ms / 1000
         self._lock = threading.Lock()
         self._ended = False
         self._inserted = False
-        self._timer = threading.Timer(running_row_after_ms / 1000, self._commit_running)
-        self._timer.daemon = True
 
     def start(self) -> None:
-        self._timer.start()
+        _timer.schedule(self._delay, self)
 
     @property
     def running_row_committed(self) -> bool:
         return self._inserted
 
-    def _commit_running(self) -> None:
-        # Runs on the timer thread, which has its own database connection (Django's are
-        # per thread); it is closed here so the thread leaves nothing open behind.
+    def commit_running(self) -> None:
+        """Called on the timer thread, which has its own database connection (Django's
+        are per thread); closed again here (returned to the pool on PostgreSQL)."""
+        if self._ended:
+            return
         try:
             with self._lock:
                 if self._ended:
@@ -71,8 +117,7 @@ class RunRecorder:
             connections.close_all()
 
     def _end(self) -> bool:
-        """Stop the timer; True if the `running` row was committed."""
-        self._timer.cancel()
+        """No `running` row from now on; True if it was already committed."""
         with self._lock:
             self._ended = True
             return self._inserted
