@@ -265,14 +265,16 @@ MIDDLEWARE.insert(1, "django_prometheus.middleware.PrometheusBeforeMiddleware")
 MIDDLEWARE.insert(2, "workflows.metrics.RequestsInProgressMiddleware")
 MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
 if THAIYYAL_SILK:
-    from workflows.silk_hooks import should_profile, should_record
+    from workflows.silk_hooks import IGNORED_QUERIES, should_profile, should_record
 
     # After authentication, so a staff user's session can ask for a profile.
     MIDDLEWARE.insert(
         MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-        "silk.middleware.SilkyMiddleware")
+        "workflows.silk_hooks.SilkMiddleware")
     SILKY_INTERCEPT_FUNC = should_record
     SILKY_PYTHON_PROFILER_FUNC = should_profile
+    SILKY_MIDDLEWARE_CLASS = "workflows.silk_hooks.SilkMiddleware"
+    SILKY_IGNORE_QUERIES = IGNORED_QUERIES  # API token and session keys stay out of silk
 SILKY_AUTHENTICATION = True
 SILKY_AUTHORISATION = True  # silk's default permission: is_staff
 LOGIN_URL = "admin:login"  # where silk (and any login_required page) sends a stranger

@@ -9,6 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db.models import Q
 from django.utils import timezone
 
 from engine.limits import parse_duration
@@ -37,13 +38,19 @@ class Command(BaseCommand):
                 cutoff = timezone.now() - timedelta(seconds=_seconds(older_than))
             except ValueError as exc:
                 raise CommandError(f"--older-than: {exc}") from None
-        newest = Request.objects.order_by("-start_time").values_list("start_time", flat=True)
-        boundary = newest[keep] if Request.objects.count() > keep else None
+        rules = []
+        # The first request not kept, in newest-first order (ties broken by id), and every
+        # one after it.
+        beyond = Request.objects.order_by("-start_time", "-id").values_list(
+            "start_time", "id")[keep:keep + 1]
+        for start, rid in beyond:
+            rules.append(Q(start_time__lt=start) | Q(start_time=start, id__lte=rid))
+        if cutoff is not None:
+            rules.append(Q(start_time__lt=cutoff))
         deleted = 0
-        for rule in filter(None, [boundary and {"start_time__lte": boundary},
-                                  cutoff and {"start_time__lt": cutoff}]):
+        for rule in rules:
             while True:  # in chunks: short transactions, bounded memory
-                ids = list(Request.objects.filter(**rule).values_list("id", flat=True)[:CHUNK])
+                ids = list(Request.objects.filter(rule).values_list("id", flat=True)[:CHUNK])
                 if not ids:
                     break
                 deleted += Request.objects.filter(id__in=ids).delete()[1].get("silk.Request", 0)
