@@ -183,6 +183,8 @@ THAIYYAL_RUNNING_ROW_AFTER_MS = env_int("THAIYYAL_RUNNING_ROW_AFTER_MS", 50)
 THAIYYAL_WORKFLOW_CACHE_SIZE = env_int("THAIYYAL_WORKFLOW_CACHE_SIZE", 256, minimum=1)
 #: runs at least this long count as slow in the admin's filter
 THAIYYAL_SLOW_RUN_MS = env_int("THAIYYAL_SLOW_RUN_MS", 1000)
+#: the admin's run list counts at most this many rows (no full COUNT(*) of the history)
+THAIYYAL_ADMIN_RUN_COUNT_CAP = env_int("THAIYYAL_ADMIN_RUN_COUNT_CAP", 10_000, minimum=1)
 #: a `running` run older than its own time limit plus this is interrupted on any host
 THAIYYAL_REAP_GRACE_SECONDS = env_int("THAIYYAL_REAP_GRACE_SECONDS", 60)
 
@@ -270,10 +272,10 @@ if THAIYYAL_SILK:
     # After authentication, so a staff user's session can ask for a profile.
     MIDDLEWARE.insert(
         MIDDLEWARE.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-        "workflows.silk_hooks.SilkMiddleware")
+        "workflows.silk_middleware.SilkMiddleware")
     SILKY_INTERCEPT_FUNC = should_record
     SILKY_PYTHON_PROFILER_FUNC = should_profile
-    SILKY_MIDDLEWARE_CLASS = "workflows.silk_hooks.SilkMiddleware"
+    SILKY_MIDDLEWARE_CLASS = "workflows.silk_middleware.SilkMiddleware"
     SILKY_IGNORE_QUERIES = IGNORED_QUERIES  # API token and session keys stay out of silk
 SILKY_AUTHENTICATION = True
 SILKY_AUTHORISATION = True  # silk's default permission: is_staff

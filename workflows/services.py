@@ -87,7 +87,10 @@ def _limit_value(name: str, value: Any) -> Any:
     # Query strings carry text; counts must become numbers before comparison.
     if isinstance(value, str) and name not in {"max_execution_time", "http_timeout",
                                                 "http_connect_timeout"}:
-        return int(value)
+        try:
+            return int(value)
+        except ValueError:
+            raise ValueError(f"must be a whole number, got {value!r}") from None
     return value
 
 

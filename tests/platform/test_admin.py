@@ -140,3 +140,13 @@ def test_run_page_lists_node_runs_with_durations_in_start_order(admin, admin_use
 
 def test_greeting_fixture_definition(greeting):
     assert greeting.current_version.definition == GREETING
+
+
+def test_run_list_counts_at_most_the_cap(admin, admin_user, settings):
+    for _ in range(4):
+        services.execute_payload(ADD, user=admin_user)
+    settings.THAIYYAL_ADMIN_RUN_COUNT_CAP = 3
+
+    response = admin.get("/admin/workflows/run/")
+
+    assert response.context["cl"].result_count == 3
