@@ -25,11 +25,11 @@ def silk_settings(percent: int) -> override_settings:
     middleware = list(settings.MIDDLEWARE)
     middleware.insert(
         middleware.index("django.contrib.auth.middleware.AuthenticationMiddleware") + 1,
-        "workflows.silk_hooks.SilkMiddleware")
+        "workflows.silk_middleware.SilkMiddleware")
     return override_settings(
         THAIYYAL_SILK=True, MIDDLEWARE=middleware, ROOT_URLCONF="tests.observability.silk_urls",
         SILKY_INTERCEPT_FUNC=should_record, SILKY_PYTHON_PROFILER_FUNC=should_profile,
-        SILKY_MIDDLEWARE_CLASS="workflows.silk_hooks.SilkMiddleware",
+        SILKY_MIDDLEWARE_CLASS="workflows.silk_middleware.SilkMiddleware",
         SILKY_IGNORE_QUERIES=IGNORED_QUERIES, SILKY_INTERCEPT_PERCENT=percent)
 
 
@@ -122,3 +122,23 @@ def test_silk_gc_keeps_the_newest_and_drops_the_old(silk_on):
     assert ages == [0, 0, 1, 2]
     call_command("silk_gc", keep=1, older_than="0", stdout=open("/dev/null", "w"))
     assert Request.objects.count() == 1
+
+
+def test_the_real_settings_mount_silk_when_it_is_switched_on(tmp_path):
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = dict(os.environ, THAIYYAL_SILK="1", THAIYYAL_PPROF="1", THAIYYAL_VAR_DIR=str(tmp_path),
+               DJANGO_SETTINGS_MODULE="thaiyyal.settings", SECRET_KEY="s" * 50,
+               THAIYYAL_HTTPS="0")
+    code = ("from django.conf import settings; from django.urls import resolve; "
+            "print(resolve('/silk/').namespace, settings.MIDDLEWARE.index("
+            "'workflows.silk_middleware.SilkMiddleware') > settings.MIDDLEWARE.index("
+            "'django.contrib.auth.middleware.AuthenticationMiddleware'))")
+    done = subprocess.run([str(Path(sys.executable).parent / "thaiyyal"), "manage", "shell",
+                           "-c", code], env=env, capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["silk", "True"]
