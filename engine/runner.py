@@ -11,11 +11,12 @@ nodes were still running, and cancels them (their sockets close and their waits 
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import secrets
 import threading
 import time
-from collections import deque
+from collections import ChainMap, deque
 from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
@@ -29,6 +30,7 @@ from engine.errors import (
     PayloadError,
     Problem,
 )
+from engine.expressions.scope import Scope
 from engine.limits import Limits
 from engine.nodes.base import Failure
 from engine.observe import Observer
@@ -98,6 +100,13 @@ def run_body(body: Workflow, ctx: NodeContext, input_value: Any, item: Any,
     if error is not None:
         raise NodeError(f"body failed at node {error.node_id!r}: {error.message}", ctx.node_id)
     return scheduler.final_output()
+
+
+def _loop_scope(run: Run, item: Any, index: int | None) -> Scope:
+    """A body's scope: the run's, plus `variables.item` and `variables.index` (Thaiyyal's
+    names), so nodes deep in a body can read the current element."""
+    loop_vars = {"item": item, "index": index}
+    return dataclasses.replace(run.scope, variables=ChainMap(loop_vars, run.state.variables))
 
 
 def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any]) -> dict[str, Any]:
@@ -178,7 +187,8 @@ class _Scheduler:
         self.still_running: list[str] = []
         self.t0 = time.perf_counter()
         #: shared by inline nodes, which run one at a time on this thread
-        self.ctx = NodeContext(run, "")
+        self.scope = run.scope if loop is None else _loop_scope(run, *loop)
+        self.ctx = NodeContext(run, "", scope=self.scope)
         self.max_executions = run.limits.max_node_executions
         self.first_input = workflow.first_input
         self.gates = workflow.gates
@@ -328,7 +338,7 @@ class _Scheduler:
             if policy.active:
                 value, attempts = self.with_policy(i, inputs)
             else:
-                value = node.run(inputs, NodeContext(self.run, node.id))
+                value = node.run(inputs, NodeContext(self.run, node.id, scope=self.scope))
             check_size(value, self.run.limits)
             return SUCCEEDED, value, None, attempts, started, time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - every failure becomes a node error value
@@ -344,7 +354,7 @@ class _Scheduler:
         attempt = 0
         while True:
             attempt += 1
-            ctx = NodeContext(self.run, node.id, timeout=policy.timeout)
+            ctx = NodeContext(self.run, node.id, timeout=policy.timeout, scope=self.scope)
             try:
                 ctx.check_deadline()
                 return node.run(inputs, ctx), attempt

@@ -106,11 +106,14 @@ class NodeContext:
     The node deadline is the run's, or earlier when the node has a `timeout`.
     """
 
-    __slots__ = ("run", "node_id", "deadline", "timeout", "cancel_event")
+    __slots__ = ("run", "node_id", "deadline", "timeout", "cancel_event", "scope")
 
     def __init__(self, run: Run, node_id: str, timeout: float | None = None,
-                 cancel_event: threading.Event | None = None) -> None:
+                 cancel_event: threading.Event | None = None,
+                 scope: Scope | None = None) -> None:
         self.run = run
+        #: what expressions see; a loop body's adds `variables.item` / `variables.index`
+        self.scope = scope or run.scope
         self.node_id = node_id
         self.timeout = timeout
         self.deadline = run.deadline if timeout is None else min(
@@ -121,10 +124,6 @@ class NodeContext:
     @property
     def limits(self) -> Limits:
         return self.run.limits
-
-    @property
-    def scope(self) -> Scope:
-        return self.run.scope
 
     @property
     def state(self) -> RunState:

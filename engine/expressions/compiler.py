@@ -132,19 +132,22 @@ class Program:
     kind: str          # its static kind
     helpers: str       # hoisted helper functions (module-level defs)
     uses_index: bool   # whether the top level reads `index`
+    uses_input: bool   # whether the top level reads `input`
 
 
 def generate(tree: Node) -> Program:
     generator = _Generator()
     code = generator.node(tree, 0)
-    uses_index = any(isinstance(n, Root) and n.name == "index" for n in walk(tree))
-    return Program(code.text, code.kind, "".join(generator.hoisted), uses_index)
+    roots = {n.name for n in walk(tree) if isinstance(n, Root)}
+    return Program(code.text, code.kind, "".join(generator.hoisted), "index" in roots,
+                   "input" in roots)
 
 
 def evaluate_source(program: Program) -> str:
     """Python source of `_evaluate(scope, input, item, index, items, accumulator)`."""
     return (f"{program.helpers}def _evaluate({_ARGS}):\n"
             f"    if item is _NO_ITEM:\n        item = input_\n"
+            f"    else:\n        input_ = item\n"
             f"    return {program.body}\n")
 
 
@@ -152,18 +155,21 @@ def batch_source(program: Program) -> str:
     """Python source of the whole-list versions: `_filter(scope, input, items)`, `_map(...)`
     and `_reduce(..., acc)`, each a single comprehension or loop."""
     condition = program.body if program.kind == "boolean" else f"_truthy({program.body})"
+    # Per item, `input` is the item, as in Thaiyyal; the whole list is `items`.
     if program.uses_index:
         loop, setup = "for index, item in _enumerate(items)", ""
     else:
         loop, setup = "for item in items", "    index = None\n"
+    each = f"{loop} for input_ in (item,)" if program.uses_input else loop
+    rebind = "        input_ = item\n" if program.uses_input else ""
     return (
         f"{program.helpers}"
         f"def _filter(_s, input_, items):\n{setup}    acc = None\n"
-        f"    return [item {loop} if {condition}]\n"
+        f"    return [item {each} if {condition}]\n"
         f"def _map(_s, input_, items):\n{setup}    acc = None\n"
-        f"    return [{program.body} {loop}]\n"
+        f"    return [{program.body} {each}]\n"
         f"def _reduce(_s, input_, items, acc):\n{setup}"
-        f"    {loop}:\n        acc = {program.body}\n"
+        f"    {loop}:\n{rebind}        acc = {program.body}\n"
         f"    return acc\n"
     )
 

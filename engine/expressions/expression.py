@@ -44,7 +44,8 @@ class Expression:
 
     def evaluate(self, scope: Scope, input: Any = None, item: Any = NO_ITEM,
                  index: Any = None, items: Any = None, accumulator: Any = None) -> Any:
-        """The value of the expression. Without `item`, `item` means the input."""
+        """The value of the expression. Without `item`, `item` means the input; with one,
+        `input` means the item (Thaiyyal's per-item rule; the whole list is `items`)."""
         # The body of _run and start_budget, inlined: this is the per-call hot path.
         BUDGET.left = BUDGET_FACTOR * scope.max_string_length
         function = self._evaluate

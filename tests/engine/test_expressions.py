@@ -62,8 +62,8 @@ def test_evaluate_without_item_treats_input_as_item() -> None:
     assert run("age", input={"age": 3}) == 3
 
 
-def test_evaluate_with_item_keeps_input_separate() -> None:
-    assert run("item + input", input=10, item=1) == 11
+def test_evaluate_with_item_reads_input_as_the_item_like_thaiyyal() -> None:
+    assert run("item + input", input=10, item=1) == 2
     assert run("index * 10 + items.length", item="x", index=2, items=[1, 2, 3]) == 23
     assert run("accumulator + item", item=2, accumulator=40) == 42
 
@@ -777,12 +777,12 @@ def test_filter_bare_names_fail_for_items_without_the_field() -> None:
     assert compile_expression("age > 18").filter(items, Scope()) == ([{"age": 20}], 1)
 
 
-def test_filter_sees_index_items_and_input() -> None:
+def test_filter_sees_index_items_and_input_as_the_item() -> None:
     values = ["a", "b", "c", "d"]
     assert compile_expression("index % 2 == 0").filter(values, Scope()) == (["a", "c"], 0)
     assert compile_expression("index < items.length - 1").filter(values, Scope())[0] == [
         "a", "b", "c"]
-    assert compile_expression("item == input.wanted").filter(
+    assert compile_expression("input == 'c'").filter(
         values, Scope(), input={"wanted": "c"}) == (["c"], 0)
 
 
@@ -820,7 +820,7 @@ def test_reduce_folds_with_accumulator() -> None:
     assert compile_expression("max(accumulator, item.v)").reduce(
         [{"v": 3}, {"v": 9}, {"v": 4}], 0, Scope()) == 9
     assert compile_expression("accumulator + index").reduce(["x", "y", "z"], 0, Scope()) == 3
-    assert compile_expression("accumulator * input").reduce([1, 1, 1], 1, Scope(), input=2) == 8
+    assert compile_expression("accumulator * input").reduce([2, 2, 2], 1, Scope(), input=9) == 8
 
 
 def test_reduce_error_names_the_index_of_the_failing_item() -> None:
