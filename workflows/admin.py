@@ -3,13 +3,14 @@ review runs (read-only, filters, node runs in the order they started)."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
 from django.core.paginator import Paginator
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
@@ -154,10 +155,11 @@ class SlowRunFilter(admin.SimpleListFilter):
 
 class NodeRunInline(admin.TabularInline):
     model = NodeRun
-    fields = ["node_id", "node_type", "status", "started_offset_ms", "duration_ms", "attempts",
-              "error", "output_preview"]
+    fields = ["node_id", "node_type", "status", "started_offset_ms", "duration_ms", "timeline",
+              "attempts", "error", "output_preview"]
     readonly_fields = fields
-    ordering = ["started_offset_ms", "id"]
+    # In the order they started; nodes that never ran (skipped) last, on every database.
+    ordering = [F("started_offset_ms").asc(nulls_last=True), "id"]
     extra = 0
     can_delete = False
 
@@ -167,9 +169,24 @@ class NodeRunInline(admin.TabularInline):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    @admin.display(description="timeline")
+    def timeline(self, node_run: NodeRun) -> str:
+        """Where the node ran within the run, as a bar (the inline's parent run is already
+        loaded: no query per row)."""
+        total = node_run.run.duration_ms or 0
+        if not total or node_run.started_offset_ms is None or node_run.duration_ms is None:
+            return ""
+        left = min(100.0, 100 * node_run.started_offset_ms / total)
+        width = min(100.0 - left, 100 * node_run.duration_ms / total)
+        return format_html(
+            '<div style="position:relative;width:240px;height:10px;background:#eee">'
+            '<div style="position:absolute;left:{}%;width:{}%;min-width:2px;height:10px;'
+            'background:#417690"></div></div>', f"{left:.2f}", f"{width:.2f}")
+
     @admin.display(description="output")
     def output_preview(self, node_run: NodeRun) -> str:
-        text = str(node_run.output) if node_run.output is not None else ""
+        text = json.dumps(node_run.output, ensure_ascii=False) if node_run.output is not None \
+            else ""
         cut = text if len(text) <= 200 else text[:200] + "…"
         return cut + (" (truncated when stored)" if node_run.output_truncated else "")
 
@@ -196,9 +213,34 @@ class RunAdmin(admin.ModelAdmin):
     paginator = CappedCountPaginator
     show_full_result_count = False
     readonly_fields = ["id", "workflow", "version", "status", "started_at", "finished_at",
-                       "duration_ms", "execution_id", "final_output", "error", "limits",
-                       "inputs", "node_count", "requested_by", "worker_host", "worker_pid"]
-    fields = readonly_fields
+                       "duration_ms", "requested_by", "final_output_json", "error_json",
+                       "inputs_json", "limits_json", "execution_id", "node_count",
+                       "worker_host", "worker_pid"]
+    fieldsets = [
+        (None, {"fields": ["id", "workflow", "version", "status", "started_at", "finished_at",
+                           "duration_ms", "requested_by"]}),
+        ("Result", {"fields": ["final_output_json", "error_json", "inputs_json"]}),
+        ("Details", {"classes": ["collapse"],
+                     "fields": ["limits_json", "execution_id", "node_count", "worker_host",
+                                "worker_pid"]}),
+    ]
+    show_facets = admin.ShowFacets.NEVER  # facet counts would scan the history
+
+    @admin.display(description="final output")
+    def final_output_json(self, run: Run) -> str:
+        return _pretty(run.final_output)
+
+    @admin.display(description="error")
+    def error_json(self, run: Run) -> str:
+        return _pretty(run.error) if run.error else "-"
+
+    @admin.display(description="inputs")
+    def inputs_json(self, run: Run) -> str:
+        return _pretty(run.inputs) if run.inputs else "-"
+
+    @admin.display(description="limits")
+    def limits_json(self, run: Run) -> str:
+        return _pretty(run.limits)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Run]:
         # The joined version is shown by number: never decode its definition. The list
@@ -221,3 +263,12 @@ class RunAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+def _pretty(value: Any) -> str:
+    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>',
+                       json.dumps(value, indent=2, ensure_ascii=False))
+
+
+admin.site.site_header = "Thaiyyal administration"
+admin.site.site_title = "Thaiyyal"

@@ -144,7 +144,8 @@ class NodeRun(models.Model):
     error = models.TextField(blank=True, default="")
 
     class Meta:
-        ordering = ["run", "started_offset_ms", "id"]
+        # In the order they started; nodes that never ran (skipped) last, on every database.
+        ordering = ["run", models.F("started_offset_ms").asc(nulls_last=True), "id"]
         indexes = [models.Index(fields=["run", "started_offset_ms"], name="noderun_run_start")]
 
     def __str__(self) -> str:

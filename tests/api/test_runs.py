@@ -136,3 +136,19 @@ def test_unknown_run_is_404(api):
 
 def test_unauthenticated_is_401(anon):
     assert anon.get(URL).status_code == 401
+
+
+def test_nodes_that_never_ran_come_last(api):
+    branching = {"nodes": [{"id": "a", "type": "number", "data": {"value": 5}},
+                           {"id": "check", "type": "condition", "data": {"condition": ">10"}},
+                           {"id": "big", "type": "expression", "data": {"expression": "input"}},
+                           {"id": "small", "type": "expression", "data": {"expression": "input"}}],
+                 "edges": [{"source": "a", "target": "check"},
+                           {"source": "check", "target": "big", "sourceHandle": "true"},
+                           {"source": "check", "target": "small", "sourceHandle": "false"}]}
+    run_id = run_adhoc(api, branching)
+
+    nodes = api.get(f"{URL}{run_id}").json()["node_runs"]
+
+    assert [(n["node_id"], n["status"]) for n in nodes] == [
+        ("a", "succeeded"), ("check", "succeeded"), ("small", "succeeded"), ("big", "skipped")]
