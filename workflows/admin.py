@@ -50,9 +50,11 @@ class VersionInline(admin.TabularInline):
 
     @admin.display(description="")
     def run_link(self, version: WorkflowVersion) -> str:
-        url = reverse("admin:workflows_workflow_execute", args=[version.workflow_id])
-        return format_html('<a href="{}?version={}">execute this version</a>', url,
-                           version.number)
+        view = reverse("admin:workflows_workflow_version",
+                       args=[version.workflow_id, version.number])
+        execute = reverse("admin:workflows_workflow_execute", args=[version.workflow_id])
+        return format_html('<a href="{}">definition</a> · <a href="{}?version={}">execute this '
+                           'version</a>', view, execute, version.number)
 
 
 @admin.register(Workflow)
@@ -62,6 +64,7 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_select_related = ["owner", "current_version"]
     search_fields = ["name", "slug", "description"]
     list_filter = ["owner"]
+    autocomplete_fields = ["owner"]
     inlines = [VersionInline]
     actions = ["execute_selected"]
     fields = ["name", "description", "owner", "definition"]
@@ -87,9 +90,26 @@ class WorkflowAdmin(admin.ModelAdmin):
                                  definition=form.cleaned_data["definition"])
 
     def get_urls(self) -> list[Any]:
-        custom = [path("<int:pk>/execute/", self.admin_site.admin_view(self.execute_view),
-                       name="workflows_workflow_execute")]
+        custom = [
+            path("<int:pk>/execute/", self.admin_site.admin_view(self.execute_view),
+                 name="workflows_workflow_execute"),
+            path("<int:pk>/versions/<int:number>/",
+                 self.admin_site.admin_view(self.version_view), name="workflows_workflow_version"),
+        ]
         return custom + super().get_urls()
+
+    def version_view(self, request: HttpRequest, pk: int, number: int) -> HttpResponse:
+        """One saved version's definition, read-only."""
+        workflow = get_object_or_404(self.get_queryset(request), pk=pk)
+        if not self.has_view_or_change_permission(request, workflow):
+            raise PermissionDenied
+        version = get_object_or_404(workflow.versions.select_related("created_by"),
+                                    number=number)
+        context = {**self.admin_site.each_context(request), "opts": self.model._meta,
+                   "title": f"{workflow.name}: version {number}", "workflow": workflow,
+                   "version": version,
+                   "definition": json.dumps(version.definition, indent=2, ensure_ascii=False)}
+        return TemplateResponse(request, "admin/workflows/workflow/version.html", context)
 
     def execute_view(self, request: HttpRequest, pk: int) -> HttpResponse:
         """Run a version of this workflow and show the result."""
@@ -135,7 +155,8 @@ def _execute(request: HttpRequest, version: WorkflowVersion, inputs: dict[str, A
     result = execution.result
     nodes = sorted(result.nodes, key=lambda n: (n.started_ms is None, n.started_ms or 0))
     return {"version": version, "result": result, "run_id": execution.run_id, "nodes": nodes,
-            "final_output": result.to_dict().get("final_output")}
+            "final_output": json.dumps(result.final_output, indent=2, ensure_ascii=False,
+                                       default=str)}
 
 
 class SlowRunFilter(admin.SimpleListFilter):

@@ -150,3 +150,13 @@ def test_run_list_counts_at_most_the_cap(admin, admin_user, settings):
     response = admin.get("/admin/workflows/run/")
 
     assert response.context["cl"].result_count == 3
+
+
+def test_an_old_version_s_definition_can_be_read(admin, greeting, admin_user):
+    services.update_workflow(greeting, user=admin_user, definition=ADD)
+
+    response = admin.get(f"/admin/workflows/workflow/{greeting.pk}/versions/1/")
+
+    assert response.status_code == 200
+    assert b"context_variable" in response.content
+    assert admin.get(f"/admin/workflows/workflow/{greeting.pk}/versions/9/").status_code == 404
