@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import psycopg
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
@@ -18,15 +19,31 @@ def liveness() -> JsonResponse:
     return JsonResponse({"status": "ok"})
 
 
+#: a probe answers within this, database down or not (probes time out after a few seconds,
+#: and a worker waiting on a dead database serves nothing else meanwhile)
+READY_TIMEOUT_SECONDS = 2.0
+
+
 def readiness() -> JsonResponse:
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    except DatabaseError as exc:
+        _ping_database()
+    except (DatabaseError, psycopg.Error) as exc:  # the pool raises psycopg's own errors
         return JsonResponse({"status": "unavailable", "database": str(exc).strip()[:500]},
                             status=503)
     return JsonResponse({"status": "ready", "database": "ok"})
+
+
+def _ping_database() -> None:
+    pool = getattr(connection, "pool", None)
+    if pool is None:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return
+    # PostgreSQL with the pool: borrow with a short timeout, not the pool's own (10 s).
+    pool.open()
+    with pool.connection(timeout=READY_TIMEOUT_SECONDS) as conn:
+        conn.execute("SELECT 1")
 
 
 PROBES: dict[str, Callable[[], JsonResponse]] = {"/healthz": liveness, "/readyz": readiness}

@@ -33,7 +33,7 @@ def test_readyz_is_503_when_the_database_is_unreachable():
             "r = Client().get('/readyz');"
             "print(json.dumps({'status': r.status_code, 'body': r.json()}))")
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings",
-           "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none", "THAIYYAL_DB_POOL_TIMEOUT": "2"}
+           "DATABASE_URL": "postgres://nobody@127.0.0.1:9/none"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=60, check=True)
 
