@@ -201,7 +201,7 @@ REST_FRAMEWORK = {
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["workflows.api.parsers.JSONBodyParser"],
     "DEFAULT_RENDERER_CLASSES": ["workflows.api.renderers.RunSafeJSONRenderer"],
     "DEFAULT_THROTTLE_CLASSES": [
         "workflows.api.throttles.AnonThrottle",

@@ -89,6 +89,19 @@ def test_malformed_json_is_400(api):
     assert body["details"][0]["path"] == "$"
 
 
+@pytest.mark.parametrize("body", [
+    "[" * 100_000 + "]" * 100_000,        # nested past the decoder's recursion limit
+    b'{"nodes": "\xff"}',                 # not UTF-8
+    '{"nodes": [], "edges": []} trailing',
+    '{"nodes": NaN}',
+])
+def test_any_malformed_body_is_400_never_500(api, body):
+    response = api.post(URL, data=body, content_type="application/json")
+
+    assert response.status_code == 400
+    assert response.json()["error"] == "malformed JSON"
+
+
 def test_wrong_content_type_is_415(api):
     response = api.post(URL, data="nodes=1", content_type="text/plain")
 
