@@ -188,7 +188,8 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
     run = Run(id=new_run_id(), version=version,
               workflow_id=version.workflow_id if version is not None else None,
               status=RunStatus.RUNNING, started_at=timezone.now(), limits=limits.to_dict(),
-              inputs=inputs or None, node_count=workflow.node_count,
+              inputs=capped_json(inputs, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES)[0]
+              if inputs else None, node_count=workflow.node_count,
               requested_by=user if user is not None and user.is_authenticated else None,
               worker_host=host, worker_pid=pid)
     recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS)
