@@ -7,6 +7,7 @@ command) behaves the same. Timeouts follow THAIYYAL_MAX_EXECUTION_TIME.
 
 import logging
 import os
+import threading
 
 from thaiyyal import serving
 from workflows import gunicorn_hooks
@@ -59,12 +60,14 @@ def child_exit(server, worker):
 
 def post_worker_init(worker):
     gunicorn_hooks.post_worker_init(worker)
-    _reap_runs_of_dead_workers()
+    # A new worker usually replaces one that died: its runs (committed as `running`) are
+    # marked `interrupted` now rather than at the next server start. On a thread of its
+    # own, so a slow or absent database never delays the worker's start.
+    threading.Thread(target=_reap_runs_of_dead_workers, name="thaiyyal-reaper",
+                     daemon=True).start()
 
 
 def _reap_runs_of_dead_workers():
-    # A new worker usually replaces one that died: its runs (committed as `running`) are
-    # marked `interrupted` now rather than at the next server start.
     from django.db import connections
 
     from workflows.maintenance import reap_interrupted

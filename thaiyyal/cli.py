@@ -98,14 +98,23 @@ def prepare_database(migrate: bool) -> None:
     """Migrate and reap in this process, then close every connection (and pool) so the
     gunicorn that replaces it inherits no database socket."""
     import django
+    import psycopg
     from django.core.management import call_command
-    from django.db import connections
+    from django.db import DatabaseError, connections
 
     django.setup()
+    from thaiyyal.health import ping_database
+
     try:
         if migrate:
             call_command("migrate", interactive=False, verbosity=1)
-        call_command("reap_runs")
+        try:
+            ping_database()  # fails fast (2 s) rather than after the pool's own timeout
+            call_command("reap_runs")
+        except (DatabaseError, psycopg.Error) as exc:
+            # Not fatal: the server starts (and /readyz says 503) until the database is
+            # back; each worker reaps again as it boots.
+            print(f"thaiyyal serve: could not reap interrupted runs: {exc}", file=sys.stderr)
     finally:
         for connection in connections.all():
             connection.close()

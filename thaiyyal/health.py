@@ -26,14 +26,15 @@ READY_TIMEOUT_SECONDS = 2.0
 
 def readiness() -> JsonResponse:
     try:
-        _ping_database()
+        ping_database()
     except (DatabaseError, psycopg.Error) as exc:  # the pool raises psycopg's own errors
         return JsonResponse({"status": "unavailable", "database": str(exc).strip()[:500]},
                             status=503)
     return JsonResponse({"status": "ready", "database": "ok"})
 
 
-def _ping_database() -> None:
+def ping_database() -> None:
+    """One round trip to the database; on PostgreSQL, within READY_TIMEOUT_SECONDS."""
     pool = getattr(connection, "pool", None)
     if pool is None:
         with connection.cursor() as cursor:

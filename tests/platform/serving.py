@@ -75,7 +75,9 @@ def server_environment(db_url: str, var_dir: Path, **extra: str) -> dict[str, st
 
 
 @contextmanager
-def serve(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
+def serve(env: dict[str, str], log: Path, *args: str,
+          ready_status: int = 200) -> Iterator[Server]:
+    """A running server, once /readyz answers `ready_status`; stopped on exit."""
     port = free_port()
     with log.open("wb") as out:
         process = subprocess.Popen([str(THAIYYAL), "serve", "--bind", f"127.0.0.1:{port}", *args],
@@ -83,19 +85,19 @@ def serve(env: dict[str, str], log: Path, *args: str) -> Iterator[Server]:
                                    stderr=subprocess.STDOUT, start_new_session=True)
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
-        wait_ready(server)
+        wait_ready(server, ready_status)
         yield server
     finally:
         stop(process)
 
 
-def wait_ready(server: Server, timeout: float = 60) -> None:
+def wait_ready(server: Server, status: int = 200, timeout: float = 60) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             raise AssertionError(f"thaiyyal serve exited:\n{server.output()[-3000:]}")
         try:
-            if server.request("GET", "/readyz", timeout=2)[0] == 200:
+            if server.request("GET", "/readyz", timeout=5)[0] == status:
                 return
         except (urllib.error.URLError, ConnectionError, TimeoutError):
             pass

@@ -113,3 +113,16 @@ def test_create_demo_reset_gives_a_new_password(django_user_model):
 
     assert "password:" in out.getvalue()
     assert django_user_model.objects.filter(username="demo").count() == 1
+
+
+@pytest.mark.timeout(60)
+def test_serve_without_migrate_starts_while_the_database_is_down(tmp_path):
+    from tests.platform.serving import serve
+
+    env = server_environment("postgres://nobody@127.0.0.1:9/none", tmp_path)
+
+    with serve(env, tmp_path / "server.log", "--no-migrate", "--workers", "1",
+               ready_status=503) as server:
+        status, body = server.request("GET", "/readyz")
+        assert (status, body["status"]) == (503, "unavailable")
+        assert "could not reap interrupted runs" in server.output()
