@@ -157,56 +157,84 @@ def sample(seconds: float, hz: float = 100.0, mode: str = "cpu",
     if mode not in MODES:
         raise ValueError(f"mode must be one of {', '.join(MODES)}")
     stop = stop or threading.Event()
-    me = threading.get_ident()
+    tick = _CpuTick() if mode == "cpu" else _WallTick()
+    skip = exclude | {threading.get_ident()}
     shorten = _PathShortener()
     profile = ProcessProfile(pid=os.getpid(), mode=mode, hz=hz, started=time.time(),
                              duration=0.0)
-    counts: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
-    cpu: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
-    last_cpu: dict[int, int] = {}
-    last_busy: dict[int | None, tuple[Frame, ...]] = {}
     interval = 1.0 / hz
+    # Reading /proc releases the GIL, and a CPU-bound thread then keeps it for a whole switch
+    # interval (5 ms): with a few threads the sampling rate would collapse. Hand the GIL
+    # back sooner while profiling.
+    switch = sys.getswitchinterval()
+    if mode == "cpu":
+        sys.setswitchinterval(min(switch, 0.0005))
     begin = time.monotonic()
     deadline = begin + seconds
     next_tick = begin
-    while True:
-        threads = _threads()
-        # Walk every stack before anything that can release the GIL (the /proc reads):
-        # a thread that runs on meanwhile would leave us holding finished frames.
-        stacks = [(ident, stack_of(frame, shorten))
-                  for ident, frame in sys._current_frames().items()
-                  if ident != me and ident not in exclude]
-        for ident, stack in stacks:
-            thread = threads.get(ident)
-            name = thread.name if thread else f"thread-{ident}"
-            if name.startswith(PROFILER_THREAD_PREFIX):
-                continue
-            used = 0
-            tid = native_id_of(thread)
-            if tid is not None:
-                now_ns = thread_cpu_ns(tid)
-                if now_ns is not None:
-                    used = now_ns - last_cpu.get(tid, now_ns)
-                    last_cpu[tid] = now_ns
-            label = thread_label(name)
-            if mode == "cpu":
-                if used <= 0:
-                    last_busy.pop(tid, None)
-                    continue
-                if tid is not None and thread_is_idle(tid, stack):
-                    # The CPU was used before the thread went idle: where it was last seen
-                    # busy, or (a burst between two samples) a pseudo-frame, never the wait.
-                    previous = last_busy.pop(tid, None)
-                    stack = previous if previous is not None else stack[:1] + (UNSEEN,)
-                else:
-                    last_busy[tid] = stack
-            key = (label, stack)
-            counts[key] += 1
-            cpu[key] += used
-        now = time.monotonic()
-        next_tick = max(next_tick + interval, now)  # never burst to catch up
-        if now >= deadline or stop.wait(max(0.0, min(next_tick, deadline) - now)):
-            break
+    try:
+        while True:
+            threads = _threads()
+            # Walk every stack before anything that can release the GIL (the /proc reads):
+            # a thread that runs on meanwhile would leave us holding finished frames.
+            stacks = [(ident, stack_of(frame, shorten))
+                      for ident, frame in sys._current_frames().items() if ident not in skip]
+            for ident, stack in stacks:
+                thread = threads.get(ident)
+                name = thread.name if thread else f"thread-{ident}"
+                if not name.startswith(PROFILER_THREAD_PREFIX):
+                    tick.add(thread_label(name), native_id_of(thread), stack)
+            now = time.monotonic()
+            next_tick = max(next_tick + interval, now)  # never burst to catch up
+            if now >= deadline or stop.wait(max(0.0, min(next_tick, deadline) - now)):
+                break
+    finally:
+        sys.setswitchinterval(switch)
     profile.duration = time.monotonic() - begin
-    profile.stacks = {key: [n, cpu[key]] for key, n in counts.items()}
+    profile.stacks = tick.stacks()
     return profile
+
+
+class _WallTick:
+    """Every thread counts at every sample: where threads spend wall time."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
+
+    def add(self, label: str, tid: int | None, stack: tuple[Frame, ...]) -> None:
+        self.counts[(label, stack)] += 1
+
+    def stacks(self) -> dict[tuple[str, tuple[Frame, ...]], list[int]]:
+        return {key: [n, 0] for key, n in self.counts.items()}
+
+
+class _CpuTick:
+    """A thread counts when it used CPU since the previous sample, weighted by that CPU."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
+        self.cpu: Counter[tuple[str, tuple[Frame, ...]]] = Counter()
+        self.last_cpu: dict[int, int] = {}
+        self.last_busy: dict[int, tuple[Frame, ...]] = {}
+
+    def add(self, label: str, tid: int | None, stack: tuple[Frame, ...]) -> None:
+        now_ns = thread_cpu_ns(tid) if tid is not None else None
+        if tid is None or now_ns is None:
+            return
+        used = now_ns - self.last_cpu.get(tid, now_ns)
+        self.last_cpu[tid] = now_ns
+        if used <= 0:
+            self.last_busy.pop(tid, None)
+            return
+        if thread_is_idle(tid, stack):
+            # The CPU was used before the thread went idle: where it was last seen busy,
+            # or (a burst between two samples) a pseudo-frame, never the wait itself.
+            previous = self.last_busy.pop(tid, None)
+            stack = previous if previous is not None else stack[:1] + (UNSEEN,)
+        else:
+            self.last_busy[tid] = stack
+        self.counts[(label, stack)] += 1
+        self.cpu[(label, stack)] += used
+
+    def stacks(self) -> dict[tuple[str, tuple[Frame, ...]], list[int]]:
+        return {key: [n, self.cpu[key]] for key, n in self.counts.items()}
