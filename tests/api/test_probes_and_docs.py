@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -65,3 +66,6 @@ def test_docs_page_is_served_with_local_assets(anon):
     assert b"swagger-ui" in response.content
     assert b"cdn" not in response.content.lower()
     assert b"/static/drf_spectacular_sidecar/" in response.content
+    asset = re.search(rb'"(/static/drf_spectacular_sidecar/[^"]+\.js)"', response.content)
+    assert asset is not None
+    assert anon.get(asset.group(1).decode()).status_code == 200  # served by WhiteNoise
