@@ -197,6 +197,7 @@ def test_bad_limit_value_is_400_naming_the_parameter(api):
     response = api.post(URL + "?max_execution_time=soon&max_http_calls=-1", ADD, format="json")
 
     assert response.status_code == 400
+    assert response.json()["error"] == "invalid limits"
     paths = {d["path"] for d in response.json()["details"]}
     assert paths == {"$.query.max_execution_time", "$.query.max_http_calls"}
 

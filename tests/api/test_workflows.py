@@ -148,6 +148,7 @@ def test_unknown_input_is_400_and_nothing_is_recorded(api, greeting):
                         format="json")
 
     assert response.status_code == 400
+    assert response.json()["error"] == "invalid inputs"
     assert response.json()["details"][0]["path"] == "$.inputs.nmae"
     assert not Run.objects.exists()
 

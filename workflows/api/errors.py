@@ -1,6 +1,6 @@
 """Every API error is JSON of one shape: {"success": false, "error": str, "details": [{path,
-message}]}. Paths are JSON paths into the request (`$.definition.nodes[2].data.op`) or,
-for query parameters, `query.<name>`."""
+message}]}. Paths are JSON paths into the request body (`$.definition.nodes[2].data.op`,
+`$.inputs.name`) or, for query parameters, `$.query.<name>`."""
 
 from __future__ import annotations
 
@@ -41,9 +41,21 @@ class InvalidWorkflow(exceptions.APIException):
         self.problems = error.to_list()
 
 
+#: what a PayloadError is about, by where its problems are
+_SUBJECTS = (("$.inputs", "invalid inputs"), ("$.query", "invalid limits"),
+             ("$.limits", "invalid limits"))
+
+
+def _subject(error: PayloadError) -> str:
+    for root, message in _SUBJECTS:
+        if error.problems and all(p.path.startswith(root) for p in error.problems):
+            return message
+    return "invalid workflow"
+
+
 def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     if isinstance(exc, PayloadError):
-        exc = InvalidWorkflow(exc)
+        exc = InvalidWorkflow(exc, _subject(exc))
     if isinstance(exc, RequestDataTooBig):
         return Response(too_large_body(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
