@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -73,11 +74,11 @@ TEMPLATES = [
 ]
 
 
-def _database() -> dict:
+def _database() -> dict[str, Any]:
     url = env_str("DATABASE_URL") or f"sqlite:///{VAR_DIR / 'thaiyyal.sqlite3'}"
     # conn_max_age=0: with the pool below, Django hands connections back to the pool at
     # the end of each request instead of keeping its own persistent ones.
-    db = dj_database_url.parse(url, conn_max_age=0)
+    db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
     if db["ENGINE"] == "django.db.backends.postgresql":
         db.setdefault("OPTIONS", {})["pool"] = {
             "min_size": env_int("THAIYYAL_DB_POOL_MIN_SIZE", 1),
@@ -141,7 +142,7 @@ _DURATION_LIMITS = {"max_execution_time", "http_timeout", "http_connect_timeout"
 
 
 def _limits() -> dict[str, float | int]:
-    values: dict[str, float | int] = {}
+    values: dict[str, Any] = {}
     for f in dataclasses.fields(Limits):
         raw = env_str(f"THAIYYAL_{f.name.upper()}")
         if not raw:
@@ -240,7 +241,7 @@ SPECTACULAR_SETTINGS = {
     ],
 }
 
-LOGGING = {
+LOGGING: dict[str, Any] = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {

@@ -12,7 +12,7 @@ import json
 import logging
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, TypeAlias
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
@@ -34,7 +34,7 @@ from workflows.recording import RunRecorder, capped_json, finish_fields, this_wo
 
 log = logging.getLogger(__name__)
 
-User = AbstractBaseUser | AnonymousUser | None
+User: TypeAlias = AbstractBaseUser | AnonymousUser | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -128,11 +128,11 @@ def load_payload(payload: Any, raw: bytes | None = None) -> engine.Workflow:
     """Validate and compile an ad-hoc payload (dict, JSON text or bytes), cached by content
     (`raw`, the request body it was parsed from, when the caller has it: cheaper to hash
     than re-encoding). Raises PayloadError with every problem and its path."""
-    if raw is None:
-        raw = payload if isinstance(payload, bytes | str) else _canonical_json(payload)
-    if isinstance(raw, str):
-        raw = raw.encode()
-    key = ("payload", hashlib.sha256(raw).digest())
+    content: bytes | str = raw if raw is not None else (
+        payload if isinstance(payload, bytes | str) else _canonical_json(payload))
+    if isinstance(content, str):
+        content = content.encode()
+    key = ("payload", hashlib.sha256(content).digest())
     return loaded_workflows().get(key, lambda: engine.Workflow.load(payload, server_limits()))
 
 
