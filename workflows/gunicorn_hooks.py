@@ -8,7 +8,8 @@ prometheus_client at import time: it runs in the master, before the app is loade
 - `on_starting`: wipes the metrics directory, so counters start at zero with the server
   and files of a previous server's workers are not summed in.
 - `child_exit`: marks a dead worker, so its live gauges (requests in progress, worker
-  slots) stop counting. Its counters and histograms stay: they are history.
+  slots) stop counting. Its counters and histograms stay (they are history), folded into
+  one archive file per type so that recycled workers do not slow every scrape.
 - `post_worker_init`: the worker adds its request slots and, with THAIYYAL_PPROF=1,
   starts the profiling agent that lets any worker sample every worker.
 """
@@ -41,7 +42,7 @@ def wipe_metrics_directory() -> None:
     path = os.environ.get(MULTIPROC_ENV)
     if not path:
         return
-    for pattern in ("*.db", "*.hwm"):
+    for pattern in ("*.db", "*.hwm", "*.db.new"):
         for name in glob.glob(os.path.join(path, pattern)):
             os.remove(name)
     for name in glob.glob(os.path.join(os.environ.get(PPROF_DIR_ENV, path), "*.sock")):
@@ -56,7 +57,11 @@ def on_starting(server: Any) -> None:
 def child_exit(server: Any, worker: Any) -> None:
     from prometheus_client import multiprocess
 
+    from workflows.metrics_files import fold_dead_worker
+
     multiprocess.mark_process_dead(worker.pid)
+    if os.environ.get(MULTIPROC_ENV):
+        fold_dead_worker(os.environ[MULTIPROC_ENV], worker.pid)
     sock = os.path.join(os.environ.get(PPROF_DIR_ENV, ""), f"{worker.pid}.sock")
     if os.path.exists(sock):
         os.remove(sock)

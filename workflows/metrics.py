@@ -24,6 +24,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from engine.observe import NullObserver, Observer
+from workflows.metrics_files import scrape_lock
 from workflows.opsauth import forbidden, has_metrics_bearer, is_staff
 from workflows.serverproc import ServerProcessCollector
 
@@ -215,7 +216,12 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics: Prometheus text format, for a staff user or the scraper's bearer token."""
     if not (has_metrics_bearer(request) or is_staff(request)):
         return forbidden("metrics need a staff login or 'Authorization: Bearer <metrics token>'")
-    body = prometheus_client.generate_latest(registry())
+    path = multiprocess_dir()
+    if path is None:
+        body = prometheus_client.generate_latest(registry())
+    else:
+        with scrape_lock(path):  # a dead worker's files are never half-folded under us
+            body = prometheus_client.generate_latest(registry())
     return HttpResponse(body, content_type=prometheus_client.CONTENT_TYPE_LATEST)
 
 

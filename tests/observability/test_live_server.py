@@ -176,6 +176,11 @@ def test_metrics_survive_a_worker_restart(server):
     # History stays: the dead worker's runs are still counted; CPU never goes back.
     assert _metric(server, 'workflow_executions_total{status="succeeded"}') == runs
     assert _metric(server, "process_cpu_seconds_total") >= cpu
+    # Its counter and histogram files were folded into the archives (scrapes stay fast).
+    metrics_dir = Path(server.env["PROMETHEUS_MULTIPROC_DIR"])
+    assert not (metrics_dir / f"counter_{old[0]}.db").exists()
+    assert not (metrics_dir / f"histogram_{old[0]}.db").exists()
+    assert (metrics_dir / "counter_archive.db").exists()
     sockets = {p.name for p in Path(server.env["THAIYYAL_PPROF_DIR"]).glob("*.sock")}
     wait_for(lambda: {p.name for p in Path(server.env["THAIYYAL_PPROF_DIR"]).glob("*.sock")}
              == {f"{pid}.sock" for pid in worker_pids(server.master_pid)}, 30,
