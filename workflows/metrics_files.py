@@ -64,8 +64,8 @@ def _write_merged(sources: list[str], target: str) -> None:
         # accumulate=False keeps histogram buckets as stored (per bucket, not cumulative).
         for metric in MultiProcessCollector.merge(sources, accumulate=False):
             for sample in metric.samples:
-                key = mmap_key(metric.name, sample.name, tuple(sample.labels),
-                               tuple(sample.labels.values()), metric.documentation)
+                key = mmap_key(metric.name, sample.name, list(sample.labels),
+                               list(sample.labels.values()), metric.documentation)
                 merged.write_value(key, sample.value, 0.0)
     finally:
         merged.close()

@@ -182,7 +182,7 @@ def test_varints_match_the_protobuf_encoding():
     assert varint(1) == b"\x01"
     assert varint(300) == b"\xac\x02"
     assert varint(-1) == b"\xff" * 9 + b"\x01"
-    assert bytes(Message().int(1, 0).buf) == b""  # proto3 zero values are not written
+    assert bytes(Message().number(1, 0).buf) == b""  # proto3 zero values are not written
 
 
 def test_pprof_profile_decodes_back_to_the_same_stacks_values_and_labels():

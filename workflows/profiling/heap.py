@@ -74,12 +74,12 @@ def heap_report(top: int = 25, diff: bool = False) -> dict[str, Any]:
                                                     s.traceback[0].lineno).strip()}
                          for s in stats]
     else:
-        stats = snapshot.statistics("lineno")[:top]
+        top_lines = snapshot.statistics("lineno")[:top]
         report["top"] = [{"file": s.traceback[0].filename, "line": s.traceback[0].lineno,
                           "size_bytes": s.size, "count": s.count,
                           "code": linecache.getline(s.traceback[0].filename,
                                                     s.traceback[0].lineno).strip()}
-                         for s in stats]
+                         for s in top_lines]
     return report
 
 

@@ -35,22 +35,22 @@ class Message:
     def __init__(self) -> None:
         self.buf = bytearray()
 
-    def int(self, field: int, value: int) -> Message:
+    def number(self, field: int, value: int) -> Message:
         if value:  # proto3: zero is the default and is not written
             self.buf += varint(field << 3 | _VARINT) + varint(value)
         return self
 
-    def bytes(self, field: int, data: bytes) -> Message:
+    def raw(self, field: int, data: bytes) -> Message:
         self.buf += varint(field << 3 | _LEN) + varint(len(data)) + data
         return self
 
     def message(self, field: int, inner: Message) -> Message:
-        return self.bytes(field, bytes(inner.buf))
+        return self.raw(field, bytes(inner.buf))
 
     def packed(self, field: int, values: Iterable[int]) -> Message:
         body = b"".join(varint(v) for v in values)
         if body:
-            self.bytes(field, body)
+            self.raw(field, body)
         return self
 
 
@@ -109,38 +109,39 @@ class ProfileBuilder:
         sample = Message().packed(1, [self._location(f) for f in stack_leaf_first])
         sample.packed(2, values)
         for key, text in (labels or {}).items():
-            sample.message(3, Message().int(1, self.string(key)).int(2, self.string(text)))
+            sample.message(3, Message().number(1, self.string(key)).number(2, self.string(text)))
         for key, number in (num_labels or {}).items():
-            sample.message(3, Message().int(1, self.string(key)).int(3, number))
+            sample.message(3, Message().number(1, self.string(key)).number(3, number))
         self.samples.append(sample)
 
     def encode(self) -> bytes:
         """The Profile message, gzipped as pprof expects."""
         profile = Message()
         for type_index, unit_index in self.sample_types:
-            profile.message(1, Message().int(1, type_index).int(2, unit_index))
+            profile.message(1, Message().number(1, type_index).number(2, unit_index))
         for sample in self.samples:
             profile.message(2, sample)
         # One mapping that says symbols are already resolved, so pprof does not look for
         # a binary to symbolize against.
-        profile.message(3, Message().int(1, 1).int(5, self.string("python"))
-                        .int(7, 1).int(8, 1).int(9, 1))
+        profile.message(3, Message().number(1, 1).number(5, self.string("python"))
+                        .number(7, 1).number(8, 1).number(9, 1))
         function_names = {fid: key for key, fid in self.functions.items()}
         for (function_id, line), location_id in self.locations.items():
-            profile.message(4, Message().int(1, location_id).int(2, 1)
-                            .message(4, Message().int(1, function_id).int(2, line)))
+            profile.message(4, Message().number(1, location_id).number(2, 1)
+                            .message(4, Message().number(1, function_id).number(2, line)))
         for function_id, (name, filename, start_line) in sorted(function_names.items()):
-            profile.message(5, Message().int(1, function_id).int(2, self.string(name))
-                            .int(3, self.string(name)).int(4, self.string(filename))
-                            .int(5, start_line))
+            profile.message(5, Message().number(1, function_id).number(2, self.string(name))
+                            .number(3, self.string(name)).number(4, self.string(filename))
+                            .number(5, start_line))
         strings = sorted(self.strings.items(), key=lambda kv: kv[1])
         tail = Message()
-        tail.int(9, self.time_nanos).int(10, self.duration_nanos)
+        tail.number(9, self.time_nanos).number(10, self.duration_nanos)
         if self.period_type:
-            tail.message(11, Message().int(1, self.period_type[0]).int(2, self.period_type[1]))
-        tail.int(12, self.period)
+            kind, unit = self.period_type
+            tail.message(11, Message().number(1, kind).number(2, unit))
+        tail.number(12, self.period)
         tail.packed(13, self.comments)
         for text, _ in strings:
-            profile.bytes(6, text.encode())
+            profile.raw(6, text.encode())
         profile.buf += tail.buf
         return gzip.compress(bytes(profile.buf), mtime=0)
