@@ -26,8 +26,11 @@ graceful_timeout = serving.graceful_timeout(_limit)
 keepalive = 5
 
 # Recycle workers now and then (jittered, so they don't all restart at once): bounds the
-# damage of any slow leak in a long-lived process.
-max_requests = int(os.environ.get("THAIYYAL_MAX_REQUESTS", "1000"))
+# damage of any slow leak in a long-lived process. Not too often: a restart costs ~0.5 s
+# of CPU (importing Django and the app), and at 1000 requests five workers serving 600
+# req/s restarted every ~8 s, which cost about a tenth of the machine and showed up as
+# p99 spikes (bench-api). The leak checks show no growth to guard against meanwhile.
+max_requests = int(os.environ.get("THAIYYAL_MAX_REQUESTS", "20000"))
 max_requests_jitter = max(1, max_requests // 10)
 
 # The heartbeat file on tmpfs: a stalled disk must not look like a hung worker.
