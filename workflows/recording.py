@@ -12,6 +12,7 @@ cost ~0.2 ms of every request just to start and stop it).
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import json
@@ -24,6 +25,7 @@ from typing import Any
 
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
+from psycopg.types.json import Jsonb
 
 from workflows.models import NodeRun, Run
 
@@ -36,7 +38,12 @@ FINISH_FIELDS = ["status", "finished_at", "duration_ms", "execution_id", "final_
 
 def this_worker() -> tuple[str, int]:
     """(host, pid) stored on a run: the reaper uses them to tell whether its worker lives."""
-    return os.uname().nodename, os.getpid()
+    return _host(), os.getpid()
+
+
+@functools.cache
+def _host() -> str:
+    return os.uname().nodename
 
 
 class _Timer:
@@ -126,6 +133,10 @@ class RunRecorder:
         """Write the finished run (fields already set on `self.run`) and its node runs in
         one transaction. Returns only once that is committed."""
         inserted = self._end()
+        connection = connections[Run.objects.db]
+        if not inserted and connection.vendor == "postgresql" and not connection.in_atomic_block:
+            insert_in_one_statement(connection, self.run, node_runs)
+            return
         with transaction.atomic(durable=True):
             if inserted:
                 self.run.save(update_fields=FINISH_FIELDS)
@@ -137,6 +148,62 @@ class RunRecorder:
         """The run never started (e.g. its inputs were refused): leave no trace."""
         if self._end():
             Run.objects.filter(pk=self.run.pk).delete()
+
+
+def insert_in_one_statement(connection: Any, run: Run, node_runs: list[NodeRun]) -> None:
+    """INSERT the run and its node runs as one PostgreSQL statement (a data-modifying CTE)
+    in autocommit: atomic and durable like a transaction, but one round trip instead of
+    four (BEGIN, two INSERTs, COMMIT), which was most of a short run's recording cost.
+    The node runs' foreign key is checked at commit (Django makes it deferrable), when
+    the run row exists.
+
+    The node rows travel as one JSON array (`jsonb_to_recordset`), so the statement text
+    and its parameter count are the same for every run: psycopg caches the parsed query
+    (it does not past 50 parameters, and re-parsing cost ~0.2 ms a run)."""
+    fields = _insert_fields(Run)
+    sql = _insert_text(connection.alias, Run)
+    params = [field.get_db_prep_save(field.pre_save(run, True), connection=connection)
+              for field in fields]
+    if node_runs:
+        sql = f"WITH run AS ({sql}) {_node_runs_text(connection.alias)}"
+        rows = [{f.column: getattr(node, f.attname) for f in _node_run_fields()}
+                for node in node_runs]
+        params += [run.pk, Jsonb(rows)]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+@functools.cache
+def _insert_fields(model: type[Run]) -> list[Any]:
+    return [f for f in model._meta.concrete_fields
+            if not (f.primary_key and f.get_internal_type().endswith("AutoField"))]
+
+
+@functools.cache
+def _node_run_fields() -> list[Any]:
+    """NodeRun's columns but its id (generated) and run (the statement's own parameter)."""
+    return [f for f in _insert_fields(NodeRun) if f.name != "run"]
+
+
+@functools.cache
+def _insert_text(alias: str, model: type[Run]) -> str:
+    quote = connections[alias].ops.quote_name
+    fields = _insert_fields(model)
+    columns = ", ".join(quote(f.column) for f in fields)
+    values = ", ".join(["%s"] * len(fields))
+    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({values})"
+
+
+@functools.cache
+def _node_runs_text(alias: str) -> str:
+    connection = connections[alias]
+    quote = connection.ops.quote_name
+    fields = _node_run_fields()
+    run_column = NodeRun._meta.get_field("run").column
+    columns = ", ".join(quote(f.column) for f in fields)
+    record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
+    return (f"INSERT INTO {quote(NodeRun._meta.db_table)} ({quote(run_column)}, {columns}) "
+            f"SELECT %s, {columns} FROM jsonb_to_recordset(%s) AS r({record})")
 
 
 def finish_fields(run: Run, status: str, duration_ms: float, execution_id: str,

@@ -25,6 +25,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import secrets
 import shutil
 import signal
@@ -224,11 +225,74 @@ def run_wrk(scenario: Scenario, token: str, seconds: float, threads: int) -> dic
     command = ["wrk", f"-t{min(threads, scenario.connections)}",
                f"-c{scenario.connections}", f"-d{seconds:g}s", "--timeout", "10s",
                "-s", str(POST_LUA), scenario.server.base + scenario.path]
+    assert scenario.server.process is not None
+    before = cpu_split(scenario.server.process.pid)
     out = subprocess.run(command, env=env, capture_output=True, text=True, check=False)
+    after = cpu_split(scenario.server.process.pid)
     for line in out.stdout.splitlines():
         if line.startswith(WRK_MARK):
-            return json.loads(line[len(WRK_MARK):])
+            result = json.loads(line[len(WRK_MARK):])
+            requests = max(1, result.get("requests") or round(result["rps"] * seconds))
+            for key in after:
+                result[f"cpu_{key}_us"] = (after[key] - before[key]) / requests * 1e6
+            return result
     raise SystemExit(f"wrk gave no result for {scenario.name}:\n{out.stdout}\n{out.stderr}")
+
+
+# --- where the CPU goes ----------------------------------------------------------------------
+
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _proc_cpu(pid: int) -> float:
+    """CPU seconds of one process and of its children that exited (recycled workers,
+    closed database backends), 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            fields = handle.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return sum(int(f) for f in fields[11:15]) / _TICK  # utime, stime, cutime, cstime
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{task}/children") as handle:
+                found += [int(c) for c in handle.read().split()]
+        except OSError:
+            continue
+    return found
+
+
+def _postgres_pids() -> list[int]:
+    pids = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/comm") as handle:
+                    if handle.read().strip() == "postgres":
+                        pids.append(int(entry))
+            except OSError:
+                continue
+    return pids
+
+
+def cpu_split(server_pid: int) -> dict[str, float]:
+    """CPU seconds so far of the server (master + workers), PostgreSQL (all its processes)
+    and this script's finished children (wrk): where a scenario's CPU went."""
+    server = [server_pid, *_children(server_pid)]
+    return {
+        "server": sum(_proc_cpu(p) for p in server),
+        "pg": sum(_proc_cpu(p) for p in _postgres_pids()),
+        "wrk": sum(getattr(resource.getrusage(resource.RUSAGE_CHILDREN), f)
+                   for f in ("ru_utime", "ru_stime")),
+    }
 
 
 # --- report --------------------------------------------------------------------------------
@@ -241,13 +305,16 @@ def verdict(ok: bool) -> str:
 def report(scenarios: dict[str, Scenario], counts: tuple[int, int]) -> bool:
     print()
     print(f"{'scenario':<14} {'conns':>5} {'req/s':>9} {'p50 ms':>8} {'p95 ms':>8} "
-          f"{'p99 ms':>8} {'non-2xx':>8} {'errors':>7}  req/s by round")
+          f"{'p99 ms':>8} {'non-2xx':>8} {'errors':>7}  {'CPU us/req: server':>18} "
+          f"{'pg':>5} {'wrk':>5}  req/s by round")
     for s in scenarios.values():
         by_round = " ".join(f"{r['rps']:.0f}" for r in s.rounds)
         print(f"{s.name:<14} {s.connections:>5} {s.median('rps'):>9.1f} "
               f"{s.median('p50_us') / 1000:>8.2f} {s.median('p95_us') / 1000:>8.2f} "
               f"{s.median('p99_us') / 1000:>8.2f} {s.total('non2xx'):>8} "
-              f"{s.total('socket_errors') + s.total('timeouts'):>7}  {by_round}")
+              f"{s.total('socket_errors') + s.total('timeouts'):>7}  "
+              f"{s.median('cpu_server_us'):>18.0f} {s.median('cpu_pg_us'):>5.0f} "
+              f"{s.median('cpu_wrk_us'):>5.0f}  {by_round}")
 
     def rps(name: str) -> float:
         return scenarios[name].median("rps")
