@@ -129,20 +129,21 @@ class RunRecorder:
             self._ended = True
             return self._inserted
 
-    def finish(self, node_runs: list[NodeRun]) -> None:
-        """Write the finished run (fields already set on `self.run`) and its node runs in
-        one transaction. Returns only once that is committed."""
+    def finish(self, node_rows: list[dict[str, Any]]) -> None:
+        """Write the finished run (fields already set on `self.run`) and its node runs
+        (NodeRun field values, without `run`) in one transaction. Returns only once that
+        is committed."""
         inserted = self._end()
         connection = connections[Run.objects.db]
         if not inserted and connection.vendor == "postgresql" and not connection.in_atomic_block:
-            insert_in_one_statement(connection, self.run, node_runs)
+            insert_in_one_statement(connection, self.run, node_rows)
             return
         with transaction.atomic(durable=True):
             if inserted:
                 self.run.save(update_fields=FINISH_FIELDS)
             else:
                 self.run.save(force_insert=True)
-            NodeRun.objects.bulk_create(node_runs)
+            NodeRun.objects.bulk_create(NodeRun(run=self.run, **row) for row in node_rows)
 
     def discard(self) -> None:
         """The run never started (e.g. its inputs were refused): leave no trace."""
@@ -150,7 +151,7 @@ class RunRecorder:
             Run.objects.filter(pk=self.run.pk).delete()
 
 
-def insert_in_one_statement(connection: Any, run: Run, node_runs: list[NodeRun]) -> None:
+def insert_in_one_statement(connection: Any, run: Run, node_rows: list[dict[str, Any]]) -> None:
     """INSERT the run and its node runs as one PostgreSQL statement (a data-modifying CTE)
     in autocommit: atomic and durable like a transaction, but one round trip instead of
     four (BEGIN, two INSERTs, COMMIT), which was most of a short run's recording cost.
@@ -164,11 +165,10 @@ def insert_in_one_statement(connection: Any, run: Run, node_runs: list[NodeRun])
     sql = _insert_text(connection.alias, Run)
     params = [field.get_db_prep_save(field.pre_save(run, True), connection=connection)
               for field in fields]
-    if node_runs:
+    if node_rows:
+        # NodeRun's field names are its column names (no db_column), so rows go as they are.
         sql = f"WITH run AS ({sql}) {_node_runs_text(connection.alias)}"
-        rows = [{f.column: getattr(node, f.attname) for f in _node_run_fields()}
-                for node in node_runs]
-        params += [run.pk, Jsonb(rows)]
+        params += [run.pk, Jsonb(node_rows)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 

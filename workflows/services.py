@@ -29,7 +29,7 @@ from engine.egress import EgressPolicy
 from engine.observe import Observer
 from workflows.loading import LoadedWorkflows
 from workflows.metrics import run_observer
-from workflows.models import NodeRun, Run, RunStatus, Workflow, WorkflowVersion, new_run_id
+from workflows.models import Run, RunStatus, Workflow, WorkflowVersion, new_run_id
 from workflows.recording import RunRecorder, capped_json, finish_fields, this_worker
 
 log = logging.getLogger(__name__)
@@ -212,21 +212,24 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
         raise
     finish_fields(run, result.status, result.duration_ms, result.execution_id,
                   result.final_output, result.error, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES)
-    recorder.finish(node_runs(run, result, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES))
+    recorder.finish(node_rows(result, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES))
     return Execution(result, run.id, limits, workflow)
 
 
-def node_runs(run: Run, result: Result, output_cap: int) -> list[NodeRun]:
+def node_rows(result: Result, output_cap: int) -> list[dict[str, Any]]:
+    """The run's NodeRun rows as field values (not model instances: building those cost
+    more than inserting them)."""
     rows = []
+    results = result.node_results
     for node in result.nodes:
-        if node.id in result.node_results:
-            output, truncated = capped_json(result.node_results[node.id], output_cap)
+        if node.id in results:
+            output, truncated = capped_json(results[node.id], output_cap)
         else:
             output, truncated = None, False
-        rows.append(NodeRun(run=run, node_id=node.id, node_type=node.type, status=node.status,
-                            started_offset_ms=node.started_ms, duration_ms=node.duration_ms,
-                            attempts=node.attempts, output=output, output_truncated=truncated,
-                            error=node.error or ""))
+        rows.append({"node_id": node.id, "node_type": node.type, "status": node.status,
+                     "started_offset_ms": node.started_ms, "duration_ms": node.duration_ms,
+                     "attempts": node.attempts, "output": output,
+                     "output_truncated": truncated, "error": node.error or ""})
     return rows
 
 

@@ -11,7 +11,7 @@ from django.utils import timezone
 from tests.api.conftest import ADD
 from workflows import services
 from workflows.models import NodeRun, Run, RunStatus, new_run_id
-from workflows.recording import insert_in_one_statement
+from workflows.recording import _node_run_fields, insert_in_one_statement
 
 pytestmark = [
     pytest.mark.django_db(transaction=True),
@@ -34,12 +34,19 @@ def test_short_run_and_its_node_runs_are_one_statement(admin_user):
         n.id for n in execution.result.nodes)
 
 
+def test_node_rows_name_every_node_run_column():
+    # insert_in_one_statement sends rows as they are: their keys must be the columns
+    row = services.node_rows(services.load_payload(ADD).execute(), 1000)[0]
+    assert set(row) == {f.column for f in _node_run_fields()}
+
+
 def test_the_statement_is_atomic_a_bad_node_run_leaves_no_run(admin_user):
     run = Run(id=new_run_id(), status=RunStatus.SUCCEEDED, limits={}, node_count=1,
               started_at=timezone.now(), requested_by=admin_user, worker_host="test",
               worker_pid=1)
-    bad = NodeRun(run=run, node_id="x" * 10_000, node_type="number", status="succeeded",
-                  started_offset_ms=0, duration_ms=0)
+    bad = {"node_id": "x" * 10_000, "node_type": "number", "status": "succeeded",
+           "started_offset_ms": 0, "duration_ms": 0, "attempts": 1, "output": None,
+           "output_truncated": False, "error": ""}
     with pytest.raises(DatabaseError, match="too long"):  # node_id is varchar(200)
         insert_in_one_statement(connection, run, [bad])
     assert not Run.objects.filter(pk=run.pk).exists()
