@@ -448,7 +448,9 @@ def main(argv: list[str] | None = None) -> int:
         if len(scenarios) < 7:
             for s in scenarios.values():
                 print(f"{s.name}: {s.median('rps'):.1f} req/s, p95 "
-                      f"{s.median('p95_us') / 1000:.2f} ms, non-2xx {s.total('non2xx')}")
+                      f"{s.median('p95_us') / 1000:.2f} ms, non-2xx {s.total('non2xx')}, "
+                      f"CPU us/req server {s.median('cpu_server_us'):.0f} "
+                      f"pg {s.median('cpu_pg_us'):.0f} wrk {s.median('cpu_wrk_us'):.0f}")
             return 0
         met = report(scenarios, counts)
     shutil.rmtree(workdir, ignore_errors=True)
