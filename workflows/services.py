@@ -16,7 +16,7 @@ from typing import Any, TypeAlias
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
-from django.db import transaction
+from django.db import connections, transaction
 from django.db.models import Max
 from django.dispatch import receiver
 from django.test.signals import setting_changed
@@ -172,6 +172,44 @@ def execute_version(version: WorkflowVersion, *, user: User,
     workflow = load_version(version)
     return _execute(workflow, user=user, limits=limits, record=True, observer=observer,
                     version=version, inputs=inputs)
+
+
+def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVersion | None]:
+    """A workflow `user` may run (their own, or any for staff) and its current version,
+    in one fixed SQL statement. Raises Workflow.DoesNotExist otherwise.
+
+    This is the stored-execute hot path: the equivalent ORM query (select_related and
+    deferred definition) cost ~0.5 ms of CPU to build and compile on every request.
+    The version's definition stays deferred: it is read only when the worker has not
+    loaded that version yet."""
+    try:
+        pk = int(workflow_id)
+    except (TypeError, ValueError):
+        raise Workflow.DoesNotExist from None
+    staff = bool(getattr(user, "is_staff", False))
+    owner = getattr(user, "pk", None)
+    alias = Workflow.objects.db
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_workflow_to_run_sql(alias), [pk, staff, owner])
+        row = cursor.fetchone()
+    if row is None:
+        raise Workflow.DoesNotExist
+    workflow = Workflow.from_db(alias, ["id", "name", "owner_id", "current_version_id"],
+                                row[:4])
+    if row[3] is None:
+        return workflow, None
+    version = WorkflowVersion.from_db(alias, ["id", "workflow_id", "number", "checksum"],
+                                      [row[3], row[0], row[4], row[5]])
+    return workflow, version
+
+
+@cache
+def _workflow_to_run_sql(alias: str) -> str:
+    quote = connections[alias].ops.quote_name
+    workflows, versions = (quote(m._meta.db_table) for m in (Workflow, WorkflowVersion))
+    return (f"SELECT w.id, w.name, w.owner_id, w.current_version_id, v.number, v.checksum "
+            f"FROM {workflows} w LEFT JOIN {versions} v ON v.id = w.current_version_id "
+            f"WHERE w.id = %s AND (%s OR w.owner_id = %s)")
 
 
 def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, record: bool,

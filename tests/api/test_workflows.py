@@ -222,3 +222,21 @@ def test_stored_version_is_loaded_once_per_process(api, adder):
 
 def test_workflow_input_example_from_greeting_definition_is_kept(greeting):
     assert greeting.current_version.definition == GREETING
+
+
+def test_staff_may_execute_anyone_s_workflow(adder, staff_user):
+    response = token_client(staff_user).post(f"{URL}{adder.pk}/execute", {}, format="json")
+    assert response.status_code == 200
+    assert response.json()["results"]["final_output"] == 5
+
+
+def test_execute_of_a_non_numeric_or_unknown_id_is_404(api):
+    assert api.post(f"{URL}abc/execute", {}, format="json").status_code == 404
+    assert api.post(f"{URL}999999/execute", {}, format="json").status_code == 404
+
+
+def test_execute_of_a_workflow_without_a_version_is_400(api, user):
+    empty = Workflow.objects.create(name="Empty", slug="empty", owner=user)
+    response = api.post(f"{URL}{empty.pk}/execute", {}, format="json")
+    assert response.status_code == 400
+    assert "no version" in response.content.decode()

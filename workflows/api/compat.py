@@ -27,7 +27,7 @@ from workflows.api.views import (
     EXECUTE_RESPONSES,
     EXECUTE_THROTTLES,
     LIMIT_PARAMETERS,
-    run_version,
+    run_current_version,
 )
 from workflows.models import Workflow
 
@@ -146,7 +146,4 @@ class ExecuteById(APIView):
                    parameters=LIMIT_PARAMETERS, operation_id="thaiyyal_workflow_execute_by_id")
     def post(self, request: Request, pk: int) -> Response:
         """Run a stored workflow's current version (body optional: {"inputs": {...}})."""
-        workflow = _owned(request, pk)
-        if workflow.current_version is None:
-            raise ValidationError({"non_field_errors": ["the workflow has no version to run"]})
-        return run_version(request, workflow.current_version, workflow)
+        return run_current_version(request, pk)

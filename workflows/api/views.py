@@ -11,7 +11,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.pagination import CursorPagination, PageNumberPagination
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -122,10 +122,6 @@ class WorkflowViewSet(viewsets.ModelViewSet):
 
     def get_queryset(self) -> QuerySet[Workflow]:
         queryset = Workflow.objects.select_related("owner", "current_version")
-        if self.action == "execute":
-            # The loaded (compiled) version is usually cached: don't fetch and decode its
-            # JSON on every run; a cache miss loads it then.
-            queryset = queryset.defer("current_version__definition")
         return visible_to(self.request.user, queryset, "owner")
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:
@@ -175,10 +171,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     def execute(self, request: Request, pk: str | None = None) -> Response:
         """Run the current version. `inputs` override the workflow's context variables by
         name; an unknown name or a value of the wrong type is a 400."""
-        workflow = self.get_object()
-        if workflow.current_version is None:
-            raise ValidationError({"non_field_errors": ["the workflow has no version to run"]})
-        return run_version(request, workflow.current_version, workflow)
+        return run_current_version(request, pk)
 
     @extend_schema(responses={200: s.VersionSerializer(many=True), **ERRORS})
     @action(detail=True, methods=["get"])
@@ -211,6 +204,17 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         workflow = self.get_object()
         return get_object_or_404(workflow.versions.select_related("created_by", "workflow"),
                                  number=number)
+
+
+def run_current_version(request: Request, pk: Any) -> Response:
+    """Run the current version of a workflow the user may see (404 otherwise)."""
+    try:
+        workflow, version = services.workflow_to_run(pk, request.user)
+    except Workflow.DoesNotExist:
+        raise NotFound() from None
+    if version is None:
+        raise ValidationError({"non_field_errors": ["the workflow has no version to run"]})
+    return run_version(request, version, workflow)
 
 
 def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> Response:
