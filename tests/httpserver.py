@@ -14,6 +14,8 @@ Routes (query parameters in brackets):
     /status [code]              that status with a JSON body {"status": code}
     /no-content                 204
     /slow [delay=0.2]           waits, then JSON {"slept": delay}
+    /items [delay=0, set=a, count=6]  waits, then {"data": [{"id": "a0", "active": true}, ...]}
+                                (every other item active)
     /hang                       waits until the server stops (30 s at most)
     /drip [size=10, interval=0.1]  a body of `size` bytes, one byte per interval
     /redirect [n, status=302]   a chain of n redirects ending at /json
@@ -152,6 +154,12 @@ class _Handler(BaseHTTPRequestHandler):
         delay = float(query.get("delay", "0.2"))
         self.wait(delay)
         self.send_json({"slept": delay})
+
+    def route_items(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
+        self.wait(float(query.get("delay", "0")))
+        name = query.get("set", "a")
+        self.send_json({"data": [{"id": f"{name}{i}", "active": i % 2 == 0}
+                                 for i in range(int(query.get("count", "6")))]})
 
     def route_hang(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
         self.wait(30.0)
