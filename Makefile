@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-api lint install
+.PHONY: run test bench bench-api leak-check lint install
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -33,6 +33,9 @@ bench: $(STAMP)
 # API load benchmark: thaiyyal serve on a fresh PostgreSQL database, driven by wrk.
 bench-api: $(STAMP)
 	$(PY) deploy/loadtest/bench_api.py
+
+leak-check: $(STAMP)
+	$(PY) deploy/loadtest/leak_check.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -351,6 +351,29 @@ def report(scenarios: dict[str, Scenario], counts: tuple[int, int]) -> bool:
 # --- main ----------------------------------------------------------------------------------
 
 
+def server_env(database_url: str, workdir: Path) -> dict[str, str]:
+    """The environment of a benchmark server: production settings on `database_url`."""
+    env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE=
+               "thaiyyal.settings", SECRET_KEY=secrets.token_urlsafe(50), DEBUG="0",
+               THAIYYAL_HTTPS="0", THAIYYAL_BENCH_ENDPOINTS="1",
+               THAIYYAL_VAR_DIR=str(workdir / "var"),
+               # Throttling stays on (its cost is real) at rates no run here reaches.
+               THAIYYAL_THROTTLE_USER="100000000/min",
+               THAIYYAL_THROTTLE_EXECUTE="100000000/min")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each server picks its own
+    return env
+
+
+def set_up_database(env: dict[str, str]) -> dict:
+    """Migrate, add the bench user and the stored workflow: {"token", "workflow_id"}."""
+    setup = subprocess.run([sys.executable, "-c", SETUP_CODE, str(WORKFLOW)], env=env,
+                           cwd=ROOT, capture_output=True, text=True, check=False)
+    if setup.returncode != 0:
+        raise SystemExit(f"database set-up failed:\n{setup.stdout}\n{setup.stderr}")
+    return json.loads(setup.stdout.strip().splitlines()[-1])
+
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3, help="rounds per scenario (3)")
@@ -381,20 +404,8 @@ def main(argv: list[str] | None = None) -> int:
     empty.write_text("{}")
 
     with fresh_database(args.keep_db) as database_url:
-        env = dict(os.environ, DATABASE_URL=database_url, DJANGO_SETTINGS_MODULE=
-                   "thaiyyal.settings", SECRET_KEY=secrets.token_urlsafe(50), DEBUG="0",
-                   THAIYYAL_HTTPS="0", THAIYYAL_BENCH_ENDPOINTS="1",
-                   THAIYYAL_VAR_DIR=str(workdir / "var"),
-                   # Throttling stays on (its cost is real) at rates no run here reaches.
-                   THAIYYAL_THROTTLE_USER="100000000/min",
-                   THAIYYAL_THROTTLE_EXECUTE="100000000/min")
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each server picks its own
-        setup = subprocess.run([sys.executable, "-c", SETUP_CODE, str(WORKFLOW)], env=env,
-                               cwd=ROOT, capture_output=True, text=True, check=False)
-        if setup.returncode != 0:
-            print(setup.stdout, setup.stderr, file=sys.stderr)
-            return 1
-        info = json.loads(setup.stdout.strip().splitlines()[-1])
+        env = server_env(database_url, workdir)
+        info = set_up_database(env)
         token = info["token"]
 
         recorded = Server("recorded", free_port(), workdir / "recorded.log")
