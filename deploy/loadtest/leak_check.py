@@ -1,8 +1,9 @@
 """Memory and leak check (`make leak-check`): 20,000 requests against a live server.
 
 Starts `thaiyyal serve` on a fresh PostgreSQL database (as `make bench-api` does), warms
-it up (15,000 requests), then sends 20,000 requests with wrk, alternating ad-hoc, stored, failing and
-50-node workflows, and prints each worker's RSS and thread count before and after.
+it up (15,000 requests), then sends 20,000 requests with wrk, alternating ad-hoc, stored,
+failing and 50-node workflows, and prints each worker's RSS and thread count before and
+after.
 Targets: RSS growth < 10 MB per worker, no thread growth. Exit status 1 when missed.
 
     python deploy/loadtest/leak_check.py [--requests 20000] [--workers N]
