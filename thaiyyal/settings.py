@@ -80,7 +80,10 @@ def _database() -> dict[str, Any]:
     # the end of each request instead of keeping its own persistent ones.
     db: dict[str, Any] = dict(dj_database_url.parse(url, conn_max_age=0))
     if db["ENGINE"] == "django.db.backends.postgresql":
-        db.setdefault("OPTIONS", {})["pool"] = {
+        # Server-side binding lets psycopg prepare statements a connection runs often (the
+        # token lookup, the run insert): PostgreSQL then skips parsing and planning them.
+        db.setdefault("OPTIONS", {})["server_side_binding"] = True
+        db["OPTIONS"]["pool"] = {
             "min_size": env_int("THAIYYAL_DB_POOL_MIN_SIZE", 1),
             "max_size": env_int("THAIYYAL_DB_POOL_MAX_SIZE", 4, minimum=1),
             "timeout": env_int("THAIYYAL_DB_POOL_TIMEOUT", 10, minimum=1),
