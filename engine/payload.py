@@ -155,8 +155,10 @@ class _Loader:
         if cls is None:
             self.problem(f"{path}.type", f"unknown node type {node_type!r}")
             return None
-        config = self.fields(cls, data, f"{path}.data", node_id if ok else f"#{i}")
-        return (node_id, cls, config, i) if ok else None
+        if not (ok and isinstance(node_id, str)):
+            self.fields(cls, data, f"{path}.data", f"#{i}")  # still report its data problems
+            return None
+        return node_id, cls, self.fields(cls, data, f"{path}.data", node_id), i
 
     def fields(self, cls: type[Node], data: Mapping[str, Any], path: str,
                node_id: str) -> dict[str, Any]:

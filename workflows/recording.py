@@ -162,7 +162,7 @@ def insert_in_one_statement(connection: Any, run: Run, node_rows: list[dict[str,
     and its parameter count are the same for every run: psycopg caches the parsed query
     (it does not past 50 parameters, and re-parsing cost ~0.2 ms a run)."""
     fields = _insert_fields(Run)
-    sql = _insert_text(connection.alias, Run)
+    sql = _run_insert_text(connection.alias)
     params = [field.get_db_prep_save(field.pre_save(run, True), connection=connection)
               for field in fields]
     if node_rows:
@@ -174,7 +174,7 @@ def insert_in_one_statement(connection: Any, run: Run, node_rows: list[dict[str,
 
 
 @functools.cache
-def _insert_fields(model: type[Run]) -> list[Any]:
+def _insert_fields(model: type[Run] | type[NodeRun]) -> list[Any]:
     return [f for f in model._meta.concrete_fields
             if not (f.primary_key and f.get_internal_type().endswith("AutoField"))]
 
@@ -186,12 +186,12 @@ def _node_run_fields() -> list[Any]:
 
 
 @functools.cache
-def _insert_text(alias: str, model: type[Run]) -> str:
+def _run_insert_text(alias: str) -> str:
     quote = connections[alias].ops.quote_name
-    fields = _insert_fields(model)
+    fields = _insert_fields(Run)
     columns = ", ".join(quote(f.column) for f in fields)
     values = ", ".join(["%s"] * len(fields))
-    return f"INSERT INTO {quote(model._meta.db_table)} ({columns}) VALUES ({values})"
+    return f"INSERT INTO {quote(Run._meta.db_table)} ({columns}) VALUES ({values})"
 
 
 @functools.cache
