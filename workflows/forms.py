@@ -51,7 +51,7 @@ class WorkflowAdminForm(forms.ModelForm):
     def clean_definition(self) -> Any:
         definition = self.cleaned_data["definition"]
         try:
-            services.validate_definition(definition)
+            services.validate_stored_definition(definition)
         except PayloadError as exc:
             raise problems_as_errors(exc) from None
         return definition

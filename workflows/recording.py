@@ -19,6 +19,7 @@ import json
 import logging
 import math
 import os
+import re
 import threading
 import time
 from typing import Any
@@ -138,6 +139,12 @@ class RunRecorder:
         if not inserted and connection.vendor == "postgresql" and not connection.in_atomic_block:
             insert_in_one_statement(connection, self.run, node_rows)
             return
+        if connection.vendor == "postgresql":
+            # The slow path (runs that took long enough to have a running row): walking
+            # the values to drop NUL costs little next to the run itself.
+            for name in ("final_output", "error", "inputs"):
+                setattr(self.run, name, without_nul(getattr(self.run, name)))
+            node_rows = without_nul(node_rows)
         with transaction.atomic(durable=True):
             if inserted:
                 self.run.save(update_fields=FINISH_FIELDS)
@@ -165,10 +172,12 @@ def insert_in_one_statement(connection: Any, run: Run, node_rows: list[dict[str,
     sql = _run_insert_text(connection.alias)
     params = [field.get_db_prep_save(field.pre_save(run, True), connection=connection)
               for field in fields]
+    params = [Jsonb(p.obj, dumps=_json_for_postgres) if isinstance(p, Jsonb) else p
+              for p in params]
     if node_rows:
         # NodeRun's field names are its column names (no db_column), so rows go as they are.
         sql = f"WITH run AS ({sql}) {_node_runs_text(connection.alias)}"
-        params += [run.pk, Jsonb(node_rows)]
+        params += [run.pk, Jsonb(node_rows, dumps=_json_for_postgres)]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
@@ -204,6 +213,32 @@ def _node_runs_text(alias: str) -> str:
     record = ", ".join(f"{quote(f.column)} {f.db_type(connection)}" for f in fields)
     return (f"INSERT INTO {quote(NodeRun._meta.db_table)} ({quote(run_column)}, {columns}) "
             f"SELECT %s, {columns} FROM jsonb_to_recordset(%s) AS r({record})")
+
+
+# A JSON escape of NUL preceded by an even number of backslashes (so not `\\u0000`,
+# which is the text "\u0000" and stays).
+_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
+NUL_REPLACEMENT = "\ufffd"
+
+
+def _json_for_postgres(value: Any) -> str:
+    """json.dumps, with NUL characters (which PostgreSQL's jsonb and text refuse, and which
+    run data from payloads or HTTP responses may hold) replaced by U+FFFD."""
+    text = json.dumps(value)
+    if "\\u0000" in text:
+        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    return text
+
+
+def without_nul(value: Any) -> Any:
+    """A copy of `value` with NUL in its strings (values and keys) replaced by U+FFFD."""
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_REPLACEMENT) if "\x00" in value else value
+    if isinstance(value, dict):
+        return {without_nul(k): without_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [without_nul(v) for v in value]
+    return value
 
 
 def finish_fields(run: Run, status: str, duration_ms: float, execution_id: str,

@@ -149,6 +149,35 @@ def validate_definition(definition: Any) -> engine.Workflow:
     return engine.Workflow.load(definition, server_limits())
 
 
+def validate_stored_definition(definition: Any) -> engine.Workflow:
+    """validate_definition, plus what storing needs: PostgreSQL's JSON and text cannot
+    hold the NUL character, so a definition containing one is refused with its paths
+    (rather than failing at the INSERT)."""
+    workflow = validate_definition(definition)
+    paths = nul_paths(definition)
+    if paths:
+        raise PayloadError([Problem(path, "text must not contain the NUL character "
+                                          "(\\u0000): it cannot be stored") for path in paths])
+    return workflow
+
+
+def nul_paths(value: Any, path: str = "$") -> list[str]:
+    """JSON paths of the strings (values or keys) in `value` that contain NUL."""
+    if isinstance(value, str):
+        return [path] if "\x00" in value else []
+    found = []
+    if isinstance(value, dict):
+        for key, item in value.items():
+            child = f"{path}.{key}"
+            if "\x00" in str(key):
+                found.append(child)
+            found += nul_paths(item, child)
+    elif isinstance(value, list):
+        for i, item in enumerate(value):
+            found += nul_paths(item, f"{path}[{i}]")
+    return found
+
+
 # --- running ----------------------------------------------------------------------------
 
 
@@ -285,7 +314,7 @@ def definition_checksum(definition: Any) -> str:
 def create_workflow(*, owner: AbstractBaseUser, name: str, definition: Any,
                     description: str = "") -> Workflow:
     """A new workflow with `definition` as version 1. Raises PayloadError if invalid."""
-    validate_definition(definition)
+    validate_stored_definition(definition)
     with transaction.atomic():
         workflow = Workflow.objects.create(owner=owner, name=name, description=description,
                                            slug=free_slug(owner, name))
@@ -301,7 +330,7 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
     current one becomes a new version (returned); earlier versions are kept. Raises
     PayloadError if the definition is invalid."""
     if definition is not None:
-        validate_definition(definition)
+        validate_stored_definition(definition)
     with transaction.atomic():
         if name is not None and name != workflow.name:
             workflow.name = name

@@ -3,6 +3,8 @@ node runs in a data-modifying CTE): atomic and durable, one round trip."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 from django.db import DatabaseError, connection
 from django.test.utils import CaptureQueriesContext
@@ -50,3 +52,23 @@ def test_the_statement_is_atomic_a_bad_node_run_leaves_no_run(admin_user):
     with pytest.raises(DatabaseError, match="too long"):  # node_id is varchar(200)
         insert_in_one_statement(connection, run, [bad])
     assert not Run.objects.filter(pk=run.pk).exists()
+
+
+NUL_TEXT = {"nodes": [{"id": "t", "type": "text_input", "data": {"text": "a\x00b"}}]}
+SLOW_NUL = {"nodes": [{"id": "t", "type": "text_input", "data": {"text": "a\x00b"}},
+                      {"id": "wait", "type": "delay", "data": {"duration": "120ms"}}],
+            "edges": [{"source": "t", "target": "wait"}]}
+
+
+@pytest.mark.parametrize("payload", [NUL_TEXT, SLOW_NUL], ids=["one-statement", "running-row"])
+def test_nul_in_run_data_is_recorded_as_replacement_character(admin_user, settings, payload):
+    # PostgreSQL's jsonb and text refuse NUL; data from payloads or HTTP may hold it.
+    settings.THAIYYAL_RUNNING_ROW_AFTER_MS = 30
+    execution = services.execute_payload(payload, user=admin_user)
+
+    assert execution.result.node_results["t"] == "a\x00b"  # the caller gets the real value
+    run = Run.objects.get(pk=execution.run_id)
+    assert run.status == "succeeded"
+    assert "a\ufffdb" in json.dumps(run.final_output, ensure_ascii=False)
+    outputs = dict(NodeRun.objects.filter(run=run).values_list("node_id", "output"))
+    assert outputs["t"] == "a\ufffdb"
