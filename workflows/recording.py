@@ -19,7 +19,6 @@ import json
 import logging
 import math
 import os
-import re
 import threading
 import time
 from typing import Any
@@ -143,8 +142,8 @@ class RunRecorder:
             # The slow path (runs that took long enough to have a running row): walking
             # the values to drop NUL costs little next to the run itself.
             for name in ("final_output", "error", "inputs"):
-                setattr(self.run, name, without_nul(getattr(self.run, name)))
-            node_rows = without_nul(node_rows)
+                setattr(self.run, name, storable(getattr(self.run, name)))
+            node_rows = storable(node_rows)
         with transaction.atomic(durable=True):
             if inserted:
                 self.run.save(update_fields=FINISH_FIELDS)
@@ -215,30 +214,39 @@ def _node_runs_text(alias: str) -> str:
             f"SELECT %s, {columns} FROM jsonb_to_recordset(%s) AS r({record})")
 
 
-# A JSON escape of NUL preceded by an even number of backslashes (so not `\\u0000`,
-# which is the text "\u0000" and stays).
-_NUL_ESCAPE = re.compile(r"(?<!\\)((?:\\\\)*)\\u0000")
 NUL_REPLACEMENT = "\ufffd"
 
 
 def _json_for_postgres(value: Any) -> str:
-    """json.dumps, with NUL characters (which PostgreSQL's jsonb and text refuse, and which
-    run data from payloads or HTTP responses may hold) replaced by U+FFFD."""
+    """json.dumps of text PostgreSQL can store. Its jsonb and text refuse NUL and lone
+    UTF-16 surrogates, which run data from payloads, HTTP responses or `parse` may hold;
+    both show up as escapes in the JSON, so only then are the values walked and fixed."""
     text = json.dumps(value)
-    if "\\u0000" in text:
-        text = _NUL_ESCAPE.sub(r"\1\\ufffd", text)
+    if "\\u0000" in text or "\\ud" in text:
+        text = json.dumps(storable(value))
     return text
 
 
-def without_nul(value: Any) -> Any:
-    """A copy of `value` with NUL in its strings (values and keys) replaced by U+FFFD."""
+def storable(value: Any) -> Any:
+    """A copy of `value` with NUL in its strings (values and keys) replaced by U+FFFD, and
+    lone surrogates made valid text (see `valid_text`)."""
     if isinstance(value, str):
-        return value.replace("\x00", NUL_REPLACEMENT) if "\x00" in value else value
+        return valid_text(value.replace("\x00", NUL_REPLACEMENT) if "\x00" in value else value)
     if isinstance(value, dict):
-        return {without_nul(k): without_nul(v) for k, v in value.items()}
+        return {storable(k): storable(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [without_nul(v) for v in value]
+        return [storable(v) for v in value]
     return value
+
+
+def valid_text(text: str) -> str:
+    """`text` as valid Unicode: lone UTF-16 surrogates (which UTF-8 cannot encode) become
+    U+FFFD; the rest, surrogate pairs included, is kept."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
+    return text
 
 
 def finish_fields(run: Run, status: str, duration_ms: float, execution_id: str,
@@ -269,14 +277,16 @@ def capped_json(value: Any, cap: int) -> tuple[Any, bool]:
 
 
 def json_safe(value: Any) -> Any:
-    """A copy of `value` that strict JSON can encode: non-finite floats and foreign objects
-    become strings."""
+    """A copy of `value` that strict JSON can encode as UTF-8: non-finite floats and foreign
+    objects become strings, lone surrogates U+FFFD."""
     if isinstance(value, float) and not math.isfinite(value):
         return str(value)
-    if value is None or isinstance(value, str | int | float | bool):
+    if isinstance(value, str):
+        return valid_text(value)
+    if value is None or isinstance(value, int | float | bool):
         return value
     if isinstance(value, dict):
-        return {str(k): json_safe(v) for k, v in value.items()}
+        return {valid_text(str(k)): json_safe(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [json_safe(v) for v in value]
     return str(value)
