@@ -6,6 +6,7 @@ Nothing a user sends may raise anything but `PayloadError` from `Workflow.load`.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -348,7 +349,8 @@ def _number(value: Any, integral: bool) -> Any:
     if isinstance(value, float) and integral:
         return int(value) if value.is_integer() else _MISSING
     if isinstance(value, int | float):
-        if isinstance(value, float) and value != value:  # NaN is not a number users mean
+        # NaN and infinities (JSON's 1e400 decodes to inf) are not numbers users mean
+        if isinstance(value, float) and not math.isfinite(value):
             return _MISSING
         return value
     return _MISSING

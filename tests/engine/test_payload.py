@@ -171,3 +171,9 @@ def test_fuzzed_raw_input_only_ever_raises_payload_error(raw):
 def test_deeply_nested_json_is_a_payload_error():
     with pytest.raises(PayloadError):
         Workflow.load("[" * 100_000 + "]" * 100_000)
+
+
+def test_non_finite_numbers_are_not_numbers():
+    # JSON's 1e400 decodes to infinity in Python
+    assert paths('{"nodes": [{"id": "a", "type": "number", "data": {"value": 1e400}}]}') == {
+        "$.nodes[0].data.value"}
