@@ -140,7 +140,7 @@ class RunRecorder:
             return
         if connection.vendor == "postgresql":
             # The slow path (runs that took long enough to have a running row): walking
-            # the values to drop NUL costs little next to the run itself.
+            # the values for text PostgreSQL refuses costs little next to the run itself.
             for name in ("final_output", "error", "inputs"):
                 setattr(self.run, name, storable(getattr(self.run, name)))
             node_rows = storable(node_rows)
