@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
 from engine.errors import ExpressionError, LimitExceeded, NodeError
+from engine.nodes import values
 from engine.nodes.base import Field, Node, Report, register
 from engine.nodes.values import ARRAY_KEYS, is_number, json_type, truthy
 
@@ -41,14 +42,7 @@ ENVELOPE_KEYS = (*ARRAY_KEYS, "sorted", "sliced", "unique", "reversed", "compact
 def find_array(value: Any) -> list[Any] | None:
     """`value` itself if it is an array, else the first array under one of `ENVELOPE_KEYS`
     of an object, else None."""
-    if isinstance(value, list):
-        return value
-    if isinstance(value, dict):
-        for key in ENVELOPE_KEYS:
-            found = value.get(key)
-            if isinstance(found, list):
-                return found
-    return None
+    return values.find_array(value, ENVELOPE_KEYS)
 
 
 def check_array_length(ctx: NodeContext, length: int, what: str) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from engine.nodes.base import Field, Node, Report, register
-from engine.nodes.values import is_number, json_type
+from engine.nodes.values import is_number, json_type, text_of
 
 if TYPE_CHECKING:
     from engine.state import NodeContext
@@ -37,20 +37,6 @@ _BOOLEANS = {"1": True, "t": True, "T": True, "true": True, "TRUE": True, "True"
 
 def _shown(value: Any) -> str:
     return json.dumps(value) if isinstance(value, str) else json_type(value)
-
-
-def _to_string(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if is_number(value):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
 
 
 def _to_number(value: Any) -> int | float:
@@ -75,7 +61,7 @@ def _to_boolean(value: Any) -> bool:
 
 
 def _to_time_string(value: Any) -> str:
-    text = _to_string(value)
+    text = text_of(value)
     match = _RFC3339.fullmatch(text)
     if match:
         date, time, _, offset = match.groups()
@@ -115,7 +101,7 @@ def convert_typed_value(value: Any, value_type: str) -> Any:
     Epoch types become RFC 3339 UTC text (`1700000000` -> `2023-11-14T22:13:20Z`), which
     the expression date functions read; `null` is always null."""
     if value_type == "string":
-        return _to_string(value)
+        return text_of(value)
     if value_type == "number":
         return _to_number(value)
     if value_type == "boolean":

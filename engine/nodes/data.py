@@ -24,7 +24,7 @@ import yaml  # type: ignore[import-untyped]
 from engine.errors import NodeError
 from engine.nodes.arrays import check_array_length, check_string_length, value_key
 from engine.nodes.base import Field, Node, Report, register
-from engine.nodes.values import is_number, json_type
+from engine.nodes.values import json_type, text_of
 
 if TYPE_CHECKING:
     from engine.state import NodeContext
@@ -319,22 +319,6 @@ class ParseNode(Node):
         return result
 
 
-def _cell(value: Any) -> str:
-    """One CSV cell: strings as they are, whole numbers without `.0`, booleans
-    `true`/`false`, null empty, arrays and objects as compact JSON."""
-    if isinstance(value, str):
-        return value
-    if value is None:
-        return ""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float) and value.is_integer():
-        return str(int(value))
-    if is_number(value):
-        return repr(value)
-    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
-
-
 def format_table(data: Any, delimiter: str, include_headers: bool) -> str:
     """An object or an array of objects -> CSV text; columns are every key seen, sorted
     (Thaiyyal's order); lines end with a newline."""
@@ -357,7 +341,7 @@ def format_table(data: Any, delimiter: str, include_headers: bool) -> str:
     if include_headers:
         writer.writerow(headers)
     for record in records:
-        writer.writerow([_cell(record.get(key)) for key in headers])
+        writer.writerow([text_of(record.get(key)) for key in headers])
     return out.getvalue()
 
 

@@ -3,6 +3,7 @@ inside result envelopes, and Thaiyyal's value equality."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 #: keys under which an array is looked for in an object input, in this order. Thaiyyal's
@@ -34,13 +35,13 @@ def is_number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
 
 
-def find_array(value: Any) -> list[Any] | None:
-    """`value` itself if it is an array, else the first array under one of `ARRAY_KEYS`
-    of an object, else None."""
+def find_array(value: Any, keys: tuple[str, ...] = ARRAY_KEYS) -> list[Any] | None:
+    """`value` itself if it is an array, else the first array under one of `keys` of an
+    object, else None."""
     if isinstance(value, list):
         return value
     if isinstance(value, dict):
-        for key in ARRAY_KEYS:
+        for key in keys:
             found = value.get(key)
             if isinstance(found, list):
                 return found
@@ -69,3 +70,20 @@ def same_value(left: Any, right: Any) -> bool:
     if json_type(left) != json_type(right):
         return False
     return bool(left == right)
+
+
+def text_of(value: Any) -> str:
+    """A value as plain text (a CSV cell, a string context value): strings as they are,
+    whole numbers without `.0`, booleans `true`/`false`, null empty, arrays and objects as
+    compact JSON."""
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if is_number(value):
+        return repr(value)
+    return json.dumps(value, ensure_ascii=False, separators=(",", ":"))
