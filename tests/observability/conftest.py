@@ -6,23 +6,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.core.cache import cache
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+# The API tests' own helpers: token clients, and throttle counts cleared per test.
+from tests.api.conftest import _fresh_throttle_counts, token_client  # noqa: F401
 from tests.httpserver import LoopbackHTTPServer
-
-
-@pytest.fixture(autouse=True)
-def _fresh_throttle_counts() -> None:
-    cache.clear()
-
-
-def token_client(user: Any) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
 
 
 @pytest.fixture
