@@ -4,8 +4,12 @@ tests never touch the database, so they run without one."""
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 
 import pytest
+
+from engine.egress import EgressPolicy
+from tests.httpserver import LoopbackHTTPServer
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:
@@ -28,3 +32,24 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     except psycopg.Error as exc:
         pytest.exit(f"THAIYYAL_REQUIRE_POSTGRES=1 but PostgreSQL is unreachable: {exc}",
                     returncode=1)
+
+
+@pytest.fixture(scope="session")
+def _loopback_http_server() -> Iterator[LoopbackHTTPServer]:
+    server = LoopbackHTTPServer().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def http_server(_loopback_http_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
+    """A real HTTP server on 127.0.0.1 (routes in tests/httpserver.py), with its request
+    log and counters reset for this test."""
+    _loopback_http_server.reset()
+    return _loopback_http_server
+
+
+@pytest.fixture
+def loopback_policy() -> EgressPolicy:
+    """An egress policy whose allowlist opens 127.0.0.1 only: tests reach their server."""
+    return EgressPolicy(allowed_networks=("127.0.0.1/32",))

@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -94,16 +93,14 @@ def workflows(server: LoopbackHTTPServer, delay: float) -> tuple[Workflow, Workf
             Workflow.load(on_server(after, server, delay)))
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackHTTPServer]:
-    server = LoopbackHTTPServer().start()
-    yield server
-    server.stop()
+@pytest.fixture
+def server(http_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
+    return http_server  # the suite's loopback server (tests/conftest.py)
 
 
-@pytest.fixture(scope="module")
-def policy() -> EgressPolicy:
-    return EgressPolicy(allowed_networks=("127.0.0.1/32",))
+@pytest.fixture
+def policy(loopback_policy: EgressPolicy) -> EgressPolicy:
+    return loopback_policy
 
 
 def test_guide_example_before_and_after_give_the_same_items_and_after_caches(server, policy):

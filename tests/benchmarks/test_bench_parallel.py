@@ -9,8 +9,6 @@ Run: `make bench` (or `pytest tests/benchmarks/test_bench_parallel.py --benchmar
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from engine import RecordingObserver, Workflow
@@ -22,16 +20,14 @@ from tests.httpserver import LoopbackHTTPServer
 DELAY = 0.1
 
 
-@pytest.fixture(scope="module")
-def server() -> Iterator[LoopbackHTTPServer]:
-    server = LoopbackHTTPServer().start()
-    yield server
-    server.stop()
+@pytest.fixture
+def server(http_server: LoopbackHTTPServer) -> LoopbackHTTPServer:
+    return http_server  # the suite's loopback server (tests/conftest.py)
 
 
-@pytest.fixture(scope="module")
-def policy() -> EgressPolicy:
-    return EgressPolicy(allowed_networks=("127.0.0.1/32",))
+@pytest.fixture
+def policy(loopback_policy: EgressPolicy) -> EgressPolicy:
+    return loopback_policy
 
 
 def fetches(server: LoopbackHTTPServer, count: int) -> dict:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -10,7 +9,6 @@ from rest_framework.test import APIClient
 
 # The API tests' own helpers: token clients, and throttle counts cleared per test.
 from tests.api.conftest import _fresh_throttle_counts, token_client  # noqa: F401
-from tests.httpserver import LoopbackHTTPServer
 
 
 @pytest.fixture
@@ -39,13 +37,6 @@ def staff_session(staff: Any) -> APIClient:
     client = APIClient()
     client.force_login(staff)
     return client
-
-
-@pytest.fixture(scope="module")
-def http_server() -> Iterator[LoopbackHTTPServer]:
-    server = LoopbackHTTPServer().start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture
