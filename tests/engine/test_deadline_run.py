@@ -9,6 +9,7 @@ import time
 from engine import Limits, execute
 from engine.errors import NodeError
 from engine.nodes.base import Node, register
+from tests.engine.payloads import edge, node
 
 
 @register
@@ -46,14 +47,6 @@ class AlwaysFails(Node):
 
     def run(self, inputs, ctx):
         raise NodeError("broken on purpose")
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target):
-    return {"source": source, "target": target}
 
 
 def timed(payload, seconds):

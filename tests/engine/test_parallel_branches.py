@@ -13,6 +13,7 @@ import pytest
 
 from engine import Limits, execute
 from engine.nodes.base import Field, Node, register
+from tests.engine.payloads import edge, node
 
 
 @register
@@ -37,14 +38,6 @@ class Probe(Node):
             with Probe.lock:
                 Probe.active[key] -= 1
         return self.id
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target):
-    return {"source": source, "target": target}
 
 
 def fan_out(root, branches, sink=None):

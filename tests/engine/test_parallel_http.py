@@ -9,19 +9,12 @@ import time
 import pytest
 
 from engine import execute
+from tests.engine.payloads import edge, node
 
 
 @pytest.fixture
 def services(loopback_policy):
     return {"egress_policy": loopback_policy}
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target):
-    return {"source": source, "target": target}
 
 
 def fetches(url, count, cap=None):

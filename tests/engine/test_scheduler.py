@@ -10,6 +10,7 @@ import pytest
 from engine import Limits, RecordingObserver, Workflow, execute
 from engine.errors import NodeError
 from engine.nodes.base import Field, Node, register
+from tests.engine.payloads import edge, node
 
 
 @register
@@ -111,17 +112,6 @@ class FirstOf(Node):
 
     def run(self, inputs, ctx):
         return inputs[0]
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target, handle=None):
-    e = {"source": source, "target": target}
-    if handle:
-        e["sourceHandle"] = handle
-    return e
 
 
 def test_inputs_arrive_in_edge_order_not_node_order():

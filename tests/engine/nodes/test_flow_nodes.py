@@ -3,18 +3,7 @@
 from __future__ import annotations
 
 from engine import execute
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target, handle=None):
-    e = {"source": source, "target": target}
-    if handle is not None:
-        e["sourceHandle"] = handle
-    return e
-
+from tests.engine.payloads import edge, node
 
 # -- parallel ---------------------------------------------------------------------------
 

@@ -10,14 +10,7 @@ import pytest
 from engine import Limits, execute
 from engine.errors import Cancelled
 from engine.state import NodeContext, Run
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target):
-    return {"source": source, "target": target}
+from tests.engine.payloads import edge, node
 
 
 def new_run(limits=None):

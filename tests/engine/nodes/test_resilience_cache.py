@@ -10,14 +10,7 @@ from engine import execute
 from engine.errors import NodeError
 from engine.limits import Limits
 from engine.state import NodeContext, Run
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target):
-    return {"source": source, "target": target}
+from tests.engine.payloads import edge, node
 
 
 @pytest.fixture

@@ -7,22 +7,12 @@ import time
 import pytest
 
 from engine import execute
+from tests.engine.payloads import edge, node
 
 
 @pytest.fixture
 def services(loopback_policy):
     return {"egress_policy": loopback_policy}
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target, handle=None):
-    e = {"source": source, "target": target}
-    if handle is not None:
-        e["sourceHandle"] = handle
-    return e
 
 
 def attempts_of(result, node_id):

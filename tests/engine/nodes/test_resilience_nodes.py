@@ -11,6 +11,7 @@ import pytest
 from engine import Limits, Workflow, execute
 from engine.errors import NodeError
 from engine.nodes.base import Field, Node, register
+from tests.engine.payloads import edge, node
 
 
 @register
@@ -29,17 +30,6 @@ class Flaky(Node):
         if count <= self.config["failures"]:
             raise NodeError(f"flaky failure {count}")
         return count
-
-
-def node(node_id, node_type, **data):
-    return {"id": node_id, "type": node_type, "data": data}
-
-
-def edge(source, target, handle=None):
-    e = {"source": source, "target": target}
-    if handle is not None:
-        e["sourceHandle"] = handle
-    return e
 
 
 def outcome(result, node_id):
