@@ -127,7 +127,7 @@ def prepare_database(migrate: bool, wait: float = 0.0) -> None:
             wait_for_database(wait)
             call_command("migrate", interactive=False, verbosity=1)
         try:
-            ping_database()  # fails fast (2 s) rather than after the pool's own timeout
+            ping_database()  # fails fast (1 s) rather than after the pool's own timeout
             call_command("reap_runs")
         except (DatabaseError, psycopg.Error) as exc:
             # Not fatal: the server starts (and /readyz says 503) until the database is

@@ -1,0 +1,79 @@
+"""Fault-injection fixtures: PostgreSQL behind a cuttable proxy (tests/faultproxy.py) and a
+real `thaiyyal serve` whose DATABASE_URL goes through it. Real faults only: the proxy
+is cut, workers are SIGKILLed; nothing is mocked.
+
+These tests need PostgreSQL over TCP (DATABASE_URL); on SQLite they skip (CI sets
+THAIYYAL_REQUIRE_POSTGRES=1, where a missing PostgreSQL fails the whole suite)."""
+
+from __future__ import annotations
+
+import os
+import urllib.parse
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.faultproxy import FaultProxy
+from tests.observability import liveserver
+
+
+def postgres_url() -> str:
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("fault tests need PostgreSQL over TCP (DATABASE_URL)")
+    return url
+
+
+@pytest.fixture
+def db_proxy() -> Iterator[FaultProxy]:
+    parts = urllib.parse.urlsplit(postgres_url())
+    with FaultProxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as proxy:
+        yield proxy
+
+
+class Database:
+    """Direct reads of the server's database (not through the proxy): what was recorded."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def run(self, run_id: Any) -> dict[str, Any] | None:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            row = conn.execute(
+                "SELECT status, error, final_output, "
+                "(SELECT count(*) FROM workflows_noderun n WHERE n.run_id = r.id) "
+                "FROM workflows_run r WHERE id = %s", [str(run_id)]).fetchone()
+        if row is None:
+            return None
+        return {"status": row[0], "error": row[1], "final_output": row[2], "node_runs": row[3]}
+
+    def latest_run_ids(self, since: Any) -> list[str]:
+        with psycopg.connect(self.url, autocommit=True) as conn:
+            rows = conn.execute("SELECT id FROM workflows_run WHERE started_at >= %s "
+                                "ORDER BY started_at", [since]).fetchall()
+        return [str(r[0]) for r in rows]
+
+
+@pytest.fixture
+def database() -> Database:
+    return Database(postgres_url())
+
+
+def start_proxied_server(tmp: Path, proxy: FaultProxy, workers: int = 2,
+                         **env: str) -> liveserver.Server:
+    """liveserver.start_server with DATABASE_URL through `proxy`."""
+    return liveserver.start_server(tmp, workers=workers,
+                                   DATABASE_URL=proxy.url_for(postgres_url()), **env)
+
+
+@pytest.fixture
+def proxied_server(tmp_path: Path, db_proxy: FaultProxy) -> Iterator[liveserver.Server]:
+    server = start_proxied_server(tmp_path, db_proxy, THAIYYAL_REAP_INTERVAL_SECONDS="1",
+                                  THAIYYAL_REAP_GRACE_SECONDS="3")
+    try:
+        yield server
+    finally:
+        liveserver.stop(server.process)
