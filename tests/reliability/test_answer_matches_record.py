@@ -84,7 +84,8 @@ def test_a_result_json_cannot_hold_is_a_failed_run_not_a_500(client, payload):
 
     assert response.status_code == 422, response.content[:500]
     body = response.json()
-    assert body["success"] is False and body["status"] == "failed"
+    assert body["success"] is False
+    assert body["status"] == "failed"
     run = _run_of(response)
     assert run.status == "failed"
     assert run.error["message"] == body["error"]

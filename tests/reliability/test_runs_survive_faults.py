@@ -69,7 +69,8 @@ def test_a_short_cut_mid_run_still_answers_200_and_records_it(proxied_server, db
     assert call.status == 200, call.body[:300]
     assert json.loads(call.body)["run_id"] == run_id
     run = database.run(run_id)
-    assert run["status"] == "succeeded" and run["node_runs"] == 1
+    assert run["status"] == "succeeded"
+    assert run["node_runs"] == 1
 
 
 @pytest.mark.parametrize("mode", ["refuse", "hang"])
