@@ -200,6 +200,9 @@ THAIYYAL_SLOW_RUN_MS = env_int("THAIYYAL_SLOW_RUN_MS", 1000)
 THAIYYAL_ADMIN_RUN_COUNT_CAP = env_int("THAIYYAL_ADMIN_RUN_COUNT_CAP", 10_000, minimum=1)
 #: a `running` run older than its own time limit plus this is interrupted on any host
 THAIYYAL_REAP_GRACE_SECONDS = env_int("THAIYYAL_REAP_GRACE_SECONDS", 60)
+#: a worker accepts a token it verified this recently, when the database is unreachable,
+#: on endpoints that need nothing else from it (validate); 0 turns that off
+THAIYYAL_AUTH_REMEMBER_SECONDS = env_int("THAIYYAL_AUTH_REMEMBER_SECONDS", 300)
 #: how often each server worker looks for abandoned runs (at most half the grace)
 THAIYYAL_REAP_INTERVAL_SECONDS = env_int("THAIYYAL_REAP_INTERVAL_SECONDS", 10, minimum=1)
 
@@ -212,7 +215,7 @@ def _rate(name: str, default: str) -> str | None:
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes unauthenticated requests a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "workflows.api.authentication.OutageTolerantTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

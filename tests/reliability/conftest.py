@@ -62,7 +62,7 @@ def database() -> Database:
     return Database(postgres_url())
 
 
-def start_proxied_server(tmp: Path, proxy: FaultProxy, workers: int = 2,
+def start_proxied_server(tmp: Path, proxy: FaultProxy, workers: int = 1,
                          **env: str) -> liveserver.Server:
     """liveserver.start_server with DATABASE_URL through `proxy`."""
     return liveserver.start_server(tmp, workers=workers,
@@ -71,6 +71,8 @@ def start_proxied_server(tmp: Path, proxy: FaultProxy, workers: int = 2,
 
 @pytest.fixture
 def proxied_server(tmp_path: Path, db_proxy: FaultProxy) -> Iterator[liveserver.Server]:
+    """One worker (what a test's token opened before a fault is known to that worker),
+    reaping every second with a 3 s grace."""
     server = start_proxied_server(tmp_path, db_proxy, THAIYYAL_REAP_INTERVAL_SECONDS="1",
                                   THAIYYAL_REAP_GRACE_SECONDS="3")
     try:

@@ -87,6 +87,10 @@ class ValidateView(APIView):
     """Check a payload as execute would (shape, types, expressions, cycles, limits)
     without running it."""
 
+    # Nothing here reads or writes the database: with it down, a token this worker
+    # verified recently still opens validate (workflows/api/authentication.py).
+    works_without_database = True
+
     @extend_schema(request=OpenApiTypes.OBJECT,
                    responses={200: s.ValidationResponseSerializer, **ERRORS},
                    operation_id="workflow_validate")
