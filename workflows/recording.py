@@ -263,10 +263,12 @@ class _PendingOutcomes:
                 run, inserted, reason = self._queue[0]
             try:
                 write_failed_outcome(run, reason)
-            except DatabaseError:
-                log.warning("run %s: outcome still not written (database unreachable)",
-                            run.id, exc_info=True)
+            except (OperationalError, InterfaceError):
+                log.info("run %s: outcome not written yet (database unreachable)", run.id)
                 return written
+            except DatabaseError:
+                # Not the connection: retrying cannot help, and must not hold up the rest.
+                log.exception("run %s: outcome cannot be written; dropped", run.id)
             with self._lock:
                 if self._queue and self._queue[0][0] is run:
                     self._queue.popleft()
