@@ -296,15 +296,14 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
     # The answer is encoded before the run is recorded: a result the client cannot be
     # sent must not be recorded as succeeded (that encoding is the one the response
     # uses, so it is not paid twice).
-    execution = Execution(result, run.id, limits, workflow)
     try:
-        execution = _answered(execution, answer)
-        final_output = capped_json(result.final_output, cap)[0]
-        rows = node_rows(result, cap)
-    except _UNENCODABLE as exc:
-        execution = _answered(_unencodable(execution, exc), answer)
-        result = execution.result
-        final_output, rows = None, unencodable_node_rows(result, cap)
+        execution, final_output, rows = _encoded(Execution(result, run.id, limits, workflow),
+                                                 answer, cap)
+    except Exception as exc:
+        log.exception("run %s could not be answered", run.id)
+        _record_failure(recorder, "internal_error", f"{type(exc).__name__}: {exc}")
+        raise
+    result = execution.result
     try:
         recorder.finish(status=result.status, duration_ms=result.duration_ms,
                         execution_id=result.execution_id, final_output=final_output,
@@ -319,6 +318,19 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
                         f"the run's result could not be recorded: {type(exc).__name__}: {exc}")
         raise
     return execution
+
+
+def _encoded(execution: Execution, answer: Callable[[Execution], Any] | None,
+             cap: int) -> tuple[Execution, Any, list[dict[str, Any]]]:
+    """The execution with its answer, its final output as stored and its node rows; a
+    result that cannot be encoded becomes a failed execution (see _unencodable)."""
+    try:
+        answered = _answered(execution, answer)
+        return (answered, capped_json(execution.result.final_output, cap)[0],
+                node_rows(execution.result, cap))
+    except _UNENCODABLE as exc:
+        failed = _answered(_unencodable(execution, exc), answer)
+        return failed, None, unencodable_node_rows(failed.result, cap)
 
 
 #: what json.dumps raises on a value it cannot write: an integer past Python's digit
@@ -347,6 +359,7 @@ def _unencodable(execution: Execution, exc: BaseException) -> Execution:
 
 
 def _record_failure(recorder: RunRecorder, code: str, message: str) -> None:
+    message = message[:1000]
     elapsed = (timezone.now() - recorder.run.started_at).total_seconds() * 1000
     recorder.finish(status=RunStatus.FAILED, duration_ms=elapsed, execution_id="",
                     final_output=None, node_rows=[],
