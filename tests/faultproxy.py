@@ -16,11 +16,14 @@ client's own timeouts end the wait).
 from __future__ import annotations
 
 import contextlib
+import os
 import selectors
 import socket
 import threading
 import urllib.parse
 from typing import Literal
+
+import pytest
 
 Mode = Literal["refuse", "hang"]
 
@@ -170,3 +173,17 @@ def _close(sock: socket.socket) -> None:
         sock.shutdown(socket.SHUT_RDWR)
     with contextlib.suppress(OSError):
         sock.close()
+
+
+def postgres_url() -> str:
+    """DATABASE_URL when it is PostgreSQL over TCP; otherwise the test is skipped."""
+    url = os.environ.get("DATABASE_URL", "")
+    if not url.startswith(("postgres://", "postgresql://")):
+        pytest.skip("fault tests need PostgreSQL over TCP (DATABASE_URL)")
+    return url
+
+
+def proxy_for(database_url: str) -> FaultProxy:
+    """A started proxy in front of the server `database_url` names."""
+    parts = urllib.parse.urlsplit(database_url)
+    return FaultProxy((parts.hostname or "127.0.0.1", parts.port or 5432)).start()

@@ -2,13 +2,12 @@
 real `thaiyyal serve` whose DATABASE_URL goes through it. Real faults only: the proxy
 is cut, workers are SIGKILLed; nothing is mocked.
 
-These tests need PostgreSQL over TCP (DATABASE_URL); on SQLite they skip (CI sets
-THAIYYAL_REQUIRE_POSTGRES=1, where a missing PostgreSQL fails the whole suite)."""
+The `db_proxy` fixture is the suite's (tests/conftest.py). These tests need PostgreSQL
+over TCP (DATABASE_URL); on SQLite they skip (CI sets THAIYYAL_REQUIRE_POSTGRES=1, where a
+missing PostgreSQL fails the whole suite)."""
 
 from __future__ import annotations
 
-import os
-import urllib.parse
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,22 +15,8 @@ from typing import Any
 import psycopg
 import pytest
 
-from tests.faultproxy import FaultProxy
+from tests.faultproxy import FaultProxy, postgres_url
 from tests.observability import liveserver
-
-
-def postgres_url() -> str:
-    url = os.environ.get("DATABASE_URL", "")
-    if not url.startswith(("postgres://", "postgresql://")):
-        pytest.skip("fault tests need PostgreSQL over TCP (DATABASE_URL)")
-    return url
-
-
-@pytest.fixture
-def db_proxy() -> Iterator[FaultProxy]:
-    parts = urllib.parse.urlsplit(postgres_url())
-    with FaultProxy((parts.hostname or "127.0.0.1", parts.port or 5432)) as proxy:
-        yield proxy
 
 
 class Database:

@@ -9,8 +9,8 @@ import time
 
 import pytest
 
+from tests.faultproxy import postgres_url
 from tests.platform.serving import ROOT, THAIYYAL, serve, server_environment
-from tests.reliability.conftest import postgres_url
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(120)]
 
