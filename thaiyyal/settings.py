@@ -44,6 +44,7 @@ MIDDLEWARE = [
     # Probes first: they must answer whatever Host header a load balancer sends and
     # without an HTTPS redirect.
     "thaiyyal.health.ProbeMiddleware",
+    "thaiyyal.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "thaiyyal.body_limit.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -2,17 +2,22 @@
 
 Any request that needs the database and cannot reach it (connection refused, lost, or
 not lent by the pool within THAIYYAL_DB_POOL_TIMEOUT) ends here: DRF's exception handler
-(workflows/api/errors.py) for API views, the site-wide 500 handler (thaiyyal/errors.py)
-for everything else, including errors raised in middleware (a session or token lookup).
+(workflows/api/errors.py) for API views, DatabaseUnavailableMiddleware for other views
+(with DEBUG on too, where Django would show its debug page), and the site-wide 500
+handler (thaiyyal/errors.py) for errors raised in middleware (a session lookup).
 """
 
 from __future__ import annotations
 
+import logging
 import sys
+from collections.abc import Callable
 
 import psycopg
 from django.db import InterfaceError, OperationalError
-from django.http import JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+log = logging.getLogger(__name__)
 
 #: seconds a client is told to wait before trying again
 RETRY_AFTER_SECONDS = 5
@@ -42,3 +47,19 @@ def unavailable_response() -> JsonResponse:
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response["Cache-Control"] = "no-store"
     return response
+
+
+class DatabaseUnavailableMiddleware:
+    """A view that raised because the database is unreachable answers 503 JSON."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if not database_unreachable(exception):
+            return None
+        log.warning("database unreachable in %s: %s", request.path, exception)
+        return unavailable_response()
