@@ -27,6 +27,7 @@ from collections.abc import Callable
 from typing import Any
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
@@ -153,12 +154,17 @@ class RunRecorder:
         run.final_output = final_output
         run.error = error
         try:
-            with_retries(lambda: self._write(inserted, node_rows))
+            with_retries(lambda: self._write(inserted, node_rows), done=self._written)
         except (OperationalError, InterfaceError) as exc:
             pending_outcomes.add(run, inserted, f"the run ended ({status}) but the database "
                                  f"was unreachable when it was to be recorded ({exc}); its "
                                  "client was answered 503 and its results were not kept")
             raise DatabaseUnavailable(str(exc)) from exc
+
+    def _written(self) -> bool:
+        """Whether a write that lost its connection had committed all the same (the
+        commit's acknowledgement is what was lost): the row carries this finish time."""
+        return Run.objects.filter(pk=self.run.pk, finished_at=self.run.finished_at).exists()
 
     def _write(self, inserted: bool, node_rows: list[dict[str, Any]]) -> None:
         connection = connections[Run.objects.db]
@@ -193,19 +199,24 @@ class DatabaseUnavailable(OperationalError):
 FINAL_WRITE_RETRY_SECONDS = 1.5
 
 
-def with_retries(write: Callable[[], None], retry_for: float = FINAL_WRITE_RETRY_SECONDS) -> None:
+def with_retries(write: Callable[[], None], done: Callable[[], bool],
+                 retry_for: float = FINAL_WRITE_RETRY_SECONDS) -> None:
     """`write()`, tried again on a fresh connection while the database connection is what
-    fails (a query error is not retried), for up to `retry_for` seconds."""
+    fails (a query error is not retried), for up to `retry_for` seconds. Before each
+    retry, `done()` says whether the lost attempt had committed after all."""
     connection = connections[Run.objects.db]
     deadline = time.monotonic() + retry_for
     delay = 0.05
+    retrying = False
     while True:
         try:
-            write()
+            if not (retrying and done()):
+                write()
             return
         except (OperationalError, InterfaceError):
             if connection.in_atomic_block or time.monotonic() + delay > deadline:
                 raise
+            retrying = True
         # The broken connection goes back to the pool, which discards it.
         with contextlib.suppress(Exception):
             connection.close()
@@ -279,14 +290,18 @@ pending_outcomes = _PendingOutcomes()
 
 
 def write_failed_outcome(run: Run, reason: str) -> None:
-    """Mark `run` failed with `reason`: its `running` row if there is one, else a new row.
-    A row some other writer finished already (the reaper) is left as it is."""
+    """Mark `run` failed with `reason`: its `running` row if there is one, or the row of
+    a final write whose commit went through unacknowledged (it has this run's finish
+    time), else a new row. A row another writer finished (the reaper) is left as it is."""
     error = {"code": "database_unavailable", "node_id": None, "message": reason}
     fields = {"status": RunStatus.FAILED, "finished_at": run.finished_at or timezone.now(),
               "duration_ms": run.duration_ms, "execution_id": run.execution_id,
               "final_output": None, "error": error}
+    ours = Q(status=RunStatus.RUNNING)
+    if run.finished_at is not None:
+        ours |= Q(finished_at=run.finished_at)
     with transaction.atomic():
-        if Run.objects.filter(pk=run.pk, status=RunStatus.RUNNING).update(**fields):
+        if Run.objects.filter(ours, pk=run.pk).update(**fields):
             return
         if Run.objects.filter(pk=run.pk).exists():
             return
