@@ -14,13 +14,44 @@ import sys
 from collections.abc import Callable
 
 import psycopg
-from django.db import InterfaceError, OperationalError
+from django.db import InterfaceError, OperationalError, connection
+from django.db.backends.signals import connection_created
+from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
 log = logging.getLogger(__name__)
 
 #: seconds a client is told to wait before trying again
 RETRY_AFTER_SECONDS = 5
+#: while the database is known to be away, a request waits this long for a connection
+#: instead of the pool's full timeout: a sync worker answers the next 503s at once rather
+#: than a second each, so a queue of clients does not build up behind it
+OUTAGE_POOL_TIMEOUT = 0.1
+
+_pool_timeout: float | None = None  # the pool's own timeout, while it is lowered
+
+
+def note_unreachable() -> None:
+    """The database was just found unreachable: the pool lends quickly or not at all until
+    a connection is made again (see _reachable_again)."""
+    global _pool_timeout
+    pool = getattr(connection, "pool", None)
+    if pool is None or pool.timeout <= OUTAGE_POOL_TIMEOUT:
+        return
+    _pool_timeout = pool.timeout
+    pool.timeout = OUTAGE_POOL_TIMEOUT
+
+
+@receiver(connection_created)
+def _reachable_again(sender: object, connection: object, **kwargs: object) -> None:
+    # Sent each time Django takes a connection from the pool: cheap when nothing is lowered.
+    global _pool_timeout
+    if _pool_timeout is None:
+        return
+    pool = getattr(connection, "pool", None)
+    if pool is not None:
+        pool.timeout = _pool_timeout
+    _pool_timeout = None
 
 
 def database_unreachable(exc: BaseException | None) -> bool:
@@ -38,6 +69,8 @@ def current_exception_is_unreachable_database() -> bool:
 
 
 def unavailable_body() -> dict[str, object]:
+    """The 503's body (every 503 for want of a database is built here)."""
+    note_unreachable()
     return {"success": False, "error": "the database is unavailable: try again shortly",
             "details": [], "retry_after": RETRY_AFTER_SECONDS}
 
