@@ -8,6 +8,11 @@ mark `interrupted`; the end then updates that row instead of inserting it.
 
 One scheduler thread per process does the timing for every run (a thread per run would
 cost ~0.2 ms of every request just to start and stop it).
+
+When the database goes away at the end of a run, the final write is retried briefly on a
+fresh connection; after that the caller gets DatabaseUnavailable (the API answers 503)
+and the run's outcome waits in the process's pending outcomes, written as `failed` with
+the reason once the database answers (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -156,7 +161,7 @@ class RunRecorder:
         try:
             with_retries(lambda: self._write(inserted, node_rows), done=self._written)
         except (OperationalError, InterfaceError) as exc:
-            pending_outcomes.add(run, inserted, f"the run ended ({status}) but the database "
+            pending_outcomes.add(run, f"the run ended ({status}) but the database "
                                  f"was unreachable when it was to be recorded ({exc}); its "
                                  "client was answered 503 and its results were not kept")
             raise DatabaseUnavailable(str(exc)) from exc
@@ -234,23 +239,20 @@ class _PendingOutcomes:
     MAX_PENDING = 1000
 
     def __init__(self) -> None:
-        self._queue: collections.deque[tuple[Run, bool, str]] = collections.deque(
+        self._queue: collections.deque[tuple[Run, str]] = collections.deque(
             maxlen=self.MAX_PENDING)
         self._lock = threading.Lock()
         self._pid: int | None = None
         self._thread: threading.Thread | None = None
 
-    def add(self, run: Run, inserted: bool, reason: str) -> None:
+    def add(self, run: Run, reason: str) -> None:
         with self._lock:
-            self._queue.append((run, inserted, reason))
+            self._queue.append((run, reason))
             if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
                 self._pid = os.getpid()
                 self._thread = threading.Thread(target=self._loop, name="thaiyyal-outcomes",
                                                 daemon=True)
                 self._thread.start()
-
-    def __len__(self) -> int:
-        return len(self._queue)
 
     def _loop(self) -> None:
         while True:
@@ -271,7 +273,7 @@ class _PendingOutcomes:
             with self._lock:
                 if not self._queue:
                     return written
-                run, inserted, reason = self._queue[0]
+                run, reason = self._queue[0]
             try:
                 write_failed_outcome(run, reason)
             except (OperationalError, InterfaceError):
