@@ -89,6 +89,21 @@ class WorkflowAdmin(admin.ModelAdmin):
         services.update_workflow(obj, user=request.user,
                                  definition=form.cleaned_data["definition"])
 
+    # Deleting follows services.delete_workflow (soft deletion): the workflow leaves the
+    # admin and the API, its versions stay for the runs that ran them. The confirmation
+    # page lists only the workflows: nothing else is deleted.
+    def delete_model(self, request: HttpRequest, obj: Workflow) -> None:
+        services.delete_workflow(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Workflow]) -> None:
+        for workflow in queryset:
+            services.delete_workflow(workflow)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        workflows = list(objs)
+        return ([str(w) for w in workflows],
+                {Workflow._meta.verbose_name_plural: len(workflows)}, set(), [])
+
     def get_urls(self) -> list[Any]:
         custom = [
             path("<int:pk>/execute/", self.admin_site.admin_view(self.execute_view),
