@@ -93,14 +93,20 @@ def _check(key: str) -> None:
 
 
 def request_hash(request: Request) -> str:
+    """The fingerprint of a request: see `fingerprint`."""
+    return fingerprint(request.method or "", request.path, list(request.query_params.lists()),
+                       request.body)
+
+
+def fingerprint(method: str, path: str, query: list[tuple[str, list[str]]],
+                body: bytes) -> str:
     """sha256 of what makes a request the same request: method, path (trailing slash or
     not), query parameters (in any order) and body bytes."""
-    query = sorted(request.query_params.lists())
     digest = hashlib.sha256()
-    for part in (request.method or "", request.path.rstrip("/"), repr(query)):
+    for part in (method.upper(), path.rstrip("/"), repr(sorted(query))):
         digest.update(part.encode())
         digest.update(b"\0")
-    digest.update(request.body)
+    digest.update(body)
     return digest.hexdigest()
 
 
