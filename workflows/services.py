@@ -347,7 +347,10 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
             current = workflow.current_version
             if current is None or current.checksum != definition_checksum(definition):
                 version = _add_version(workflow, definition, user)
-        workflow.save()
+        # Never `deleted_at`: a delete that committed while this request held the workflow
+        # must not be undone by saving the copy it loaded before.
+        workflow.save(update_fields=["name", "description", "owner", "current_version",
+                                     "updated_at"])
     return version
 
 

@@ -230,3 +230,14 @@ def test_prune_runs_purges_deleted_workflows_once_their_runs_are_gone(user, adde
 
     assert not Workflow.all_objects.filter(pk=adder.pk).exists()
     assert "1 deleted workflow(s) purged" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_saving_a_copy_loaded_before_a_delete_does_not_undelete_it(user, adder):
+    loaded_before = Workflow.objects.get(pk=adder.pk)
+    services.delete_workflow(adder)
+
+    services.update_workflow(loaded_before, user=user, name="Renamed", definition=GREETING)
+
+    assert not Workflow.objects.filter(pk=adder.pk).exists()
+    assert Workflow.all_objects.get(pk=adder.pk).deleted_at is not None
