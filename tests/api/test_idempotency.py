@@ -354,3 +354,17 @@ def test_the_schema_documents_the_header_and_its_answers(anon):
         headers = [p for p in operation["parameters"] if p["in"] == "header"]
         assert [h["name"] for h in headers] == ["Idempotency-Key"], path
         assert {"409", "422"} <= set(operation["responses"]), path
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_keys_read_only(client, admin_user, api, http_server):
+    api.post(ADHOC, counting(http_server), format="json", **{HEADER: "seen-in-admin"})
+    client.force_login(admin_user)
+
+    listing = client.get("/admin/workflows/idempotencykey/?q=seen-in-admin")
+    record = IdempotencyKey.objects.get()
+    page = client.get(f"/admin/workflows/idempotencykey/{record.pk}/change/")
+
+    assert listing.context["cl"].result_count == 1
+    assert page.status_code == 200
+    assert client.get("/admin/workflows/idempotencykey/add/").status_code == 403
