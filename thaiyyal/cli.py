@@ -35,6 +35,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "workers interrupted, and start gunicorn.")
     serve.add_argument("--bind", default=DEFAULT_BIND,
                        help=f"address to listen on (default {DEFAULT_BIND})")
+    serve.add_argument("--probe-bind", default=None, metavar="HOST:PORT",
+                       help="where the master answers /healthz and /readyz whatever the "
+                            "workers are doing (default THAIYYAL_PROBE_BIND, else the --bind "
+                            "host on port 8081; `off` for nowhere)")
     serve.add_argument("--workers", type=_positive, default=None,
                        help=f"worker processes (default WEB_CONCURRENCY, else 2 x CPUs + 1 "
                             f"= {default_workers()})")
@@ -79,6 +83,8 @@ def serve(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             os.environ[f"THAIYYAL_{name.upper()}"] = str(value)
+    if args.probe_bind is not None:
+        os.environ["THAIYYAL_PROBE_BIND"] = args.probe_bind
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
     try:
         prepare_database(migrate=not args.no_migrate)

@@ -156,8 +156,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, env: dict[str, str], workers: int | None) -> None:
+        # Servers run side by side: each probe listener needs a port of its own too.
         command = [str(Path(sys.executable).with_name("thaiyyal")), "serve", "--no-migrate",
-                   "--bind", f"127.0.0.1:{self.port}"]
+                   "--bind", f"127.0.0.1:{self.port}", "--probe-bind", f"127.0.0.1:{free_port()}"]
         if workers:
             command += ["--workers", str(workers)]
         # Our own session: stop() signals exactly this server's process group.
