@@ -9,7 +9,7 @@ import logging
 import os
 import threading
 
-from thaiyyal import serving
+from thaiyyal import serving, sync_worker
 from workflows import gunicorn_hooks
 
 gunicorn_hooks.prepare_environment()
@@ -22,6 +22,7 @@ workers = int(os.environ.get("WEB_CONCURRENCY") or serving.default_workers())
 # Probes do not go through the workers at all: the master answers them on
 # THAIYYAL_PROBE_BIND (see when_ready below).
 worker_class = "thaiyyal.sync_worker.HeaderDeadlineWorker"
+sync_worker.header_timeout()  # a malformed THAIYYAL_HEADER_TIMEOUT stops the server here
 
 _limit = serving.max_execution_time()
 timeout = serving.worker_timeout(_limit)

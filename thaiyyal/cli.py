@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine import cli as engine_cli
+from thaiyyal.probe_listener import parse_bind
 from thaiyyal.serving import default_workers
 
 DEFAULT_BIND = "127.0.0.1:8080"
@@ -35,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
                                        "workers interrupted, and start gunicorn.")
     serve.add_argument("--bind", default=DEFAULT_BIND,
                        help=f"address to listen on (default {DEFAULT_BIND})")
-    serve.add_argument("--probe-bind", default=None, metavar="HOST:PORT",
+    serve.add_argument("--probe-bind", default=None, metavar="HOST:PORT", type=_probe_bind,
                        help="where the master answers /healthz and /readyz whatever the "
                             "workers are doing (default THAIYYAL_PROBE_BIND, else the --bind "
                             "host on port 8081; `off` for nowhere)")
@@ -56,6 +57,15 @@ def _positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive integer")
     return value
+
+
+def _probe_bind(text: str) -> str:
+    if text.strip().lower() != "off":
+        try:
+            parse_bind(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -34,8 +34,6 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-import psycopg
-
 #: (HTTP status, JSON body)
 Answer = tuple[int, dict[str, Any]]
 
@@ -142,6 +140,8 @@ def database_ping(settings_dict: dict[str, Any], timeout: float) -> None:
     connection each time: the master keeps no connection a worker could inherit."""
     engine = settings_dict["ENGINE"]
     if engine == "django.db.backends.postgresql":
+        import psycopg  # here: `thaiyyal run` imports this module and needs no database
+
         options = settings_dict.get("OPTIONS", {})
         params = {key: options[key] for key in LIBPQ_OPTIONS if key in options}
         with psycopg.connect(
@@ -166,7 +166,7 @@ def database_ping(settings_dict: dict[str, Any], timeout: float) -> None:
 
 
 @dataclass
-class _Result:
+class PingResult:
     at: float
     error: str | None
 
@@ -177,11 +177,11 @@ class DatabaseCheck:
 
     ping: Callable[[], None]
     on_done: Callable[[], None]
-    latest: _Result | None = None
+    latest: PingResult | None = None
     _running: bool = False
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def fresh(self) -> _Result | None:
+    def fresh(self) -> PingResult | None:
         latest = self.latest
         if latest is not None and time.monotonic() - latest.at <= READY_CACHE_SECONDS:
             return latest
@@ -200,13 +200,13 @@ class DatabaseCheck:
             self.ping()
         except Exception as exc:  # noqa: BLE001 - any failure is an answer: not ready
             error = f"{type(exc).__name__}: {str(exc).strip()}"[:500]
-        self.latest = _Result(time.monotonic(), error)
+        self.latest = PingResult(time.monotonic(), error)
         with self._lock:
             self._running = False
         self.on_done()
 
 
-def readiness_answer(result: _Result | None) -> Answer:
+def readiness_answer(result: PingResult | None) -> Answer:
     if result is None:
         return 503, {"status": "unavailable", "database": "no answer within "
                                                           f"{READY_TIMEOUT_SECONDS:g}s"}

@@ -68,16 +68,20 @@ class DeadlineSocket:
 class HeaderDeadlineWorker(SyncWorker):
     """gunicorn's SyncWorker; see the module docstring."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.header_timeout = header_timeout()
+
     def accept(self, listener: Any) -> None:
         client, addr = listener.accept()
         client.setblocking(True)
         util.close_on_exec(client)
         if self.cfg.is_ssl:
             # TLS wraps the real socket; a per-read timeout is the bound there.
-            client.settimeout(header_timeout())
+            client.settimeout(self.header_timeout)
             self.handle(listener, client, addr)
             return
-        self.handle(listener, DeadlineSocket(client, header_timeout()), addr)
+        self.handle(listener, DeadlineSocket(client, self.header_timeout), addr)
 
     def handle_request(self, listener: Any, req: Any, client: Any, addr: Any) -> Any:
         if isinstance(client, DeadlineSocket):

@@ -110,12 +110,15 @@ def start_probe_listener(server: Any) -> None:
         return
     settings = importlib.import_module(os.environ.get("DJANGO_SETTINGS_MODULE",
                                                       "thaiyyal.settings"))
+    database = settings.DATABASES["default"]
+    if database["ENGINE"] == "django.db.backends.postgresql":
+        importlib.import_module("psycopg")  # now, not on the ping thread while workers fork
     view = probes.ArbiterView(server)
     try:
         _probe_listener = probes.ProbeListener(
             probes.parse_bind(bind), live=lambda: probes.liveness(view.state()),
             stopping=lambda: not server.LISTENERS,
-            ping=partial(probes.database_ping, settings.DATABASES["default"],
+            ping=partial(probes.database_ping, database,
                          probes.READY_TIMEOUT_SECONDS)).start()
     except (OSError, ValueError) as exc:
         # A server whose probes cannot answer would be restarted by its orchestrator in a

@@ -108,12 +108,14 @@ def test_probes_answer_within_100ms_while_every_worker_runs_and_slow_sockets_are
         with ExitStack() as held:
             held.enter_context(slow_header_sockets(server.base, SLOW_SOCKETS))
             held.enter_context(slow_header_sockets(server.probe_base, SLOW_SOCKETS))
-            for _ in range(10):
+            # Over 3 s: /readyz reuses a database answer for 1 s, so this includes fresh
+            # pings as well as cached ones.
+            for _ in range(12):
                 for path, seen in latencies.items():
                     status, body, took = get(server.probe_base, path)
                     assert status == 200, body
                     seen.append(took)
-                time.sleep(0.05)
+                time.sleep(0.25)
             # every worker is still in its run: the probes did not wait for one
             assert not answers
             assert get(server.probe_base, "/healthz")[1]["workers"] == WORKERS
@@ -214,6 +216,7 @@ def socket_inodes(pid: int) -> set[str]:
     return inodes
 
 
+@pytest.mark.slow
 def test_readiness_answers_503_within_2s_when_the_database_hangs_and_liveness_stays_fast(
         tmp_path):
     # A "database" that accepts connections and never says a word.
