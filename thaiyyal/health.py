@@ -3,7 +3,9 @@ database answers too). JSON either way; 503 when not ready.
 
 Served by a middleware placed first so a probe works whatever Host header the load
 balancer sends (no ALLOWED_HOSTS check), never gets an HTTPS redirect, and costs no
-session, auth or URL resolution.
+session, auth or URL resolution. These are the main port's answers, given by a free
+worker; orchestrators should probe the master's probe port instead
+(thaiyyal/probe_listener.py), which answers whatever the workers are doing.
 """
 
 from __future__ import annotations
