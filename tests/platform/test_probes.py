@@ -137,6 +137,9 @@ def test_probes_answer_within_100ms_while_every_worker_runs_and_slow_sockets_are
             run.join(60)
         assert answers == [200] * WORKERS
         assert server.process.wait(30) == 0
+        # The probe port went with the master: no worker kept it open.
+        with pytest.raises(ConnectionRefusedError):
+            get(server.probe_base, "/healthz")
     finally:
         stop(server.process)
 
