@@ -168,6 +168,26 @@ def test_a_client_that_never_finishes_its_headers_loses_the_worker_after_the_tim
             assert closed_by_server(sock, within=1.0)
 
 
+def test_a_body_that_stops_coming_is_a_400_after_the_timeout(one_worker):
+    parts = urlsplit(one_worker.base)
+    with socket.create_connection((parts.hostname, parts.port)) as sock:
+        sock.sendall(b"POST /api/v1/workflow/validate HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     b"Content-Type: application/json\r\nContent-Length: 100\r\n"
+                     b"Authorization: Token " + one_worker.token.encode() + b"\r\n\r\n"
+                     b'{"nodes": ')
+        sock.settimeout(10)
+        started = time.monotonic()
+        answer = sock.recv(65536)
+        waited = time.monotonic() - started
+        while chunk := sock.recv(65536):
+            answer += chunk
+
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 400"), answer
+    assert json.loads(body)["error"] == "request body incomplete"
+    assert 0.9 < waited < 3.0, waited
+
+
 def test_liveness_survives_dead_workers_and_fails_with_a_hung_master(one_worker):
     (worker,) = worker_pids(one_worker.master_pid)
     os.kill(worker, signal.SIGKILL)
