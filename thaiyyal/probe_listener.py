@@ -25,6 +25,7 @@ lock a worker could inherit held.
 from __future__ import annotations
 
 import json
+import logging
 import selectors
 import socket
 import sqlite3
@@ -33,6 +34,8 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
+
+log = logging.getLogger("thaiyyal")
 
 #: (HTTP status, JSON body)
 Answer = tuple[int, dict[str, Any]]
@@ -289,7 +292,7 @@ class ProbeListener:
                 else:
                     client = self.clients.get(key.fileobj)  # type: ignore[call-overload]
                     if client is not None:
-                        self._serve(client, mask)
+                        self._serve_guarded(client, mask)
             self._expire()
 
     def _next_timeout(self) -> float:
@@ -313,6 +316,13 @@ class ProbeListener:
             client = _Client(conn, time.monotonic() + REQUEST_DEADLINE_SECONDS)
             self.clients[conn] = client
             self.selector.register(conn, selectors.EVENT_READ, None)
+
+    def _serve_guarded(self, client: _Client, mask: int) -> None:
+        try:
+            self._serve(client, mask)
+        except Exception:  # noqa: BLE001 - one bad connection must not stop the probes
+            log.exception("probe listener: dropping a connection")
+            self._close(client)
 
     def _serve(self, client: _Client, mask: int) -> None:
         if mask & selectors.EVENT_WRITE:

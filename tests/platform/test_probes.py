@@ -197,7 +197,8 @@ def test_liveness_survives_dead_workers_and_fails_with_a_hung_master(one_worker)
     while time.monotonic() < deadline:
         status, body, took = get(one_worker.probe_base, "/healthz")
         seen.append((status, took))
-    assert all(status == 200 and took < PROBE_BUDGET for status, took in seen), seen
+    # (a worker booting takes a CPU for a second: the bound here is the kubelet's timeout)
+    assert all(status == 200 and took < 1.0 for status, took in seen), seen
     wait_for(lambda: worker_pids(one_worker.master_pid) not in ([], [worker]), 30,
              "a new worker")
 
