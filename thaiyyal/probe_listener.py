@@ -13,7 +13,8 @@ starve it.
   them), and no worker has gone unanswered past gunicorn's timeout (the master kills
   those; one it did not kill means it has stopped doing its job). A busy worker is alive.
 - Readiness (`/readyz`) is "send me traffic": the database accepts a connection and
-  answers `SELECT 1` within 2 s, and the server is not shutting down. The check runs on
+  answers `SELECT 1` within 2 s (thaiyyal.health.ping_new_connection), and the server is
+  not shutting down. The check runs on
   a thread of its own, one at a time (concurrent probes share it, and its answer is
   reused for a second), so a hanging database never delays liveness.
 
@@ -28,7 +29,6 @@ import json
 import logging
 import selectors
 import socket
-import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -52,11 +52,6 @@ READY_CACHE_SECONDS = 1.0
 NO_WORKER_GRACE_SECONDS = 30.0
 #: a worker silent this long past gunicorn's timeout should have been killed by the master
 HEARTBEAT_GRACE_SECONDS = 10.0
-
-#: connection options Django passes through to libpq (the rest of OPTIONS is Django's own)
-LIBPQ_OPTIONS = ("sslmode", "sslrootcert", "sslcert", "sslkey", "sslpassword", "passfile",
-                 "service", "application_name", "options", "target_session_attrs",
-                 "gssencmode", "channel_binding")
 
 REASONS = {200: "OK", 404: "Not Found", 405: "Method Not Allowed",
            431: "Request Header Fields Too Large", 503: "Service Unavailable"}
@@ -138,36 +133,6 @@ class ArbiterView:
 
 
 # -- readiness --------------------------------------------------------------------------
-def database_ping(settings_dict: dict[str, Any], timeout: float) -> None:
-    """Connect to the database Django would use, run `SELECT 1`, disconnect. A fresh
-    connection each time: the master keeps no connection a worker could inherit."""
-    engine = settings_dict["ENGINE"]
-    if engine == "django.db.backends.postgresql":
-        import psycopg  # here: `thaiyyal run` imports this module and needs no database
-
-        options = settings_dict.get("OPTIONS", {})
-        params = {key: options[key] for key in LIBPQ_OPTIONS if key in options}
-        with psycopg.connect(
-                dbname=settings_dict.get("NAME") or None, user=settings_dict.get("USER") or None,
-                password=settings_dict.get("PASSWORD") or None,
-                host=settings_dict.get("HOST") or None,
-                port=str(settings_dict["PORT"]) if settings_dict.get("PORT") else None,
-                connect_timeout=max(1, round(timeout)),
-                # a server that stops answering mid-query fails the ping instead of hanging it
-                tcp_user_timeout=int(timeout * 1000), autocommit=True, **params) as conn:
-            conn.execute("SELECT 1")
-        return
-    if engine == "django.db.backends.sqlite3":
-        lite = sqlite3.connect(f"file:{settings_dict['NAME']}?mode=rw", uri=True,
-                               timeout=timeout)
-        try:
-            lite.execute("SELECT 1").fetchone()
-        finally:
-            lite.close()
-        return
-    raise RuntimeError(f"readiness cannot check a {engine} database")
-
-
 @dataclass
 class PingResult:
     at: float

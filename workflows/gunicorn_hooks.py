@@ -104,6 +104,7 @@ def start_probe_listener(server: Any) -> None:
     """In the master, once its listening sockets exist and before any worker is forked."""
     global _probe_listener
     from thaiyyal import probe_listener as probes
+    from thaiyyal.health import ping_new_connection
 
     bind = probe_bind(server.cfg.bind)
     if bind is None:
@@ -111,14 +112,12 @@ def start_probe_listener(server: Any) -> None:
     settings = importlib.import_module(os.environ.get("DJANGO_SETTINGS_MODULE",
                                                       "thaiyyal.settings"))
     database = settings.DATABASES["default"]
-    if database["ENGINE"] == "django.db.backends.postgresql":
-        importlib.import_module("psycopg")  # now, not on the ping thread while workers fork
     view = probes.ArbiterView(server)
     try:
         _probe_listener = probes.ProbeListener(
             probes.parse_bind(bind), live=lambda: probes.liveness(view.state()),
             stopping=lambda: not server.LISTENERS,
-            ping=partial(probes.database_ping, database,
+            ping=partial(ping_new_connection, database,
                          probes.READY_TIMEOUT_SECONDS)).start()
     except (OSError, ValueError) as exc:
         # A server whose probes cannot answer would be restarted by its orchestrator in a

@@ -3,11 +3,16 @@ behaviour is in test_probes.py)."""
 
 from __future__ import annotations
 
+import time
+
+import psycopg
 import pytest
 
+from thaiyyal.health import ping_new_connection
 from thaiyyal.probe_listener import (
     HEARTBEAT_GRACE_SECONDS,
     NO_WORKER_GRACE_SECONDS,
+    READY_TIMEOUT_SECONDS,
     PingResult,
     ServerState,
     default_probe_bind,
@@ -99,3 +104,21 @@ def test_probe_bind_comes_from_the_environment_or_is_off(monkeypatch):
     assert probe_bind(["0.0.0.0:8080"]) is None
     monkeypatch.delenv("THAIYYAL_PROBE_BIND")
     assert probe_bind(["0.0.0.0:8080"]) == "0.0.0.0:8081"
+
+
+@pytest.mark.django_db
+def test_the_masters_database_check_connects_afresh():
+    from django.db import connection
+
+    ping_new_connection(connection.settings_dict, READY_TIMEOUT_SECONDS)  # no error: ready
+
+
+def test_the_masters_database_check_fails_fast_when_nothing_listens():
+    settings = {"ENGINE": "django.db.backends.postgresql", "NAME": "none", "USER": "nobody",
+                "HOST": "127.0.0.1", "PORT": 9, "OPTIONS": {"pool": {"max_size": 4}}}
+    started = time.monotonic()
+
+    with pytest.raises(psycopg.OperationalError):
+        ping_new_connection(settings, READY_TIMEOUT_SECONDS)
+
+    assert time.monotonic() - started < READY_TIMEOUT_SECONDS
