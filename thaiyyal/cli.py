@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine import cli as engine_cli
+from thaiyyal.probe_listener import parse_bind
 from thaiyyal.serving import default_workers
 
 DEFAULT_BIND = "127.0.0.1:8080"
@@ -35,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
                                        "workers interrupted, and start gunicorn.")
     serve.add_argument("--bind", default=DEFAULT_BIND,
                        help=f"address to listen on (default {DEFAULT_BIND})")
+    serve.add_argument("--probe-bind", default=None, metavar="HOST:PORT", type=_probe_bind,
+                       help="where the master answers /healthz and /readyz whatever the "
+                            "workers are doing (default THAIYYAL_PROBE_BIND, else the --bind "
+                            "host on port 8081; `off` for nowhere)")
     serve.add_argument("--workers", type=_positive, default=None,
                        help=f"worker processes (default WEB_CONCURRENCY, else 2 x CPUs + 1 "
                             f"= {default_workers()})")
@@ -52,6 +57,15 @@ def _positive(text: str) -> int:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be a positive integer")
     return value
+
+
+def _probe_bind(text: str) -> str:
+    if text.strip().lower() != "off":
+        try:
+            parse_bind(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -79,6 +93,8 @@ def serve(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             os.environ[f"THAIYYAL_{name.upper()}"] = str(value)
+    if args.probe_bind is not None:
+        os.environ["THAIYYAL_PROBE_BIND"] = args.probe_bind
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
     try:
         prepare_database(migrate=not args.no_migrate)
