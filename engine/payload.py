@@ -15,6 +15,7 @@ from engine import nodes as _catalog  # noqa: F401 - registers every node type
 from engine.errors import ExpressionSyntaxError, PayloadError, Problem
 from engine.graph import Edge, Plan, build_plan, concurrency_gates, find_cycle
 from engine.limits import Limits, parse_duration
+from engine.node_names import infer_type
 from engine.nodes.base import NODE_TYPES, Field, Node
 from engine.policy import NO_POLICY, NodePolicy, parse_retry, parse_timeout
 from engine.runner import execute_workflow
@@ -25,29 +26,6 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMITS = Limits()
 _MISSING = object()
-
-
-def infer_type(data: Mapping[str, Any]) -> str | None:
-    """Thaiyyal's rule for nodes saved without `type`: guess from the data keys."""
-    if "value" in data:
-        return "number"
-    if "text" in data:
-        return "text_input"
-    if "mode" in data:
-        return "visualization"
-    if "op" in data:
-        return "operation"
-    if "url" in data:
-        return "http"
-    if "condition" in data:
-        return "condition" if "true_path" in data else "filter"
-    if "expression" in data:
-        return "reduce" if "initial_value" in data else "expression"
-    if "field" in data or "fields" in data:
-        return "extract"
-    if "cases" in data:
-        return "switch"
-    return None
 
 
 def _type_name(value: Any) -> str:
