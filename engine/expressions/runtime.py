@@ -466,9 +466,10 @@ def bare(holder: Any, name: str) -> Any:
 
 
 def subject(value: Any) -> Any:
-    """The left side of the `>= 18` shorthand: the value, or its `value` field."""
-    if isinstance(value, Mapping) and "value" in value:
-        return value["value"]
+    """The left side of the `>= 18` shorthand: the value, its `value` field, that one's
+    `value` field, and so on (Thaiyyal unwraps nested envelopes at every depth)."""
+    while isinstance(value, Mapping) and "value" in value:
+        value = value["value"]
     return value
 
 
