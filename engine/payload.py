@@ -81,7 +81,8 @@ class _Loader:
         node_ids = [spec[0] for spec in specs if spec is not None]
         cycle = find_cycle(node_ids, edges)
         if cycle:
-            self.problem(".edges", "cycle: " + " -> ".join(cycle))
+            self.problem(".edges", "workflow contains cycles (circular dependencies): "
+                         + " -> ".join(cycle))
             return None
         built = [self.build(spec) for spec in specs if spec is not None]
         if self.problems:
