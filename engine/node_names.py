@@ -1,4 +1,5 @@
-"""How a node's type is named: inferred from its data when missing (Thaiyyal's loader rule)."""
+"""How a node's type is named: inferred from its data when missing (Thaiyyal's loader rule),
+and the editor's component names (`rangeNode`, `textOpNode`) mapped to our type names."""
 
 from __future__ import annotations
 
@@ -43,6 +44,10 @@ _INFERENCE: tuple[tuple[str, tuple[str, ...]], ...] = (
 )
 
 
+#: every data key type inference looks at
+INFERENCE_KEYS = frozenset(key for _, keys in _INFERENCE for key in keys)
+
+
 def infer_type(data: Mapping[str, Any]) -> str | None:
     """The type Thaiyyal gives a node saved without `type`, from which keys its `data` has
     (presence only, whatever the value), or None when no rule applies.
@@ -58,3 +63,56 @@ def infer_type(data: Mapping[str, Any]) -> str | None:
                 continue
         return node_type
     return None
+#: The type names of Thaiyyal's editor components (src/components/nodes/nodeInfo.ts; its
+#: example library uses them) -> our type names. `barChartNode` and `vizNode` display a
+#: result: they run as `visualization` (a pass-through).
+EDITOR_TYPES: dict[str, str] = {
+    "numberNode": "number",
+    "textInputNode": "text_input",
+    "booleanInputNode": "boolean_input",
+    "dateInputNode": "date_input",
+    "datetimeInputNode": "datetime_input",
+    "opNode": "operation",
+    "textOpNode": "text_operation",
+    "httpNode": "http",
+    "vizNode": "visualization",
+    "barChartNode": "visualization",
+    "conditionNode": "condition",
+    "filterNode": "filter",
+    "forEachNode": "for_each",
+    "whileLoopNode": "while_loop",
+    "switchNode": "switch",
+    "parallelNode": "parallel",
+    "joinNode": "join",
+    "splitNode": "split",
+    "variableNode": "variable",
+    "extractNode": "extract",
+    "transformNode": "transform",
+    "parseNode": "parse",
+    "accumulatorNode": "accumulator",
+    "counterNode": "counter",
+    "delayNode": "delay",
+    "cacheNode": "cache",
+    "retryNode": "retry",
+    "tryCatchNode": "try_catch",
+    "timeoutNode": "timeout",
+    "contextVariableNode": "context_variable",
+    "contextConstantNode": "context_constant",
+    "mapNode": "map",
+    "reduceNode": "reduce",
+    "sliceNode": "slice",
+    "sortNode": "sort",
+    "findNode": "find",
+    "flatMapNode": "flat_map",
+    "groupByNode": "group_by",
+    "uniqueNode": "unique",
+    "chunkNode": "chunk",
+    "reverseNode": "reverse",
+    "partitionNode": "partition",
+    "zipNode": "zip",
+    "sampleNode": "sample",
+    "rangeNode": "range",
+    "transposeNode": "transpose",
+    "rendererNode": "renderer",
+}
+

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import nodes as _catalog  # noqa: F401 - registers every node type
+from engine.canonical import canonical_node
 from engine.errors import ExpressionSyntaxError, PayloadError, Problem
 from engine.graph import Edge, Plan, build_plan, concurrency_gates, find_cycle
 from engine.limits import Limits, parse_duration
@@ -108,6 +109,7 @@ class _Loader:
         if not isinstance(raw, Mapping):
             self.problem(path, f"node must be an object, got {_type_name(raw)}")
             return None
+        raw = canonical_node(raw)  # the editor's type names and camelCase keys
         node_id = raw.get("id")
         ok = True
         if node_id is None or node_id == "":
