@@ -162,6 +162,8 @@ class _Loader:
             cls.check(config, lambda name, message: self.problem(f"{path}.{name}", message))
         names = {f.name for f in cls.fields}
         config["_policy"] = self.policy(data, names, path)
+        # the data as written: results echo some fields as given (a cache ttl of "10m")
+        config["_given"] = data
         return config
 
     def policy(self, data: Mapping[str, Any], declared: set[str], path: str) -> NodePolicy:

@@ -90,6 +90,12 @@ class Node(ABC):
         """Derive attributes from `self.config` once, at load."""
         return None
 
+    def given(self, name: str, default: Any = None) -> Any:
+        """Field `name` as the user wrote it (before conversion), or `default` when absent:
+        Thaiyyal's results echo some fields that way (a cache `ttl` of `"10m"`)."""
+        value = self.config.get("_given", {}).get(name)
+        return default if value is None else value
+
     @abstractmethod
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         """Execute once. `inputs` are the results of firing upstream nodes in edge order.
