@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from engine.errors import NodeError
 from engine.nodes.arrays import check_array_length, check_string_length
 from engine.nodes.base import Field, Node, Report, register
-from engine.nodes.values import is_number, json_type
+from engine.nodes.values import MISSING, is_number, json_type, lookup_path
 
 if TYPE_CHECKING:
     from engine.state import NodeContext
@@ -55,21 +55,14 @@ class VariableNode(Node):
 
 
 def lookup(value: Any, path: str) -> Any:
-    """`value[path]`, or, when there is no such key, the dotted path `a.b.0.c` (numbers
-    index arrays). Returns `_MISSING` when neither leads anywhere."""
+    """`value[path]`, or, when there is no such key, the dotted path (`a.b[0].c`,
+    `a.b.0.c`: see `lookup_path`). Returns `_MISSING` when neither leads anywhere."""
     if isinstance(value, dict) and path in value:
         return value[path]
-    if "." not in path:
+    if "." not in path and "[" not in path:
         return _MISSING
-    current = value
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return _MISSING
-    return current
+    found = lookup_path(value, path)
+    return _MISSING if found is MISSING else found
 
 
 @register

@@ -234,9 +234,10 @@ def test_group_by_configuration_problems(load_problems, data, path, message):
 
 # -- unique -----------------------------------------------------------------------------------
 def test_unique_keeps_first_occurrences(run_node):
-    assert run_node("unique", {}, [1, 2, 1.0, "1", [1], [1], {"a": 1}, {"a": 1}]) == {
-        "unique": [1, 2, "1", [1], {"a": 1}], "input_count": 8, "output_count": 5,
-        "removed": 3}
+    # Thaiyyal's equality: 1, 1.0 and "1" are the same value; true is not 1
+    assert run_node("unique", {}, [1, 2, 1.0, "1", True, [1], ["1"], {"a": 1}, {"a": 1}]) == {
+        "unique": [1, 2, True, [1], {"a": 1}], "input_count": 9, "output_count": 5,
+        "removed": 4}
 
 
 def test_unique_by_field_keeps_objects_missing_it(run_node):
