@@ -1,0 +1,338 @@
+"""Regenerate tests/compat/cases.json from a checkout of Thaiyyal's repository.
+
+    python tests/compat/extract.py GIT_DIR [COMMIT]      # e.g. a bare mirror of
+                                                         # github.com/yesoreyeram/thaiyyal
+
+Reads, at the pinned commit (git show, no work tree needed):
+- the workflow payloads written as JSON in its Go tests (backend/**/*_test.go, backtick
+  strings holding "nodes"), with what each test asserts, transcribed by hand in EXPECT below;
+- the JSON workflows in examples/ and the ```json blocks of its Markdown docs that hold a
+  whole workflow: Thaiyyal documents them as working workflows, so they must load and run;
+- its editor's example library (src/data/workflowExamples.ts, ~150 workflows with editor
+  type names): every one must load, and those without HTTP calls must run.
+
+Each case records its source file, line and the commit. Editor `position` keys are dropped
+to keep the file small (the loader ignores them). Thaiyyal's own code is not copied here:
+only workflow payloads and expected outcomes.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+PINNED = "2eccd851cf44185e0b437e673c94add130d8630b"
+OUT = Path(__file__).with_name("cases.json")
+
+OK = {"outcome": "succeeded"}
+FAILS = {"outcome": "not_succeeded"}  # Thaiyyal: New() or Execute() returns an error
+
+#: "file:TestFunction" (or "...#n" for the n-th payload in one function) -> what the Go test
+#: asserts. `skip` says why a case is not run here; `limits` are the test's config changes.
+EXPECT: dict[str, dict[str, Any]] = {
+    # backend/workflow_test.go
+    "backend/workflow_test.go:TestNewEngine": {"node_results": {"1": 10}},
+    "backend/workflow_test.go:TestSimpleAddition": {"node_results": {"3": 15}},
+    "backend/workflow_test.go:TestCompleteWorkflow": {"final_output": 15},
+    "backend/workflow_test.go:TestMultipleOperations": {"node_results": {"5": 30}},
+    "backend/workflow_test.go:TestCyclicWorkflow": FAILS,
+    "backend/workflow_test.go:TestMissingInputs": FAILS,
+    "backend/workflow_test.go:TestExplicitNodeTypes": {"node_results": {"3": 15}},
+    "backend/workflow_test.go:TestTypeInference": {"node_results": {"1": 42}},
+    "backend/workflow_test.go:TestFrontendDefaultPayload": {
+        "node_results": {"3": 15}, "node_result_count": 4},
+    "backend/workflow_test.go:TestTextInputNode": {"node_results": {"1": "Hello World"}},
+    "backend/workflow_test.go:TestTextOperationUppercase": {"node_results": {"2": "HELLO WORLD"}},
+    "backend/workflow_test.go:TestTextOperationLowercase": {"node_results": {"2": "hello world"}},
+    "backend/workflow_test.go:TestTextOperationTitlecase": {
+        "node_results": {"2": "Hello World From Go"}},
+    "backend/workflow_test.go:TestTextOperationCamelcase": {
+        "node_results": {"2": "helloWorldFromGo"}},
+    "backend/workflow_test.go:TestTextOperationInversecase": {
+        "node_results": {"2": "hEllO wOrlD"}},
+    "backend/workflow_test.go:TestChainedTextOperations": {
+        "node_results": {"2": "helloWorld", "3": "HELLOwORLD"}},
+    "backend/workflow_test.go:TestTextOperationNonTextInput": {
+        "outcome": "failed",
+        "error_equals": "error executing node 2: text operation input must be text/string"},
+    "backend/workflow_test.go:TestExplicitTextNodeTypes": {"node_results": {"2": "TEST"}},
+    "backend/workflow_test.go:TestComplexTextChain": {
+        "node_results": {"2": "hello world", "3": "Hello World", "4": "helloWorld"}},
+    "backend/workflow_test.go:TestHTTPNodeInvalidURL": {
+        "skip": "calls an external host (invalid-url-that-does-not-exist.local); ours sends "
+                "nothing off loopback in tests"},
+    "backend/workflow_test.go:TestTextOperationConcat": {"node_results": {"3": "HelloWorld"}},
+    "backend/workflow_test.go:TestTextOperationConcatNonTextInput": FAILS,
+    "backend/workflow_test.go:TestTextOperationRepeatMissingN": FAILS,
+    # backend/pkg/engine
+    "backend/pkg/engine/engine_test.go:TestNew": {"node_types": {
+        "1": "number", "2": "number", "3": "operation"}},
+    "backend/pkg/engine/engine_test.go:TestExecute": {"node_results": {"3": 15}},
+    "backend/pkg/engine/engine_test.go:TestExecutionContext": {"node_results": {"1": 42}},
+    "backend/pkg/engine/engine_test.go:TestInferNodeTypes": {"node_types": {
+        "1": "number", "2": "text_input", "3": "operation"}, "load_only": True},
+    "backend/pkg/engine/filter_integration_test.go:TestFilterNode_Integration": {
+        "node_results": {"6": {"filtered": [25, 20], "input_count": 4, "output_count": 2,
+                               "skipped_count": 2, "error_count": 0,
+                               "condition": "item >= 18", "is_array": True}}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#1": {
+        "node_results": {"2": {"name": "Alice", "age": 30}}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#2": {
+        "node_results": {"2": [{"name": "John", "age": 25, "city": "NYC"},
+                               {"name": "Jane", "age": 30, "city": "LA"}]}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#3": {
+        "node_results": {"2": [1, 2, 3, 4, 5]}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#4": {
+        "node_results": {"2": True}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#5": {
+        "node_results": {"2": [{"product": "iPhone", "price": 999.99},
+                               {"product": "iPad", "price": 799.99}]}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#6": {
+        "node_results": {"2": {"name": "Bob", "age": 42, "active": True}}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#7": {
+        "node_results": {"2": 42.5}},
+    "backend/pkg/engine/parse_integration_test.go:TestParseNode_Integration#8": {
+        "node_results": {"3": {"field": "user", "value": {
+            "name": "Charlie", "email": "charlie@example.com"}}}},
+    "backend/pkg/engine/protection_test.go:TestWorkflowTimeoutStillWorks": {
+        "outcome": "failed", "limits": {"max_execution_time": 0.1},
+        "error_contains": "workflow execution timeout: exceeded 100ms"},
+    "backend/pkg/engine/observer_test.go:TestEngineWithObserver": {"node_results": {"3": 15}},
+    "backend/pkg/engine/observer_test.go:TestEngineWithMultipleObservers": OK,
+    "backend/pkg/engine/observer_test.go:TestEngineWithObserverErrorHandling": {
+        "outcome": "failed", "error_contains": "error executing node 3"},
+    "backend/pkg/engine/observer_test.go:TestEngineWithNoObserver": OK,
+    "backend/pkg/engine/observer_test.go:TestEngineWithCustomLogger": OK,
+    "backend/pkg/engine/observer_test.go:TestObserverChaining": OK,
+    "backend/pkg/engine/observer_test.go:TestObserverWithWorkflowID": {
+        "outcome": "succeeded", "workflow_id": "test-workflow-123"},
+    "backend/pkg/engine/observer_test.go:TestObserverPerformanceNoBlock": OK,
+    "backend/pkg/engine/validation_test.go:TestMaxStringLength": {
+        "skip": "the Go test builds this payload by string concatenation"},
+    "backend/pkg/engine/validation_test.go:TestMaxArrayLength": OK,
+    "backend/pkg/engine/validation_test.go:TestMaxContextDepth": OK,
+    "backend/pkg/engine/validation_test.go:TestMaxVariables": OK,
+    "backend/pkg/engine/zerotrust_test.go:TestZeroTrustConfig_HTTPDisabledByDefault": {
+        "skip": "calls an external host (api.github.com); Thaiyyal's AllowHTTP=false refusal "
+                "is our egress allowlist (see docs/compatibility.md)"},
+    "backend/pkg/engine/zerotrust_test.go:TestZeroTrustConfig_HTTPEnabledWithWhitelist": {
+        "skip": "calls an external host (httpbin.org)"},
+    "backend/pkg/engine/zerotrust_test.go:TestZeroTrustConfig_DomainWhitelistBlocking": {
+        "skip": "calls an external host (api.github.com)"},
+    # Thaiyyal fails here because for_each takes only a bare array and range returns an
+    # envelope (the test's comment blames the iteration limit; the code says otherwise)
+    "backend/pkg/engine/zerotrust_test.go:TestZeroTrustConfig_ExceedsIterationLimit": {
+        **FAILS, "difference": "array-envelopes",
+        "ours": {"outcome": "succeeded", "node_results": {"foreach": {
+            "input_count": 100, "iterations": 100, "successful": 100, "failed": 0}}}},
+    # snapshots: the tests check saved state; each payload runs
+    "backend/pkg/engine/snapshot_test.go:TestSaveSnapshot_Basic": OK,
+    "backend/pkg/engine/snapshot_test.go:TestSaveSnapshot_WithState": OK,
+    "backend/pkg/engine/snapshot_test.go:TestLoadSnapshot_Restore": OK,
+    "backend/pkg/engine/snapshot_test.go:TestSerializeDeserialize": OK,
+    "backend/pkg/engine/snapshot_test.go:TestExecuteFromSnapshot": OK,
+    "backend/pkg/engine/snapshot_test.go:TestSnapshot_ProtectionCounters": OK,
+    "backend/pkg/engine/snapshot_test.go:TestSnapshot_ComplexWorkflow": OK,
+    "backend/pkg/engine/snapshot_test.go:TestSnapshot_EmptyWorkflow": {
+        "skip": "an empty workflow: the snapshot test never executes it"},
+    "backend/pkg/engine/snapshot_test.go:TestSnapshot_Timestamp": OK,
+    # examples/: the branch each one takes for its input, as its README describes
+    # (`skipped`: the nodes on the branches not taken)
+    **{f"examples/conditional-branching/{name}.json": {"outcome": "succeeded",
+                                                       "skipped": skipped}
+       for name, skipped in [
+           ("01-basic-age-check", []), ("02-grade-calculation", []),
+           ("03-nested-eligibility", []), ("04-data-validation", []),
+           ("05-ab-testing", []), ("06-multi-tenant", []), ("07-complex-boolean", []),
+           ("08-arithmetic-condition", []),
+           ("09-age-based-api-routing", ["register_education"]),
+           ("10-multi-step-registration", ["register_minor_education"]),
+           ("11-http-status-routing", ["retry_handler", "error_handler"])]},
+    **{f"examples/switch-node/{name}.json": {"outcome": "succeeded", "skipped": skipped}
+       for name, skipped in [
+           ("01-http-status-routing", ["success_handler", "created_handler",
+                                       "error_handler", "unknown_handler"]),
+           ("02-user-role-routing", ["mod_tools", "user_dashboard", "guest_view"]),
+           ("03-priority-queue-routing", ["critical_queue", "medium_queue", "low_queue",
+                                          "invalid_queue"]),
+           ("04-content-type-routing", ["xml_parser", "csv_parser", "text_parser",
+                                        "raw_handler"]),
+           ("05-age-category-routing", ["minor_handler", "senior_handler",
+                                        "invalid_handler"])]},
+    "examples/conditional-branching/README.md:34": {"outcome": "succeeded",
+                                                    "skipped": ["minor_path"]},
+    # Documented workflows that Thaiyyal itself cannot run: its own data checks
+    # (backend/pkg/types/node_data.go, Validate) refuse them at load, or a node without
+    # `data` fails when it runs (its executor gets no data). Ours refuses them at load.
+    "examples/observability/health-check.json": {
+        **FAILS, "note": "reduce {op: count}: ReduceData.Validate requires expression"},
+    "examples/observability/metrics-collection.json": {
+        **FAILS, "note": "reduce {op: merge}: ReduceData.Validate requires expression"},
+    "README.md:432": {**FAILS, "note": "reduce {op: sum}: ReduceData requires expression"},
+    "docs/EXAMPLES.md:58": {**FAILS, "note": "reduce {op: sum}: ReduceData requires expression"},
+    "docs/API_PROTECTION_QUICK_REFERENCE.md:222": {
+        **FAILS, "note": "cache without cache_op: CacheData.Validate requires it"},
+    "docs/CONDITIONAL_EXECUTION_DEMO.md:119": {
+        **FAILS, "note": "switch cases use outputPath (not output_path) and no default case: "
+                         "SwitchData.Validate refuses both"},
+    "docs/CONDITIONAL_EXECUTION_SUMMARY.md:210": {
+        **FAILS, "note": "text_input nodes without data: their executor fails"},
+    "docs/PERFORMANCE_TESTING.md:309": {
+        **FAILS, "note": "placeholder URLs and expressions (\"...\")"},
+    "docs/PERFORMANCE_TESTING.md:329": {
+        **FAILS, "note": "placeholder URLs and expressions (\"...\")"},
+    "examples/conditional-branching/README.md:633": {
+        **FAILS, "note": "a condition node without data (an edge-wiring sketch)"},
+    "examples/conditional-branching/README.md:649": {
+        **FAILS, "note": "a condition node without data (an edge-wiring sketch)"},
+}
+
+#: Go test files whose payloads are not workflows a user could send: custom executors
+#: registered from Go, and the registry's storage of opaque bytes
+SKIPPED_GO_FILES = {
+    "backend/pkg/engine/custom_executor_test.go":
+        "custom node types registered from Go code: no equivalent in a JSON-only engine",
+    "backend/workflow_registry_test.go": "the registry stores payload bytes; nothing runs",
+}
+
+
+def git_show(git_dir: str, commit: str, path: str) -> str:
+    return subprocess.run(["git", "--git-dir", git_dir, "show", f"{commit}:{path}"],
+                          check=True, capture_output=True, text=True).stdout
+
+
+def git_files(git_dir: str, commit: str) -> list[str]:
+    return subprocess.run(["git", "--git-dir", git_dir, "ls-tree", "-r", "--name-only",
+                           commit], check=True, capture_output=True, text=True).stdout.split()
+
+
+def line_of(text: str, offset: int) -> int:
+    return text.count("\n", 0, offset) + 1
+
+
+def go_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
+    cases = []
+    for path in files:
+        if not path.endswith("_test.go") or path in SKIPPED_GO_FILES:
+            continue
+        source = git_show(git_dir, commit, path)
+        seen: dict[str, int] = {}
+        for match in re.finditer(r"`([^`]*)`", source):
+            body = match.group(1)
+            if '"nodes"' not in body:
+                continue
+            functions = re.findall(r"^func (\w+)", source[:match.start()], re.M)
+            key = f"{path}:{functions[-1]}"
+            seen[key] = seen.get(key, 0) + 1
+            numbered = f"{key}#{seen[key]}"
+            expect = EXPECT.get(numbered) or EXPECT.get(key)
+            if expect is None:
+                raise SystemExit(f"no expectation written for {numbered} (line "
+                                 f"{line_of(source, match.start())})")
+            try:
+                payload = json.loads(body)
+            except json.JSONDecodeError:
+                payload = None
+            cases.append({"id": numbered if numbered in EXPECT else key,
+                          "source": {"file": path, "line": line_of(source, match.start()),
+                                     "commit": commit},
+                          "payload": payload, "expect": expect})
+    return cases
+
+
+def example_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
+    cases = []
+    for path in files:
+        if not (path.startswith("examples/") and path.endswith(".json")):
+            continue
+        payload = json.loads(git_show(git_dir, commit, path))
+        cases.append({"id": path, "source": {"file": path, "line": 1, "commit": commit},
+                      "payload": payload,
+                      "expect": EXPECT.get(path) or run_expectation(payload)})
+    return cases
+
+
+def doc_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
+    cases = []
+    for path in files:
+        if not path.endswith(".md"):
+            continue
+        text = git_show(git_dir, commit, path)
+        for match in re.finditer(r"```json\n(.*?)```", text, re.S):
+            try:
+                payload = json.loads(match.group(1))
+            except json.JSONDecodeError:
+                continue  # fragments and annotated pseudo-JSON
+            if not (isinstance(payload, dict) and isinstance(payload.get("nodes"), list)):
+                continue
+            line = line_of(text, match.start()) + 1
+            case_id = f"{path}:{line}"
+            cases.append({"id": case_id,
+                          "source": {"file": path, "line": line, "commit": commit},
+                          "payload": payload,
+                          "expect": EXPECT.get(case_id) or run_expectation(payload)})
+    return cases
+
+
+def editor_cases(git_dir: str, commit: str) -> list[dict[str, Any]]:
+    path = "src/data/workflowExamples.ts"
+    text = git_show(git_dir, commit, path)
+    examples = parse_ts_examples(text)
+    cases = []
+    for example in examples:
+        line = line_of(text, text.index(f'id: "{example["id"]}"'))
+        nodes = [{k: v for k, v in n.items() if k != "position"} for n in example["nodes"]]
+        payload = {"nodes": nodes, "edges": example["edges"]}
+        cases.append({"id": f"{path}:{example['id']}",
+                      "source": {"file": path, "line": line, "commit": commit},
+                      "title": example["title"], "payload": payload,
+                      "expect": run_expectation(payload)})
+    return cases
+
+
+def run_expectation(payload: dict[str, Any]) -> dict[str, Any]:
+    """Documented and example workflows: they load, and run to success unless they call
+    external hosts (then they are loaded only)."""
+    hosts = sorted({n.get("data", {}).get("url", "") for n in payload["nodes"]
+                    if isinstance(n.get("data"), dict) and n["data"].get("url")})
+    if hosts:
+        return {"load_only": True,
+                "skip_run": "calls external hosts: " + ", ".join(hosts)}
+    return dict(OK)
+
+
+def parse_ts_examples(text: str) -> list[dict[str, Any]]:
+    """The array literal of workflowExamples.ts as JSON: quote bare keys, turn single-quoted
+    strings into JSON strings, drop trailing commas. (The file is Prettier-formatted.)"""
+    start = text.index("workflowExamples: WorkflowExample[] =")
+    body = text[text.index("[", text.index("=", start)) :].rstrip().rstrip(";")
+    body = re.sub(r"^(\s*)([A-Za-z_][A-Za-z0-9_]*):", r'\1"\2":', body, flags=re.M)
+    body = re.sub(r"'((?:[^'\\\n]|\\.)*)'", lambda m: json.dumps(m.group(1)), body)
+    body = re.sub(r",(\s*[}\]])", r"\1", body)
+    return json.loads(body)
+
+
+def main(argv: list[str]) -> None:
+    git_dir = argv[1]
+    commit = argv[2] if len(argv) > 2 else PINNED
+    files = git_files(git_dir, commit)
+    cases = (go_cases(git_dir, commit, files) + example_cases(git_dir, commit, files)
+             + doc_cases(git_dir, commit, files) + editor_cases(git_dir, commit))
+    doc = {"repository": "https://github.com/yesoreyeram/thaiyyal", "commit": commit,
+           "skipped_files": SKIPPED_GO_FILES, "cases": cases}
+    with OUT.open("w", encoding="utf-8") as handle:
+        handle.write("{\n")
+        for key in ("repository", "commit", "skipped_files"):
+            handle.write(f"  {json.dumps(key)}: {json.dumps(doc[key])},\n")
+        handle.write('  "cases": [\n')
+        handle.write(",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in cases))
+        handle.write("\n  ]\n}\n")
+    print(f"{len(cases)} cases -> {OUT}")
+
+
+if __name__ == "__main__":
+    main(sys.argv)

@@ -1,0 +1,107 @@
+"""Thaiyyal's own workflows, run unchanged: payloads from its Go tests (with what those
+tests assert), its examples/, its docs' JSON blocks and its editor's example library, at
+the commit pinned in cases.json (regenerate with tests/compat/extract.py).
+
+A case whose outcome differs on purpose names the difference (`difference`), which
+docs/compatibility.md lists; the case then pins our outcome (`ours`) instead, so a change
+either way is noticed. docs/compatibility.md also states the suite's counts; the last test
+checks them.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from engine import Limits, PayloadError, Workflow
+from engine.nodes.values import json_equal
+
+HERE = Path(__file__).resolve().parent
+SUITE = json.loads((HERE / "cases.json").read_text(encoding="utf-8"))
+COMPATIBILITY = (HERE.parents[1] / "docs" / "compatibility.md").read_text(encoding="utf-8")
+CASES = SUITE["cases"]
+
+
+def expectation(case: dict[str, Any]) -> dict[str, Any]:
+    expect = case["expect"]
+    return expect["ours"] if "difference" in expect else expect
+
+
+def skip_reason(case: dict[str, Any]) -> str | None:
+    if case["payload"] is None:
+        return "the payload is not a JSON literal in the Go test"
+    return case["expect"].get("skip")
+
+
+def check(case: dict[str, Any]) -> None:
+    """Assert that our engine gives the case's expected outcome."""
+    expect = expectation(case)
+    outcome = expect.get("outcome", "succeeded")
+    try:
+        workflow = Workflow.load(case["payload"])
+    except PayloadError as exc:
+        refusal: PayloadError | None = exc
+    else:
+        refusal = None
+    if refusal is not None:
+        assert outcome in ("not_succeeded", "refused"), f"refused: {refusal}"
+        return
+    assert outcome != "refused", "loaded, but Thaiyyal refuses it at load"
+    for node_id, node_type in expect.get("node_types", {}).items():
+        assert {n.id: n.type_name for n in workflow.nodes}[node_id] == node_type
+    if expect.get("load_only"):
+        return
+    result = workflow.execute(limits=Limits(**expect.get("limits", {})))
+    if outcome == "not_succeeded":
+        assert result.status == "failed", f"ran: {result.final_output!r}"
+        return
+    assert result.status == outcome, result.errors
+    for node_id, value in expect.get("node_results", {}).items():
+        assert node_id in result.node_results, f"node {node_id} has no result"
+        assert json_equal(result.node_results[node_id], value), (
+            node_id, result.node_results[node_id], value)
+    if "skipped" in expect:
+        assert sorted(n.id for n in result.nodes if n.status == "skipped") == sorted(
+            expect["skipped"])
+    if "final_output" in expect:
+        assert json_equal(result.final_output, expect["final_output"])
+    if "node_result_count" in expect:
+        assert len(result.node_results) == expect["node_result_count"]
+    if "workflow_id" in expect:
+        assert result.workflow_id == expect["workflow_id"]
+    if "error_contains" in expect:
+        assert expect["error_contains"] in result.errors[0]
+    if "error_equals" in expect:
+        assert result.errors[0] == expect["error_equals"]
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
+def test_thaiyyal_case(case):
+    reason = skip_reason(case)
+    if reason:
+        pytest.skip(reason)
+    difference = case["expect"].get("difference")
+    if difference:
+        assert f"`{difference}`" in COMPATIBILITY, f"difference {difference} is not documented"
+    check(case)
+
+
+def counts() -> dict[str, int]:
+    run = [c for c in CASES if not skip_reason(c)]
+    differences = sum(1 for c in run if "difference" in c["expect"])
+    load_only = sum(1 for c in run if "skip_run" in c["expect"])
+    return {"cases": len(CASES), "matched": len(run) - differences, "load_only": load_only,
+            "differences": differences, "skipped": len(CASES) - len(run)}
+
+
+def test_documented_counts_are_the_suites():
+    stated = re.search(r"(\d+) cases: (\d+) matched \((\d+) of them loaded only\b[^)]*\), "
+                       r"(\d+) listed differences?, (\d+) skipped", COMPATIBILITY)
+    assert stated, "docs/compatibility.md states the suite's counts"
+    c = counts()
+    assert tuple(map(int, stated.groups())) == (
+        c["cases"], c["matched"], c["load_only"], c["differences"], c["skipped"])
