@@ -5,7 +5,9 @@
 
 Reads, at the pinned commit (git show, no work tree needed):
 - the workflow payloads written as JSON in its Go tests (backend/**/*_test.go, backtick
-  strings holding "nodes"), with what each test asserts, transcribed by hand in EXPECT below;
+  strings holding "nodes"), with what each test asserts, transcribed by hand in EXPECT below,
+  and those backend/workflow_test.go builds as Go map literals (TRANSCRIBED below; HTTP ones
+  run against the loopback test server instead of the test's httptest server);
 - the JSON workflows in examples/ and the ```json blocks of its Markdown docs that hold a
   whole workflow: Thaiyyal documents them as working workflows, so they must load and run;
 - its editor's example library (src/data/workflowExamples.ts, ~150 workflows with editor
@@ -24,6 +26,7 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 PINNED = "2eccd851cf44185e0b437e673c94add130d8630b"
 OUT = Path(__file__).with_name("cases.json")
@@ -191,6 +194,106 @@ EXPECT: dict[str, dict[str, Any]] = {
         **FAILS, "note": "a condition node without data (an edge-wiring sketch)"},
 }
 
+def _n(node_id: str, **data: Any) -> dict[str, Any]:
+    return {"id": node_id, "data": data}
+
+
+def _e(source: str, target: str) -> dict[str, Any]:
+    return {"id": f"e{source}-{target}", "source": source, "target": target}
+
+
+def _say(text: str, code: int = 200) -> str:
+    """The loopback server's answer for a Go httptest handler that writes `text`."""
+    return "{server}/say?" + urlencode({"text": text, "code": code})
+
+
+#: Payloads the Go tests build as map literals (with a loop variable or an httptest
+#: server's URL in them), transcribed by hand: (test function, line of the payload,
+#: payload, expectation). `{server}` is the loopback test server standing in for the test's
+#: httptest server; its handler's status and body are in the URL.
+TRANSCRIBED: list[tuple[str, int, dict[str, Any], dict[str, Any]]] = [
+    *[("TestAllOperations", 77,
+       {"nodes": [_n("1", value=left), _n("2", value=right), _n("3", op=op)],
+        "edges": [_e("1", "3"), _e("2", "3")]},
+       FAILS if expected is None else {"node_results": {"3": expected}})
+      for op, left, right, expected in [("add", 10, 5, 15), ("subtract", 10, 5, 5),
+                                        ("multiply", 10, 5, 50), ("divide", 10, 5, 2),
+                                        ("divide", 10, 0, None)]],
+    *[("TestVisualizationModes", 295,
+       {"nodes": [_n("1", value=42.0), _n("2", mode=mode)], "edges": [_e("1", "2")]},
+       {"final_output": 42}) for mode in ("text", "table")],
+    ("TestHTTPNodeSuccess", 579, {"nodes": [_n("1", url=_say("Hello from server"))],
+                                  "edges": []},
+     {"node_results": {"1": "Hello from server"}}),
+    ("TestHTTPNodeErrorStatus", 607, {"nodes": [_n("1", url=_say("Not found", 404))],
+                                      "edges": []},
+     {"outcome": "failed", "error_contains": "404"}),
+    ("TestHTTPNodeToTextOperation", 650,
+     {"nodes": [_n("1", url=_say("hello world")), _n("2", text_op="uppercase")],
+      "edges": [_e("1", "2")]},
+     {"node_results": {"1": "hello world", "2": "HELLO WORLD"}}),
+    ("TestHTTPNodeErrorToTextOperation", 687,
+     {"nodes": [_n("1", url=_say("Server error", 500)), _n("2", text_op="uppercase")],
+      "edges": [_e("1", "2")]}, FAILS),
+    ("TestHTTPNodeToChainedTextOperations", 714,
+     {"nodes": [_n("1", url=_say("HELLO WORLD")), _n("2", text_op="lowercase"),
+                _n("3", text_op="titlecase")],
+      "edges": [_e("1", "2"), _e("2", "3")]},
+     {"node_results": {"1": "HELLO WORLD", "2": "hello world", "3": "Hello World"}}),
+    ("TestExplicitHTTPNodeType", 756,
+     {"nodes": [{"id": "1", "type": "http", "data": {"url": _say("test response")}}],
+      "edges": []}, {"node_results": {"1": "test response"}}),
+    *[("TestHTTPNodeStatusCodes", 798,
+       {"nodes": [_n("1", url=_say("response body", code))], "edges": []},
+       FAILS if code >= 400 else OK) for code in (200, 201, 204, 400, 404, 500)],
+    ("TestTextOperationConcatWithSeparator", 846,
+     {"nodes": [_n("1", text="Hello"), _n("2", text="World"),
+                _n("3", text_op="concat", separator=" ")],
+      "edges": [_e("1", "3"), _e("2", "3")]}, {"node_results": {"3": "Hello World"}}),
+    ("TestTextOperationConcatMultiple", 872,
+     {"nodes": [_n("1", text="one"), _n("2", text="two"), _n("3", text="three"),
+                _n("4", text_op="concat", separator=", ")],
+      "edges": [_e("1", "4"), _e("2", "4"), _e("3", "4")]},
+     {"node_results": {"4": "one, two, three"}}),
+    ("TestTextOperationRepeat", 922,
+     {"nodes": [_n("1", text="Ha"), _n("2", text_op="repeat", repeat_n=3)],
+      "edges": [_e("1", "2")]}, {"node_results": {"2": "HaHaHa"}}),
+    ("TestTextOperationRepeatZero", 947,
+     {"nodes": [_n("1", text="Hello"), _n("2", text_op="repeat", repeat_n=0)],
+      "edges": [_e("1", "2")]}, {"node_results": {"2": ""}}),
+    ("TestTextOperationRepeatNegative", 991,
+     {"nodes": [_n("1", text="Hello"), _n("2", text_op="repeat", repeat_n=-1)],
+      "edges": [_e("1", "2")]}, FAILS),
+    ("TestConcatAndRepeatChained", 1012,
+     {"nodes": [_n("1", text="Hello"), _n("2", text="World"),
+                _n("3", text_op="concat", separator=" "), _n("4", text_op="repeat",
+                                                             repeat_n=2)],
+      "edges": [_e("1", "3"), _e("2", "3"), _e("3", "4")]},
+     {"node_results": {"3": "Hello World", "4": "Hello WorldHello World"}}),
+    ("TestHTTPToConcat", 1053,
+     {"nodes": [_n("1", url=_say("API")), _n("2", text="Response"),
+                _n("3", text_op="concat", separator=": ")],
+      "edges": [_e("1", "3"), _e("2", "3")]}, {"node_results": {"3": "API: Response"}}),
+    ("TestComplexTextWorkflow", 1087,
+     {"nodes": [_n("1", url=_say("hi")), _n("2", text_op="uppercase"),
+                _n("3", text_op="repeat", repeat_n=3), _n("4", text="!!!"),
+                _n("5", text_op="concat")],
+      "edges": [_e("1", "2"), _e("2", "3"), _e("3", "5"), _e("4", "5")]},
+     {"node_results": {"2": "HI", "3": "HIHIHI", "5": "HIHIHI!!!"}}),
+]
+
+
+def transcribed_cases(commit: str) -> list[dict[str, Any]]:
+    cases, seen = [], {}
+    for function, line, payload, expect in TRANSCRIBED:
+        seen[function] = seen.get(function, 0) + 1
+        cases.append({"id": f"backend/workflow_test.go:{function}#{seen[function]}",
+                      "source": {"file": "backend/workflow_test.go", "line": line,
+                                 "commit": commit, "transcribed": True},
+                      "payload": payload, "expect": expect})
+    return cases
+
+
 #: Go test files whose payloads are not workflows a user could send: custom executors
 #: registered from Go, and the registry's storage of opaque bytes
 SKIPPED_GO_FILES = {
@@ -320,7 +423,8 @@ def main(argv: list[str]) -> None:
     git_dir = argv[1]
     commit = argv[2] if len(argv) > 2 else PINNED
     files = git_files(git_dir, commit)
-    cases = (go_cases(git_dir, commit, files) + example_cases(git_dir, commit, files)
+    cases = (go_cases(git_dir, commit, files) + transcribed_cases(commit)
+             + example_cases(git_dir, commit, files)
              + doc_cases(git_dir, commit, files) + editor_cases(git_dir, commit))
     doc = {"repository": "https://github.com/yesoreyeram/thaiyyal", "commit": commit,
            "skipped_files": SKIPPED_GO_FILES, "cases": cases}

@@ -37,12 +37,15 @@ def skip_reason(case: dict[str, Any]) -> str | None:
     return case["expect"].get("skip")
 
 
-def check(case: dict[str, Any]) -> None:
-    """Assert that our engine gives the case's expected outcome."""
+def check(case: dict[str, Any], server: str = "", services: dict[str, Any] | None = None,
+          ) -> None:
+    """Assert that our engine gives the case's expected outcome. `{server}` in a payload
+    is the loopback test server standing in for the Go test's httptest server."""
     expect = expectation(case)
     outcome = expect.get("outcome", "succeeded")
+    payload = json.loads(json.dumps(case["payload"]).replace("{server}", server))
     try:
-        workflow = Workflow.load(case["payload"])
+        workflow = Workflow.load(payload)
     except PayloadError as exc:
         refusal: PayloadError | None = exc
     else:
@@ -55,7 +58,7 @@ def check(case: dict[str, Any]) -> None:
         assert {n.id: n.type_name for n in workflow.nodes}[node_id] == node_type
     if expect.get("load_only"):
         return
-    result = workflow.execute(limits=Limits(**expect.get("limits", {})))
+    result = workflow.execute(limits=Limits(**expect.get("limits", {})), services=services)
     if outcome == "not_succeeded":
         assert result.status == "failed", f"ran: {result.final_output!r}"
         return
@@ -80,14 +83,14 @@ def check(case: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
-def test_thaiyyal_case(case):
+def test_thaiyyal_case(case, http_server, loopback_policy):
     reason = skip_reason(case)
     if reason:
         pytest.skip(reason)
     difference = case["expect"].get("difference")
     if difference:
         assert f"`{difference}`" in COMPATIBILITY, f"difference {difference} is not documented"
-    check(case)
+    check(case, http_server.origin, {"egress_policy": loopback_policy})
 
 
 def counts() -> dict[str, int]:
