@@ -8,6 +8,8 @@ Reads, at the pinned commit (git show, no work tree needed):
   strings holding "nodes"), with what each test asserts, transcribed by hand in EXPECT below,
   and those backend/workflow_test.go builds as Go map literals (TRANSCRIBED below; HTTP ones
   run against the loopback test server instead of the test's httptest server);
+- the rows of its expression package's table tests (backend/pkg/expression/*_test.go):
+  expression, input, context and the asserted result;
 - the JSON workflows in examples/ and the ```json blocks of its Markdown docs that hold a
   whole workflow: Thaiyyal documents them as working workflows, so they must load and run;
 - its editor's example library (src/data/workflowExamples.ts, ~150 workflows with editor
@@ -168,6 +170,10 @@ EXPECT: dict[str, dict[str, Any]] = {
                                         "invalid_handler"])]},
     "examples/conditional-branching/README.md:34": {"outcome": "succeeded",
                                                     "skipped": ["minor_path"]},
+    # expression rows where ours answers null instead of failing (see `missing-fields`)
+    **{f"backend/pkg/expression/errors_test.go:TestErrorMessageQuality:{name}": {
+        "outcome": "failed", "difference": "missing-fields", "ours": {"value": None}}
+       for name in ("undefined field", "array index out of bounds", "undefined variable")},
     # Documented workflows that Thaiyyal itself cannot run: its own data checks
     # (backend/pkg/types/node_data.go, Validate) refuse them at load, or a node without
     # `data` fails when it runs (its executor gets no data). Ours refuses them at load.
@@ -347,6 +353,194 @@ def go_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]
     return cases
 
 
+# -- Go literals and test tables (backend/pkg/expression) ------------------------------------
+
+_GO_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<raw>`[^`]*`)'
+    r"|(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)"
+    r"|(?P<open>(?:map\[string\]interface\{\}|\[\]interface\{\}|\[\]string|\[\]float64"
+    r"|\[\]int|\[\]map\[string\]interface\{\})?\{)"
+    r"|(?P<close>\})|(?P<colon>:)|(?P<comma>,)|(?P<ident>[A-Za-z_][\w.]*(?:\([^()]*\))?))")
+
+
+def go_literal(text: str) -> Any:
+    """A Go composite literal of JSON-like values (maps, slices, strings, numbers, bools,
+    nil, float64(n)) as a Python value. ValueError for anything else (a variable, a time)."""
+    tokens, pos = [], 0
+    while text[pos:].strip():
+        match = _GO_TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f"not a literal: {text[pos:pos + 30]!r}")
+        pos = match.end()
+        tokens.append((match.lastgroup, match.group(match.lastgroup or "")))
+    index = 0
+
+    def value() -> Any:
+        nonlocal index
+        kind, text = tokens[index]
+        index += 1
+        if kind == "str":
+            return json.loads(text)
+        if kind == "raw":
+            return text[1:-1]
+        if kind == "num":
+            return float(text) if "." in text or "e" in text.lower() else int(text)
+        if kind == "ident":
+            named = {"true": True, "false": False, "nil": None}
+            if text in named:
+                return named[text]
+            if re.fullmatch(r"(float64|int)\(-?[\d.]+\)", text):
+                return json.loads(text[text.index("(") + 1:-1])
+            raise ValueError(f"not a literal: {text}")
+        if kind != "open":
+            raise ValueError(f"unexpected {text!r}")
+        items, pairs = [], []
+        while tokens[index][0] != "close":
+            item = value()
+            if tokens[index][0] == "colon":
+                index += 1
+                pairs.append((item, value()))
+            else:
+                items.append(item)
+            if tokens[index][0] == "comma":
+                index += 1
+        index += 1
+        return dict(pairs) if pairs or text.startswith("map") else items
+
+    return value()
+
+
+def _closing(text: str, start: int) -> int:
+    """Index of the brace closing the one at `start` (strings skipped)."""
+    depth, quote, i = 0, "", start
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\" and quote == '"':
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"`":
+            quote = char
+        elif char == "{":
+            depth += 1
+        elif char == "}":
+            depth -= 1
+            if depth == 0:
+                return i
+        i += 1
+    raise ValueError("unbalanced braces")
+
+
+def _top_level(text: str) -> list[str]:
+    """`text` split at the commas outside strings and brackets."""
+    parts, depth, quote, current, i = [], 0, "", "", 0
+    while i < len(text):
+        char = text[i]
+        current += char
+        if quote:
+            if char == "\\" and quote == '"':
+                current += text[i + 1]
+                i += 1
+            elif char == quote:
+                quote = ""
+        elif char in "\"`":
+            quote = char
+        elif char in "{([":
+            depth += 1
+        elif char in "})]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            parts.append(current[:-1])
+            current = ""
+        i += 1
+    parts.append(current)
+    return [p.strip() for p in parts if p.strip()]
+
+
+def _go_context(text: str) -> dict[str, Any]:
+    """`&Context{NodeResults: ..., Variables: ..., ContextVars: ...}` as a dict."""
+    start = text.index("{")
+    inner = text[start + 1:_closing(text, start)]
+    out = {}
+    for part in _top_level(inner):
+        key, literal = (s.strip() for s in part.split(":", 1))
+        out[key] = {} if literal.startswith("make(") else go_literal(literal)
+    return out
+
+
+_CALL = re.compile(r"(Evaluate|EvaluateExpression|EvaluateArithmetic)\(tt\.(\w+),"
+                   r"\s*(?:(tt\.input|nil),\s*)?(nil|ctx|tt\.ctx)\)")
+
+
+def expression_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
+    """The table-driven tests of Thaiyyal's expression package: each row's expression,
+    input and context (node results, variables, context values) and what it asserts.
+    `Evaluate` asserts a boolean (a condition), the others a value."""
+    cases = []
+    for path in files:
+        if not (path.startswith("backend/pkg/expression/") and path.endswith("_test.go")):
+            continue
+        source = git_show(git_dir, commit, path)
+        for function in re.finditer(r"^func (Test\w+)\(t \*testing\.T\) \{", source, re.M):
+            body_start = function.end() - 1
+            body = source[body_start:_closing(source, body_start)]
+            cases += _table_cases(path, commit, function.group(1), source, body_start, body)
+    return cases
+
+
+def _table_cases(path: str, commit: str, name: str, source: str, offset: int,
+                 body: str) -> list[dict[str, Any]]:
+    cases = []
+    for table in re.finditer(r"tests := \[\]struct \{(.*?)\n\t\}\{", body, re.S):
+        fields = [line.split()[0] for line in table.group(1).strip().splitlines()
+                  if line.strip() and not line.strip().startswith("//")]
+        start = table.end() - 1
+        end = _closing(body, start)
+        call = _CALL.search(body[end:])
+        if not call:
+            continue
+        shared: dict[str, Any] | None = None
+        if call.group(4) == "ctx":
+            found = re.search(r"ctx := &Context\{", body)
+            try:
+                shared = _go_context(body[found.start():]) if found else None
+            except ValueError:
+                continue  # contexts holding Go values (times): not JSON
+        rows, at = body[start + 1:end], 0
+        while (opening := rows.find("{", at)) >= 0:
+            closing = _closing(rows, opening)
+            line = line_of(source, offset + start + 1 + opening)
+            row, at = rows[opening + 1:closing], closing + 1
+            try:
+                values = _row_values(row, fields)
+            except ValueError:
+                continue  # a row built from Go variables
+            context = shared if call.group(4) == "ctx" else values.get("ctx")
+            expect: dict[str, Any] = ({"outcome": "failed"} if values.get("wantErr")
+                                      else {"value": values.get("want")})
+            case_id = f"{path}:{name}:{values.get('name', line)}"
+            cases.append({
+                "id": case_id,
+                "kind": "expression",
+                "source": {"file": path, "line": line, "commit": commit},
+                "payload": {"expression": values.get(call.group(2)),
+                            "input": values.get("input"),
+                            "mode": "condition" if call.group(1) == "Evaluate" else "value",
+                            "context": context or {}},
+                "expect": EXPECT.get(case_id, expect)})
+    return cases
+
+
+def _row_values(row: str, fields: list[str]) -> dict[str, Any]:
+    parts = _top_level(row)
+    keyed = all(re.match(r"^\w+:", p) for p in parts)
+    pairs = ([(k.strip(), v.strip()) for k, v in (p.split(":", 1) for p in parts)]
+             if keyed else list(zip(fields, parts, strict=False)))
+    return {key: _go_context(text) if text.startswith("&Context") else go_literal(text)
+            for key, text in pairs}
+
+
 def example_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
     cases = []
     for path in files:
@@ -424,6 +618,7 @@ def main(argv: list[str]) -> None:
     commit = argv[2] if len(argv) > 2 else PINNED
     files = git_files(git_dir, commit)
     cases = (go_cases(git_dir, commit, files) + transcribed_cases(commit)
+             + expression_cases(git_dir, commit, files)
              + example_cases(git_dir, commit, files)
              + doc_cases(git_dir, commit, files) + editor_cases(git_dir, commit))
     doc = {"repository": "https://github.com/yesoreyeram/thaiyyal", "commit": commit,

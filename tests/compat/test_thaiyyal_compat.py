@@ -18,7 +18,10 @@ from typing import Any
 import pytest
 
 from engine import Limits, PayloadError, Workflow
-from engine.nodes.values import json_equal
+from engine.errors import ExpressionError, ExpressionSyntaxError
+from engine.expressions import compile_expression
+from engine.expressions.scope import Scope
+from engine.nodes.values import json_equal, truthy
 
 HERE = Path(__file__).resolve().parent
 SUITE = json.loads((HERE / "cases.json").read_text(encoding="utf-8"))
@@ -35,6 +38,35 @@ def skip_reason(case: dict[str, Any]) -> str | None:
     if case["payload"] is None:
         return "the payload is not a JSON literal in the Go test"
     return case["expect"].get("skip")
+
+
+def check_expression(case: dict[str, Any]) -> None:
+    """A row of Thaiyyal's expression tests: the expression on its input, with the test's
+    node results, variables and context values; `condition` mode asks for true/false."""
+    payload, expect = case["payload"], expectation(case)
+    context = payload["context"]
+    scope = Scope(variables=context.get("Variables") or {},
+                  context=context.get("ContextVars") or {},
+                  nodes=context.get("NodeResults") or {})
+    try:
+        value = compile_expression(payload["expression"]).evaluate(scope,
+                                                                   input=payload["input"])
+    except (ExpressionSyntaxError, ExpressionError) as exc:
+        error: Exception | None = exc
+    else:
+        error = None
+    if expect.get("outcome") == "failed":
+        assert error is not None, f"evaluated to {value!r}"
+        return
+    assert error is None, str(error)
+    if payload["mode"] == "condition":
+        value = truthy(value)
+    want = expect["value"]
+    if isinstance(want, float) and not isinstance(value, bool) \
+            and isinstance(value, int | float):
+        assert value == pytest.approx(want, abs=1e-3)
+    else:
+        assert json_equal(value, want), (value, want)
 
 
 def check(case: dict[str, Any], server: str = "", services: dict[str, Any] | None = None,
@@ -90,7 +122,10 @@ def test_thaiyyal_case(case, http_server, loopback_policy):
     difference = case["expect"].get("difference")
     if difference:
         assert f"`{difference}`" in COMPATIBILITY, f"difference {difference} is not documented"
-    check(case, http_server.origin, {"egress_policy": loopback_policy})
+    if case.get("kind") == "expression":
+        check_expression(case)
+    else:
+        check(case, http_server.origin, {"egress_policy": loopback_policy})
 
 
 def counts() -> dict[str, int]:

@@ -52,3 +52,19 @@ def test_extract_chain_feeding_a_condition():
     }).execute()
     # extract returns {field: "score", value: {value: 91}}: two levels of `value`
     assert result.node_results["c"]["path"] == "true"
+
+
+@pytest.mark.parametrize(("condition", "value", "met"), [
+    (">100 && <200", 150, True),
+    (">100 && <200", 250, False),
+    (">100 || <50", 75, False),
+    (">=18 && <65 || ==99", 99, True),
+    ("input > 1 && <5", 3, True),
+])
+def test_each_side_of_and_or_may_be_a_shorthand(condition, value, met):
+    # Thaiyyal's expression tests: `>100 && <200` compares the input on both sides
+    result = Workflow.load({
+        "nodes": [node("n", "number", value=value), node("c", "condition", condition=condition)],
+        "edges": [edge("n", "c")],
+    }).execute()
+    assert result.node_results["c"]["condition_met"] is met
