@@ -49,9 +49,10 @@ class HTTPStatusError(NodeError):
 
     def __init__(self, status: int, method: str, url: str, node_id: str | None) -> None:
         self.status = status
-        # "status 503" so that `retry_on: ["status 5"]` picks server errors
-        super().__init__(f"HTTP request returned error status {status} ({method} {url})",
-                         node_id)
+        # Thaiyyal's words first ("error status: 503"); then "status 503", so that
+        # `retry_on: ["status 5"]` picks server errors
+        super().__init__(f"HTTP request returned error status: {status} "
+                         f"(status {status}, {method} {url})", node_id)
 
 
 REQUEST_FIELDS = (
