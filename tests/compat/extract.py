@@ -542,6 +542,195 @@ def _row_values(row: str, fields: list[str]) -> dict[str, Any]:
             for key, text in pairs}
 
 
+# -- Go struct payloads (backend/pkg/engine: types.Payload{Nodes: ..., Edges: ...}) ---------
+
+_GO_STRUCT_TOKEN = re.compile(
+    r'\s*(?:(?P<str>"(?:[^"\\]|\\.)*")|(?P<num>-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)'
+    r"|(?P<open>&?(?:\[\])?(?:map\[string\])?(?:types\.\w+|interface\{\}|string|float64"
+    r"|int)?\{)"
+    r"|(?P<ptr>(?:strPtr|float64Ptr|floatPtr|intPtr|boolPtr)\()|(?P<close>[})])"
+    r"|(?P<colon>:)|(?P<comma>,)|(?P<ref>&?tt\.\w+)|(?P<ident>[A-Za-z_][\w.]*))")
+
+
+def go_tags(git_dir: str, commit: str) -> tuple[dict[str, str], dict[str, str]]:
+    """(Go field name -> JSON key, NodeTypeX constant -> type name) from Thaiyyal's types."""
+    text = "".join(git_show(git_dir, commit, f"backend/pkg/types/{name}")
+                   for name in ("types.go", "node_data.go"))
+    tags = dict(re.findall(r'^[ \t]+([A-Z]\w*)[ \t]+[^`\n]+`json:"([a-zA-Z_]+)', text, re.M))
+    constants = dict(re.findall(r'(NodeType\w+)\s+NodeType = "(\w+)"', text))
+    return tags, constants
+
+
+def go_struct(text: str, tags: dict[str, str], constants: dict[str, str],
+              row: dict[str, Any]) -> Any:
+    """A Go struct literal built from Thaiyyal's types as JSON (keys by their json tags);
+    `tt.x` reads the table row. ValueError for anything else."""
+    tokens, pos = [], 0
+    while text[pos:].strip():
+        match = _GO_STRUCT_TOKEN.match(text, pos)
+        if not match or match.end() == pos:
+            raise ValueError(f"cannot read {text[pos:pos + 30]!r}")
+        pos = match.end()
+        tokens.append((match.lastgroup, match.group(match.lastgroup or "")))
+    index = 0
+
+    def value() -> Any:
+        nonlocal index
+        kind, token = tokens[index]
+        index += 1
+        if kind == "str":
+            return json.loads(token)
+        if kind == "num":
+            return float(token) if "." in token or "e" in token.lower() else int(token)
+        if kind == "ref":
+            name = token.lstrip("&")[3:]
+            if name not in row:
+                raise ValueError(f"no {name} in the table row")
+            return row[name]
+        if kind == "ptr":
+            inner = value()
+            if tokens[index][0] != "close":
+                raise ValueError("pointer helper with several arguments")
+            index += 1
+            return inner
+        if kind == "ident":
+            named = {"true": True, "false": False, "nil": None}
+            if token in named:
+                return named[token]
+            if token.startswith("types.NodeType") and token[6:] in constants:
+                return constants[token[6:]]
+            raise ValueError(f"cannot read {token}")
+        if kind != "open":
+            raise ValueError(f"unexpected {token!r}")
+        items, pairs = [], []
+        while tokens[index][0] != "close":
+            if tokens[index][0] == "ident" and tokens[index + 1][0] == "colon":
+                key = tokens[index][1]
+                index += 2
+                pairs.append((tags.get(key, key), value()))
+            else:
+                item = value()
+                if tokens[index][0] == "colon":
+                    index += 1
+                    pairs.append((item, value()))
+                else:
+                    items.append(item)
+            if tokens[index][0] == "comma":
+                index += 1
+        index += 1
+        return dict(pairs) if pairs or "map[" in token or "types." in token \
+            and not token.lstrip("&").startswith("[]") else items
+
+    return value()
+
+
+_EXECUTED = re.compile(r'if _, (?:ok|exists) := result\.NodeResults\["([^"]+)"\]; !(?:ok|exists)')
+_SKIPPED = re.compile(r'if _, (?:ok|exists) := result\.NodeResults\["([^"]+)"\]; (?:ok|exists) \{')
+_MAP_RESULT = re.compile(r'(\w+) := mustGetMapResult\(t, result, "([^"]+)"\)')
+
+
+def _assertions(body: str, row: dict[str, Any]) -> dict[str, Any]:
+    """What the test body asserts about the run, for the patterns these tests use."""
+    expect: dict[str, Any] = {}
+    executed = _EXECUTED.findall(body)
+    skipped = _SKIPPED.findall(body)
+    if executed:
+        expect["executed"] = sorted(set(executed))
+    if skipped:
+        expect["not_executed"] = sorted(set(skipped))
+    fields: dict[str, dict[str, Any]] = {}
+    for var, node_id in _MAP_RESULT.findall(body):
+        checks = fields.setdefault(node_id, {})
+        # `if !r["k"].(bool) { t.Error(...) }` fails the test when k is false: k must be true
+        for negated, key in re.findall(rf'if (!?){var}\["(\w+)"\]\.\(bool\) \{{', body):
+            checks[key] = negated == "!"
+        for key, want in re.findall(rf'if {var}\["(\w+)"\](?:\.\(string\))? != "([^"]*)"',
+                                    body):
+            checks[key] = want
+        for key, ref in re.findall(rf'if {var}\["(\w+)"\](?:\.\(\w+\))? != tt\.(\w+)', body):
+            if ref in row:
+                checks[key] = row[ref]
+    # inline: `if !mustGetMapResult(t, result, "c")["condition_met"].(bool) {`
+    for negated, node_id, key in re.findall(
+            r'if (!?)mustGetMapResult\(t, result, "([^"]+)"\)\["(\w+)"\]\.\(bool\) \{', body):
+        fields.setdefault(node_id, {})[key] = negated == "!"
+    # through a local: `matched := r["matched"].(bool)` ... `if matched != tt.expectedMatched`
+    holders = dict(_MAP_RESULT.findall(body))
+    for local, var, key in re.findall(r'(\w+) := (\w+)\["(\w+)"\]\.\(\w+\)\n', body):
+        if var not in holders:
+            continue
+        checks = fields.setdefault(holders[var], {})
+        for ref in re.findall(rf'if {local} != tt\.(\w+)', body):
+            if ref in row:
+                checks[key] = row[ref]
+        for want in re.findall(rf'if {local} != "([^"]*)"', body):
+            checks[key] = want
+        for negated in re.findall(rf'if (!?){local} \{{', body):
+            checks[key] = negated == "!"
+    if any(fields.values()):
+        expect["result_fields"] = {k: v for k, v in fields.items() if v}
+    return expect
+
+
+def engine_struct_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
+    """Payloads the engine package's tests build from Go structs (branching, switch and
+    conditional-execution scenarios), with the node results they check."""
+    tags, constants = go_tags(git_dir, commit)
+    cases = []
+    for path in files:
+        if not (path.startswith("backend/pkg/engine/") and path.endswith("_test.go")):
+            continue
+        source = git_show(git_dir, commit, path)
+        for function in re.finditer(r"^func (Test\w+)\(t \*testing\.T\) \{", source, re.M):
+            body_start = function.end() - 1
+            body = source[body_start:_closing(source, body_start)]
+            cases += _struct_cases(path, commit, function.group(1), source, body_start, body,
+                                   tags, constants)
+    return cases
+
+
+def _struct_cases(path: str, commit: str, name: str, source: str, offset: int, body: str,
+                  tags: dict[str, str], constants: dict[str, str]) -> list[dict[str, Any]]:
+    found = re.search(r"payload := types\.Payload\{", body)
+    if not found:
+        return []
+    literal_start = found.end() - 1
+    literal = body[literal_start:_closing(body, literal_start) + 1]
+    line = line_of(source, offset + found.start())
+    rows: list[dict[str, Any]] = [{}]
+    table = re.search(r"tests := \[\]struct \{(.*?)\n\t\}\{", body, re.S)
+    if table and table.start() < found.start():
+        fields = [entry.split()[0] for entry in table.group(1).strip().splitlines()
+                  if entry.strip() and not entry.strip().startswith("//")]
+        start = table.end() - 1
+        text, at, rows = body[start + 1:_closing(body, start)], 0, []
+        while (opening := text.find("{", at)) >= 0:
+            closing = _closing(text, opening)
+            try:
+                rows.append(_row_values(text[opening + 1:closing], fields))
+            except ValueError:
+                rows.append({})
+            at = closing + 1
+    tail = body[found.end():]
+    fails = bool(re.search(r"if err == nil \{\s*t\.(?:Fatal|Error)", tail)) and \
+        not re.search(r'if err != nil \{\s*t\.Fatalf\("Execution failed', tail)
+    cases = []
+    for number, row in enumerate(rows, 1):
+        try:
+            payload = go_struct(literal, tags, constants, row)
+        except ValueError:
+            continue
+        if "expectError" in row or "wantErr" in row or "shouldFail" in row:
+            continue  # rows that expect errors are checked by code we do not read
+        expect = FAILS if fails else {"outcome": "succeeded", **_assertions(tail, row)}
+        label = row.get("name") or (str(number) if len(rows) > 1 else "")
+        case_id = f"{path}:{name}" + (f":{label}" if label else "") + " (Go structs)"
+        cases.append({"id": case_id, "source": {"file": path, "line": line, "commit": commit,
+                                                "from_go_structs": True},
+                      "payload": payload, "expect": EXPECT.get(case_id, expect)})
+    return cases
+
+
 def example_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
     cases = []
     for path in files:
@@ -620,6 +809,7 @@ def main(argv: list[str]) -> None:
     files = git_files(git_dir, commit)
     cases = (go_cases(git_dir, commit, files) + transcribed_cases(commit)
              + expression_cases(git_dir, commit, files)
+             + engine_struct_cases(git_dir, commit, files)
              + example_cases(git_dir, commit, files)
              + doc_cases(git_dir, commit, files) + editor_cases(git_dir, commit))
     doc = {"repository": "https://github.com/yesoreyeram/thaiyyal", "commit": commit,

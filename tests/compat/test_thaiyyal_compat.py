@@ -99,6 +99,13 @@ def check(case: dict[str, Any], server: str = "", services: dict[str, Any] | Non
         assert node_id in result.node_results, f"node {node_id} has no result"
         assert json_equal(result.node_results[node_id], value), (
             node_id, result.node_results[node_id], value)
+    for node_id in expect.get("executed", ()):
+        assert node_id in result.node_results, f"{node_id} did not run"
+    for node_id in expect.get("not_executed", ()):
+        assert node_id not in result.node_results, f"{node_id} ran"
+    for node_id, fields in expect.get("result_fields", {}).items():
+        for key, value in fields.items():
+            assert json_equal(result.node_results[node_id][key], value), (node_id, key)
     if "skipped" in expect:
         assert sorted(n.id for n in result.nodes if n.status == "skipped") == sorted(
             expect["skipped"])
