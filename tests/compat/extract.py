@@ -819,7 +819,8 @@ def main(argv: list[str]) -> None:
         for key in ("repository", "commit", "skipped_files"):
             handle.write(f"  {json.dumps(key)}: {json.dumps(doc[key])},\n")
         handle.write('  "cases": [\n')
-        handle.write(",\n".join("    " + json.dumps(c, ensure_ascii=False) for c in cases))
+        handle.write(",\n".join("    " + json.dumps(c, ensure_ascii=False, separators=(",", ":"))
+                                 for c in cases))
         handle.write("\n  ]\n}\n")
     print(f"{len(cases)} cases -> {OUT}")
 
