@@ -219,8 +219,10 @@ class PayloadChecker:
         if f.choices:
             probe = converted.lower() if f.fold_case and isinstance(converted, str) else converted
             if probe not in f.choices:
-                self.problem(path, f"must be one of {', '.join(map(str, f.choices))}; "
-                             f"got {converted!r}")
+                choices = ", ".join(map(str, f.choices))
+                self.problem(path, f"{f.unsupported.format(value=converted)} (must be one of "
+                             f"{choices})" if f.unsupported
+                             else f"must be one of {choices}; got {converted!r}")
                 return None
             converted = probe
         return converted

@@ -173,7 +173,8 @@ class SortNode(Node):
     type_name = "sort"
     fields = (
         Field("field", "string", default=""),
-        Field("order", "string", default="asc", choices=("asc", "desc"), fold_case=True),
+        Field("order", "string", default="asc", choices=("asc", "desc"), fold_case=True,
+              unsupported="sort order must be 'asc' or 'desc', got '{value}'"),
     )
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
@@ -271,7 +272,8 @@ class GroupByNode(Node):
     type_name = "group_by"
     fields = (
         Field("field", "string", required=True),
-        Field("aggregate", "string", default="count", choices=tuple(_AGGREGATE_KEYS)),
+        Field("aggregate", "string", default="count", choices=tuple(_AGGREGATE_KEYS),
+              unsupported="unknown aggregate function: {value}"),
         Field("value_field", "string", default=""),
     )
 
@@ -457,7 +459,8 @@ class SampleNode(Node):
     type_name = "sample"
     fields = (
         Field("count", "number", default=1),
-        Field("method", "string", default="random", choices=("random", "first", "last")),
+        Field("method", "string", default="random", choices=("random", "first", "last"),
+              unsupported="unknown sample method: {value}"),
         Field("seed", "integer"),
     )
 

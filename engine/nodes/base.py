@@ -46,6 +46,10 @@ class Field:
     aliases: tuple[str, ...] = ()
     #: choices compared case-insensitively and stored lower-cased (Thaiyyal's editor varies case)
     fold_case: bool = False
+    #: Thaiyyal's words for a value not among `choices`, `{value}` standing for it
+    #: ("unsupported output type: {value}"): the load error starts with them, so clients
+    #: matching Thaiyyal's message still match
+    unsupported: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:

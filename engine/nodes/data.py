@@ -304,7 +304,8 @@ class ParseNode(Node):
 
     type_name = "parse"
     fields = (Field("input_type", "string", default="auto",
-                    choices=("auto", *_PARSERS), fold_case=True),)
+                    choices=("auto", *_PARSERS), fold_case=True,
+                    unsupported="invalid input_type: {value}"),)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         if not inputs:
@@ -364,7 +365,7 @@ class FormatNode(Node):
     type_name = "format"
     fields = (
         Field("output_type", "string", default="json", choices=("json", "csv", "tsv"),
-              fold_case=True),
+              fold_case=True, unsupported="unsupported output type: {value}"),
         Field("pretty_print", "boolean", default=False),
         Field("include_headers", "boolean", default=True),
         Field("delimiter", "string", default=","),

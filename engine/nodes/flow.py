@@ -64,7 +64,8 @@ class JoinNode(Node):
 
     type_name = "join"
     fields = (Field("join_strategy", "string", default="all", choices=JOIN_STRATEGIES,
-                    aliases=("strategy",), fold_case=True),)
+                    aliases=("strategy",), fold_case=True,
+                    unsupported="unsupported join strategy: {value}"),)
 
     __slots__ = ("_strategy",)
 

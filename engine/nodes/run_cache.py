@@ -28,7 +28,7 @@ class CacheNode(Node):
     type_name = "cache"
     fields = (
         Field("cache_op", "string", required=True, choices=CACHE_OPS, aliases=("operation",),
-              fold_case=True),
+              fold_case=True, unsupported="unsupported cache operation: {value}"),
         Field("cache_key", "string", required=True, aliases=("key",)),
         Field("ttl", "duration", default=300.0),
     )

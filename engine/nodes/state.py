@@ -29,7 +29,8 @@ class VariableNode(Node):
     type_name = "variable"
     fields = (
         Field("var_name", "string", required=True),
-        Field("var_op", "string", required=True, choices=("get", "set"), fold_case=True),
+        Field("var_op", "string", required=True, choices=("get", "set"), fold_case=True,
+              unsupported="unsupported variable operation: {value}"),
     )
 
     @classmethod
@@ -115,7 +116,8 @@ class TransformNode(Node):
 
     type_name = "transform"
     fields = (
-        Field("transform_type", "string", choices=_TRANSFORM_TYPES),
+        Field("transform_type", "string", choices=_TRANSFORM_TYPES,
+              unsupported="unsupported transform type: {value}"),
         Field("expression", "expression"),
     )
 
@@ -204,7 +206,8 @@ class AccumulatorNode(Node):
 
     type_name = "accumulator"
     fields = (
-        Field("accum_op", "string", required=True, choices=tuple(_ACCUMULATOR_START)),
+        Field("accum_op", "string", required=True, choices=tuple(_ACCUMULATOR_START),
+              unsupported="unsupported accumulator operation: {value}"),
         Field("initial_value", "any"),
     )
 
@@ -262,7 +265,8 @@ class CounterNode(Node):
     type_name = "counter"
     fields = (
         Field("counter_op", "string", required=True,
-              choices=("increment", "decrement", "reset", "get"), fold_case=True),
+              choices=("increment", "decrement", "reset", "get"), fold_case=True,
+              unsupported="unsupported counter operation: {value}"),
         Field("delta", "number", default=1),
         Field("initial_value", "number"),
         Field("counter_name", "string", default=""),

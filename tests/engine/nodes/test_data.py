@@ -175,7 +175,8 @@ def test_parse_needs_an_input(run_node):
 def test_parse_rejects_an_unknown_input_type(load_problems):
     assert load_problems("parse", {"input_type": "TOML"}) == [
         {"path": "$.nodes[0].data.input_type",
-         "message": "must be one of auto, json, csv, tsv, yaml, xml; got 'TOML'"}]
+         "message": "invalid input_type: TOML (must be one of auto, json, csv, tsv, yaml, "
+                    "xml)"}]
 
 
 _PARSERS = {kind: Workflow.load({"nodes": [{"id": "p", "type": "parse",
@@ -252,7 +253,8 @@ def test_format_respects_max_string_length(run_node):
 
 
 @pytest.mark.parametrize(("data", "path", "message"), [
-    ({"output_type": "XML"}, "output_type", "must be one of json, csv, tsv; got 'XML'"),
+    ({"output_type": "XML"}, "output_type",
+     "unsupported output type: XML (must be one of json, csv, tsv)"),
     ({"output_type": "csv", "delimiter": '"'}, "delimiter", "delimiter cannot be '\"'"),
     ({"pretty_print": "yes"}, "pretty_print", "must be a boolean, got string"),
 ])
