@@ -173,7 +173,7 @@ class TryCatchNode(Node):
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         if not inputs:
-            raise NodeError("try_catch node requires at least one input")
+            raise NodeError("try-catch node requires at least one input")
         failure = next((i for i in inputs if isinstance(i, Failure)), None)
         if failure is not None:
             if failure.code in UNCATCHABLE:
