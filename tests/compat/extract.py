@@ -8,6 +8,7 @@ Reads, at the pinned commit (git show, no work tree needed):
   strings holding "nodes"), with what each test asserts, transcribed by hand in EXPECT below,
   and those backend/workflow_test.go builds as Go map literals (TRANSCRIBED below; HTTP ones
   run against the loopback test server instead of the test's httptest server);
+- the rows of its node executors' table tests (EXECUTOR_TABLES below), as one-node cases;
 - the rows of its expression package's table tests (backend/pkg/expression/*_test.go):
   expression, input, context and the asserted result;
 - the JSON workflows in examples/ and the ```json blocks of its Markdown docs that hold a
@@ -392,6 +393,9 @@ def go_literal(text: str) -> Any:
                 return named[text]
             if re.fullmatch(r"(float64|int)\(-?[\d.]+\)", text):
                 return json.loads(text[text.index("(") + 1:-1])
+            pointer = re.fullmatch(r"(?:strPtr|float64Ptr|floatPtr|intPtr|boolPtr)\((.*)\)", text)
+            if pointer:  # the tests' pointer helpers: the value they point to
+                return go_literal(pointer.group(1))
             raise ValueError(f"not a literal: {text}")
         if kind != "open":
             raise ValueError(f"unexpected {text!r}")
@@ -533,8 +537,31 @@ def _table_cases(path: str, commit: str, name: str, source: str, offset: int,
     return cases
 
 
+def _strip_comments(text: str) -> str:
+    """`text` without Go `//` comments (strings left alone)."""
+    out, quote, i = [], "", 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == "\\" and quote == '"':
+                out.append(text[i:i + 2])
+                i += 2
+                continue
+            if char == quote:
+                quote = ""
+        elif char in "\"`":
+            quote = char
+        elif text.startswith("//", i):
+            end = text.find("\n", i)
+            i = len(text) if end < 0 else end
+            continue
+        out.append(char)
+        i += 1
+    return "".join(out)
+
+
 def _row_values(row: str, fields: list[str]) -> dict[str, Any]:
-    parts = _top_level(row)
+    parts = _top_level(_strip_comments(row))
     keyed = all(re.match(r"^\w+:", p) for p in parts)
     pairs = ([(k.strip(), v.strip()) for k, v in (p.split(":", 1) for p in parts)]
              if keyed else list(zip(fields, parts, strict=False)))
@@ -731,6 +758,114 @@ def _struct_cases(path: str, commit: str, name: str, source: str, offset: int, b
     return cases
 
 
+# -- executor table tests (backend/pkg/executor/control_*_test.go) ---------------------------
+
+#: (file, test, node type, {data key: row field}, input row field or None, checks). A check
+#: is (how, result key, row field): "len" compares len(result[key]), "eq" the value, "first"
+#: and "last" the ends of the array, "first_len" the length of its first element; rows with
+#: `expectError`/`expectedError` true must fail.
+#: Each entry mirrors how that Go test builds the node from its row and what it asserts.
+EXECUTOR_TABLES: list[tuple[str, str, str, dict[str, str], str | None,
+                            list[tuple[str, str, str]]]] = [
+    *[("control_filter_test.go", name, "filter", {"condition": "condition"}, "inputArray",
+       [("len", "filtered", "expectedCount")])
+      for name in ("TestFilterExecutor_Basic", "TestFilterExecutor_ObjectFields",
+                   "TestFilterExecutor_ComplexConditions",
+                   "TestFilterExecutor_DirectFieldAccess",
+                   "TestFilterExecutor_BackwardCompatibility", "TestFilterExecutor_ItemSyntax")],
+    *[("control_condition_test.go", name, "condition", {"condition": "condition"}, "input",
+       [("eq", "condition_met", "expectedMet")])
+      for name in ("TestConditionExecutor_Basic", "TestConditionExecutor_ComplexExpressions")],
+    ("control_chunk_test.go", "TestChunkExecutor_Basic", "chunk", {"size": "size"},
+     "inputArray", [("len", "chunks", "expectedChunks")]),
+    ("control_flatmap_test.go", "TestFlatMapExecutor_Basic", "flat_map", {"field": "field"},
+     "inputArray", [("len", "flattened", "expectedCount")]),
+    ("control_groupby_test.go", "TestGroupByExecutor_Basic", "group_by",
+     {"field": "field", "aggregate": "aggregate", "value_field": "valueField"}, "inputArray",
+     [("eq", "group_count", "expectedGroups")]),
+    ("control_partition_test.go", "TestPartitionExecutor_Basic", "partition",
+     {"condition": "condition"}, "inputArray",
+     [("len", "passed", "expectedPassed"), ("len", "failed", "expectedFailed")]),
+    ("control_range_test.go", "TestRangeExecutor_Basic", "range",
+     {"start": "start", "end": "end", "step": "step"}, None, [("eq", "count", "expectedCount")]),
+    ("control_reverse_test.go", "TestReverseExecutor_Basic", "reverse", {}, "inputArray",
+     [("first", "reversed", "expectFirst"), ("last", "reversed", "expectLast")]),
+    ("control_sample_test.go", "TestSampleExecutor_Basic", "sample",
+     {"count": "count", "method": "method"}, "inputArray", [("len", "sample", "expectedCount")]),
+    ("control_slice_test.go", "TestSliceExecutor_Basic", "slice",
+     {"start": "start", "end": "end", "length": "length"}, "inputArray",
+     [("len", "sliced", "expectedCount")]),
+    ("control_sort_test.go", "TestSortExecutor_Basic", "sort", {"field": "field", "order": "order"},
+     "inputArray", [("first", "sorted", "expectFirst"), ("last", "sorted", "expectLast")]),
+    ("control_transpose_test.go", "TestTransposeExecutor_Basic", "transpose", {}, "inputArray",
+     [("len", "transposed", "expectedRows"), ("first_len", "transposed", "expectedCols")]),
+    ("control_unique_test.go", "TestUniqueExecutor_Basic", "unique", {"field": "field"},
+     "inputArray", [("len", "unique", "expectedCount")]),
+    ("control_whileloop_test.go", "TestWhileLoopExecutor_Basic", "while_loop",
+     {"condition": "condition", "max_iterations": "maxIterations"}, "input",
+     [("eq", "iterations", "expectedIterCount")]),
+    ("control_zip_test.go", "TestCompactExecutor_Basic", "compact",
+     {"remove_empty": "removeEmpty"}, "inputArray", [("len", "compacted", "expectedCount")]),
+]
+
+
+def _mock_state(body: str) -> dict[str, Any]:
+    """The variables and context values a test's MockExecutionContext starts with."""
+    found = re.search(r"ctx := &MockExecutionContext\{", body)
+    if not found:
+        return {}
+    start = found.end() - 1
+    state = {}
+    for part in _top_level(_strip_comments(body[start + 1:_closing(body, start)])):
+        key, literal = (text.strip() for text in part.split(":", 1))
+        if key in ("variables", "contextVars") and not literal.startswith("make("):
+            state["variables" if key == "variables" else "context"] = go_literal(literal)
+    return state
+
+
+def executor_cases(git_dir: str, commit: str) -> list[dict[str, Any]]:
+    """Rows of the executor tests listed in EXECUTOR_TABLES, as one-node cases."""
+    cases = []
+    for file, test, node_type, data_fields, input_field, checks in EXECUTOR_TABLES:
+        path = f"backend/pkg/executor/{file}"
+        source = git_show(git_dir, commit, path)
+        function = re.search(rf"^func {test}\(t \*testing\.T\) \{{", source, re.M)
+        if function is None:
+            raise SystemExit(f"{test} not found in {path}")
+        body_start = function.end() - 1
+        body = source[body_start:_closing(source, body_start)]
+        table = re.search(r"tests := \[\]struct \{(.*?)\n\t\}\{", body, re.S)
+        assert table is not None, test
+        fields = [line.split()[0] for line in table.group(1).strip().splitlines()
+                  if line.strip() and not line.strip().startswith("//")]
+        start = table.end() - 1
+        rows, at = body[start + 1:_closing(body, start)], 0
+        state = _mock_state(body)
+        while (opening := rows.find("{", at)) >= 0:
+            closing = _closing(rows, opening)
+            line = line_of(source, body_start + start + 1 + opening)
+            at = closing + 1
+            try:
+                row = _row_values(rows[opening + 1:closing], fields)
+            except ValueError:
+                continue  # a row built from Go variables
+            data = {key: row[field] for key, field in data_fields.items()
+                    if row.get(field) not in (None, "")}
+            inputs = [row.get(input_field)] if input_field else []
+            if row.get("expectError") or row.get("expectedError"):
+                expect: dict[str, Any] = {"outcome": "failed"}
+            else:
+                expect = {"checks": [[how, key, row[field]] for how, key, field in checks
+                                     if row.get(field) is not None]}
+            cases.append({"id": f"{path}:{test}:{row.get('name', line)}", "kind": "node",
+                          "source": {"file": path, "line": line, "commit": commit},
+                          "payload": {"type": node_type, "data": data, "inputs": inputs,
+                                      **state},
+                          "expect": EXPECT.get(f"{path}:{test}:{row.get('name', line)}",
+                                               expect)})
+    return cases
+
+
 def example_cases(git_dir: str, commit: str, files: list[str]) -> list[dict[str, Any]]:
     cases = []
     for path in files:
@@ -809,7 +944,7 @@ def main(argv: list[str]) -> None:
     files = git_files(git_dir, commit)
     cases = (go_cases(git_dir, commit, files) + transcribed_cases(commit)
              + expression_cases(git_dir, commit, files)
-             + engine_struct_cases(git_dir, commit, files)
+             + engine_struct_cases(git_dir, commit, files) + executor_cases(git_dir, commit)
              + example_cases(git_dir, commit, files)
              + doc_cases(git_dir, commit, files) + editor_cases(git_dir, commit))
     doc = {"repository": "https://github.com/yesoreyeram/thaiyyal", "commit": commit,

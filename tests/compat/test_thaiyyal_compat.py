@@ -18,10 +18,11 @@ from typing import Any
 import pytest
 
 from engine import Limits, PayloadError, Workflow
-from engine.errors import ExpressionError, ExpressionSyntaxError
+from engine.errors import ExecutionError, ExpressionError, ExpressionSyntaxError
 from engine.expressions import compile_expression
 from engine.expressions.scope import Scope
 from engine.nodes.values import json_equal, truthy
+from engine.state import NodeContext, Run
 
 HERE = Path(__file__).resolve().parent
 SUITE = json.loads((HERE / "cases.json").read_text(encoding="utf-8"))
@@ -67,6 +68,37 @@ def check_expression(case: dict[str, Any]) -> None:
         assert value == pytest.approx(want, abs=1e-3)
     else:
         assert json_equal(value, want), (value, want)
+
+
+def check_node(case: dict[str, Any]) -> None:
+    """A row of Thaiyyal's executor tests: one node, built from the row, run on its inputs
+    inside a real run, then the row's checks on the result."""
+    payload, expect = case["payload"], expectation(case)
+    try:
+        node = Workflow.load({"nodes": [{"id": "n", "type": payload["type"],
+                                         "data": payload["data"]}]}).nodes[0]
+        run = Run("compat", Limits(), dict(payload.get("context", {})), None, None)
+        run.state.variables.update(payload.get("variables", {}))
+        result = node.run(list(payload["inputs"]), NodeContext(run, node.id))
+    except (PayloadError, ExecutionError, ExpressionError) as exc:
+        error: Exception | None = exc
+    else:
+        error = None
+    if expect.get("outcome") == "failed":
+        assert error is not None, f"ran: {result!r}"
+        return
+    assert error is None, str(error)
+    for how, key, want in expect["checks"]:
+        got = result[key]
+        if how == "len":
+            got = len(got)
+        elif how == "first":
+            got = got[0]
+        elif how == "last":
+            got = got[-1]
+        elif how == "first_len":
+            got = len(got[0]) if got else 0
+        assert json_equal(got, want), (how, key, got, want)
 
 
 def check(case: dict[str, Any], server: str = "", services: dict[str, Any] | None = None,
@@ -131,6 +163,8 @@ def test_thaiyyal_case(case, http_server, loopback_policy):
         assert f"`{difference}`" in COMPATIBILITY, f"difference {difference} is not documented"
     if case.get("kind") == "expression":
         check_expression(case)
+    elif case.get("kind") == "node":
+        check_node(case)
     else:
         check(case, http_server.origin, {"egress_policy": loopback_policy})
 
