@@ -393,7 +393,8 @@ def go_literal(text: str) -> Any:
                 return named[text]
             if re.fullmatch(r"(float64|int)\(-?[\d.]+\)", text):
                 return json.loads(text[text.index("(") + 1:-1])
-            pointer = re.fullmatch(r"(?:strPtr|float64Ptr|floatPtr|intPtr|boolPtr)\((.*)\)", text)
+            pointer = re.fullmatch(
+                r"(?:strPtr|stringPtr|float64Ptr|floatPtr|intPtr|boolPtr)\((.*)\)", text)
             if pointer:  # the tests' pointer helpers: the value they point to
                 return go_literal(pointer.group(1))
             raise ValueError(f"not a literal: {text}")
@@ -762,7 +763,8 @@ def _struct_cases(path: str, commit: str, name: str, source: str, offset: int, b
 
 #: (file, test, node type, {data key: row field}, input row field or None, checks). A check
 #: is (how, result key, row field): "len" compares len(result[key]), "eq" the value, "first"
-#: and "last" the ends of the array, "first_len" the length of its first element; rows with
+#: and "last" the ends of the array, "first_len" the length of its first element, "found"
+#: whether a find matched (`found` set, no `not_found`); rows with
 #: `expectError`/`expectedError` true must fail.
 #: Each entry mirrors how that Go test builds the node from its row and what it asserts.
 EXECUTOR_TABLES: list[tuple[str, str, str, dict[str, str], str | None,
@@ -780,6 +782,8 @@ EXECUTOR_TABLES: list[tuple[str, str, str, dict[str, str], str | None,
      "inputArray", [("len", "chunks", "expectedChunks")]),
     ("control_flatmap_test.go", "TestFlatMapExecutor_Basic", "flat_map", {"field": "field"},
      "inputArray", [("len", "flattened", "expectedCount")]),
+    ("control_find_test.go", "TestFindExecutor_Basic", "find", {"condition": "condition"},
+     "inputArray", [("found", "found", "expectFound")]),
     ("control_groupby_test.go", "TestGroupByExecutor_Basic", "group_by",
      {"field": "field", "aggregate": "aggregate", "value_field": "valueField"}, "inputArray",
      [("eq", "group_count", "expectedGroups")]),

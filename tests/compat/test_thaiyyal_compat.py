@@ -89,8 +89,10 @@ def check_node(case: dict[str, Any]) -> None:
         return
     assert error is None, str(error)
     for how, key, want in expect["checks"]:
-        got = result[key]
-        if how == "len":
+        got = result.get(key)
+        if how == "found":
+            got = got is not None and not result.get("not_found")
+        elif how == "len":
             got = len(got)
         elif how == "first":
             got = got[0]
