@@ -175,6 +175,10 @@ EXPECT: dict[str, dict[str, Any]] = {
     **{f"backend/pkg/expression/errors_test.go:TestErrorMessageQuality:{name}": {
         "outcome": "failed", "difference": "missing-fields", "ours": {"value": None}}
        for name in ("undefined field", "array index out of bounds", "undefined variable")},
+    # Thaiyyal's YAML reader takes `key: value` lines only; ours is a YAML parser
+    "backend/pkg/executor/parse_test.go:TestParseExecutor_YAML:Invalid YAML": {
+        "outcome": "failed", "difference": "yaml-parser",
+        "ours": {"checks": [["whole", "", "no colon separator here"]]}},
     # Documented workflows that Thaiyyal itself cannot run: its own data checks
     # (backend/pkg/types/node_data.go, Validate) refuse them at load, or a node without
     # `data` fails when it runs (its executor gets no data). Ours refuses them at load.
@@ -764,8 +768,10 @@ def _struct_cases(path: str, commit: str, name: str, source: str, offset: int, b
 #: (file, test, node type, {data key: row field}, input row field or None, checks). A check
 #: is (how, result key, row field): "len" compares len(result[key]), "eq" the value, "first"
 #: and "last" the ends of the array, "first_len" the length of its first element, "found"
-#: whether a find matched (`found` set, no `not_found`); rows with
-#: `expectError`/`expectedError` true must fail.
+#: whether a find matched (`found` set, no `not_found`), "whole" the result itself. Rows with
+#: `expectError`/`expectedError`/`wantErr` set must fail (with that text, when it is one).
+#: A data field "=X" is the constant X the test sets for every row; an input "*f" is the
+#: row's list of inputs.
 #: Each entry mirrors how that Go test builds the node from its row and what it asserts.
 EXECUTOR_TABLES: list[tuple[str, str, str, dict[str, str], str | None,
                             list[tuple[str, str, str]]]] = [
@@ -810,6 +816,25 @@ EXECUTOR_TABLES: list[tuple[str, str, str, dict[str, str], str | None,
      [("eq", "iterations", "expectedIterCount")]),
     ("control_zip_test.go", "TestCompactExecutor_Basic", "compact",
      {"remove_empty": "removeEmpty"}, "inputArray", [("len", "compacted", "expectedCount")]),
+    *[("parse_test.go", f"TestParseExecutor_{kind}", "parse", {"input_type": f"={kind}"},
+       "input", [("whole", "", "expected")]) for kind in ("JSON", "CSV", "TSV", "YAML")],
+    ("parse_test.go", "TestParseExecutor_XML", "parse", {"input_type": "=XML"}, "input", []),
+    ("parse_test.go", "TestParseExecutor_AUTO_Execute", "parse", {"input_type": "=AUTO"},
+     "input", []),
+    ("format_test.go", "TestFormatExecutor_JSON", "format",
+     {"output_type": "=JSON", "pretty_print": "prettyPrint"}, "input", [("whole", "", "want")]),
+    *[("format_test.go", f"TestFormatExecutor_{kind}", "format",
+       {"output_type": f"={kind}", "include_headers": "includeHeaders"}, "input",
+       [("whole", "", "want")]) for kind in ("CSV", "TSV")],
+    ("format_test.go", "TestFormatExecutor_Errors", "format", {"output_type": "outType"},
+     "input", []),
+    ("expression_test.go", "TestExpressionExecutor_Execute", "expression",
+     {"expression": "expression"}, "input", [("whole", "", "want")]),
+    ("renderer_test.go", "TestRendererExecutor_Execute", "renderer", {}, "*inputs",
+     [("whole", "", "want")]),
+    ("schema_validator_test.go", "TestSchemaValidatorExecutor_Execute_BasicValidation",
+     "schema_validator", {"schema": "schema", "strict": "strict"}, "input",
+     [("eq", "valid", "wantValid")]),
 ]
 
 
@@ -853,11 +878,19 @@ def executor_cases(git_dir: str, commit: str) -> list[dict[str, Any]]:
                 row = _row_values(rows[opening + 1:closing], fields)
             except ValueError:
                 continue  # a row built from Go variables
-            data = {key: row[field] for key, field in data_fields.items()
-                    if row.get(field) not in (None, "")}
-            inputs = [row.get(input_field)] if input_field else []
-            if row.get("expectError") or row.get("expectedError"):
+            data = {key: field[1:] if field.startswith("=") else row[field]
+                    for key, field in data_fields.items()
+                    if field.startswith("=") or row.get(field) not in (None, "")}
+            if input_field and input_field.startswith("*"):
+                inputs = list(row.get(input_field[1:]) or [])
+            else:
+                inputs = [row.get(input_field)] if input_field else []
+            wanted_error = row.get("expectError") or row.get("expectedError") \
+                or row.get("wantErr")
+            if wanted_error:
                 expect: dict[str, Any] = {"outcome": "failed"}
+                if isinstance(wanted_error, str):
+                    expect["error_contains"] = wanted_error
             else:
                 expect = {"checks": [[how, key, row[field]] for how, key, field in checks
                                      if row.get(field) is not None]}

@@ -86,9 +86,13 @@ def check_node(case: dict[str, Any]) -> None:
         error = None
     if expect.get("outcome") == "failed":
         assert error is not None, f"ran: {result!r}"
+        assert expect.get("error_contains", "") in str(error)
         return
     assert error is None, str(error)
     for how, key, want in expect["checks"]:
+        if how == "whole":
+            assert json_equal(result, want), (result, want)
+            continue
         got = result.get(key)
         if how == "found":
             got = got is not None and not result.get("not_found")

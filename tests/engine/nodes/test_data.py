@@ -199,7 +199,13 @@ def test_parse_of_any_text_gives_json_or_a_node_error(kind, text):
 # -- format -----------------------------------------------------------------------------------
 def test_format_json_is_compact_by_default(run_node):
     assert run_node("format", {}, {"name": "Ada", "age": 30, "tags": ["é"]}) == \
-        '{"name":"Ada","age":30,"tags":["é"]}'
+        '{"age":30,"name":"Ada","tags":["é"]}'
+
+
+def test_format_json_writes_what_go_writes(run_node):
+    # Thaiyyal's format node is Go's encoding/json: keys sorted, 2.0 as 2, <>& escaped
+    assert run_node("format", {}, {"b": 2.0, "a": "<a&b>", "c": 1.5}) == \
+        '{"a":"\\u003ca\\u0026b\\u003e","b":2,"c":1.5}'
 
 
 def test_format_json_pretty_print(run_node):
