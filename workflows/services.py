@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeAlias
@@ -183,28 +184,32 @@ def nul_paths(value: Any, path: str = "$") -> list[str]:
 
 def execute_payload(payload: Any, *, user: User, limits: Limits | None = None,
                     record: bool | None = None, observer: Observer | None = None,
-                    raw: bytes | None = None) -> Execution:
+                    raw: bytes | None = None, run_id: uuid.UUID | None = None) -> Execution:
     """Run an ad-hoc payload. Recorded unless THAIYYAL_RECORD_ADHOC_RUNS is off (or
-    `record` says otherwise). Raises PayloadError for an invalid payload."""
+    `record` says otherwise), under `run_id` when the caller chose it (an idempotency key
+    names its run before it starts). Raises PayloadError for an invalid payload."""
     workflow = load_payload(payload, raw)
     if record is None:
         record = settings.THAIYYAL_RECORD_ADHOC_RUNS
-    return _execute(workflow, user=user, limits=limits, record=record, observer=observer)
+    return _execute(workflow, user=user, limits=limits, record=record, observer=observer,
+                    run_id=run_id)
 
 
 def execute_version(version: WorkflowVersion, *, user: User,
                     inputs: dict[str, Any] | None = None, limits: Limits | None = None,
-                    observer: Observer | None = None) -> Execution:
-    """Run a stored version (any version, not only the current one), always recorded.
-    `inputs` override the workflow's context variables by name; an unknown name or a
-    value of the wrong type raises PayloadError (paths `$.inputs.<name>`)."""
+                    observer: Observer | None = None,
+                    run_id: uuid.UUID | None = None) -> Execution:
+    """Run a stored version (any version, not only the current one), always recorded
+    (under `run_id` when the caller chose it). `inputs` override the workflow's context
+    variables by name; an unknown name or a value of the wrong type raises PayloadError
+    (paths `$.inputs.<name>`)."""
     workflow = load_version(version)
     return _execute(workflow, user=user, limits=limits, record=True, observer=observer,
-                    version=version, inputs=inputs)
+                    version=version, inputs=inputs, run_id=run_id)
 
 
 def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVersion | None]:
-    """A workflow `user` may run (their own, or any for staff) and its current version,
+    """A live workflow `user` may run (their own, or any for staff) and its current version,
     in one fixed SQL statement. Raises Workflow.DoesNotExist otherwise.
 
     This is the stored-execute hot path: the equivalent ORM query (select_related and
@@ -238,12 +243,13 @@ def _workflow_to_run_sql(alias: str) -> str:
     workflows, versions = (quote(m._meta.db_table) for m in (Workflow, WorkflowVersion))
     return (f"SELECT w.id, w.name, w.owner_id, w.current_version_id, v.number, v.checksum "
             f"FROM {workflows} w LEFT JOIN {versions} v ON v.id = w.current_version_id "
-            f"WHERE w.id = %s AND (%s OR w.owner_id = %s)")
+            f"WHERE w.id = %s AND w.deleted_at IS NULL AND (%s OR w.owner_id = %s)")
 
 
 def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, record: bool,
              observer: Observer | None, version: WorkflowVersion | None = None,
-             inputs: dict[str, Any] | None = None) -> Execution:
+             inputs: dict[str, Any] | None = None, run_id: uuid.UUID | None = None
+             ) -> Execution:
     limits = limits or server_limits()
     label = str(version.workflow_id) if version is not None else None
     if not record:
@@ -252,7 +258,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
                                           services=engine_services()),
                          None, limits, workflow)
     host, pid = this_worker()
-    run = Run(id=new_run_id(), version=version,
+    run = Run(id=run_id or new_run_id(), version=version,
               workflow_id=version.workflow_id if version is not None else None,
               status=RunStatus.RUNNING, started_at=timezone.now(), limits=limits.to_dict(),
               inputs=capped_json(inputs, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES)[0]
@@ -344,7 +350,10 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
             current = workflow.current_version
             if current is None or current.checksum != definition_checksum(definition):
                 version = _add_version(workflow, definition, user)
-        workflow.save()
+        # Never `deleted_at`: a delete that committed while this request held the workflow
+        # must not be undone by saving the copy it loaded before.
+        workflow.save(update_fields=["name", "description", "owner", "current_version",
+                                     "updated_at"])
     return version
 
 
@@ -358,6 +367,17 @@ def _add_version(workflow: Workflow, definition: Any, user: Any) -> WorkflowVers
         created_by=user if user is not None and user.is_authenticated else None)
     workflow.current_version = version
     return version
+
+
+def delete_workflow(workflow: Workflow) -> None:
+    """Delete a workflow for its users: from now on it is hidden from lists and details and
+    cannot be run. Its versions stay: a run of it still in flight records the version it
+    ran, and the history keeps showing it (soft deletion; see Workflow). Its slug is free
+    for a new workflow. Deleting a deleted workflow changes nothing."""
+    now = timezone.now()
+    Workflow.all_objects.filter(pk=workflow.pk, deleted_at__isnull=True).update(
+        deleted_at=now, updated_at=now)
+    workflow.deleted_at = now
 
 
 def free_slug(owner: AbstractBaseUser, name: str) -> str:

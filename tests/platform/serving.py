@@ -48,9 +48,10 @@ class Server:
     log: Path
 
     def request(self, method: str, path: str, token: str | None = None, body: Any = None,
-                timeout: float = 30) -> tuple[int, Any]:
+                timeout: float = 30, headers: dict[str, str] | None = None
+                ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if token:
             headers["Authorization"] = f"Token {token}"
         request = urllib.request.Request(self.base + path, data=data, method=method,
