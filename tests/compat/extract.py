@@ -852,6 +852,64 @@ def _mock_state(body: str) -> dict[str, Any]:
     return state
 
 
+_PEOPLE = [{"name": "Alice", "age": 25}, {"name": "Bob", "age": 30}]
+
+#: Executor tests written without a table, transcribed by hand: (file, test, line, node type,
+#: data, inputs, checks, or "fails").
+EXECUTOR_TRANSCRIBED: list[tuple[str, str, int, str, dict[str, Any], list[Any], Any]] = [
+    ("control_map_test.go", "TestMapExecutor_ExtractField", 9, "map", {"field": "name"},
+     [_PEOPLE], [["whole_key", "results", ["Alice", "Bob"]]]),
+    ("control_map_test.go", "TestMapExecutor_ExpressionTransform", 49, "map",
+     {"expression": "item * 2"}, [[1.0, 2.0, 3.0]], [["whole_key", "results", [2, 4, 6]]]),
+    ("control_map_test.go", "TestMapExecutor_ExpressionWithObjectField", 89, "map",
+     {"expression": "item.age * 1.1"}, [[{"age": 25.0}, {"age": 30.0}]],
+     [["approx", "results", [27.5, 33.0]]]),
+    ("control_map_test.go", "TestMapExecutor_NonArrayInput", 131, "map", {"field": "name"},
+     ["not an array"], "fails"),
+    ("control_map_test.go", "TestMapExecutor_EmptyArray", 192, "map", {"field": "name"},
+     [[]], [["len", "results", 0]]),
+    ("control_reduce_test.go", "TestReduceExecutor_Sum", 9, "reduce",
+     {"expression": "accumulator + item", "initial_value": 0.0}, [[1.0, 2.0, 3.0]],
+     [["eq", "final_value", 6]]),
+    ("control_reduce_test.go", "TestReduceExecutor_SumObjectFields", 44, "reduce",
+     {"expression": "accumulator + item.age", "initial_value": 0.0},
+     [[{"age": 25.0}, {"age": 30.0}]], [["eq", "final_value", 55]]),
+    ("control_reduce_test.go", "TestReduceExecutor_Product", 80, "reduce",
+     {"expression": "accumulator * item", "initial_value": 1.0}, [[2.0, 3.0, 4.0]],
+     [["eq", "final_value", 24]]),
+    ("control_reduce_test.go", "TestReduceExecutor_Max", 115, "reduce",
+     {"expression": "item > accumulator ? item : accumulator", "initial_value": 0.0},
+     [[5.0, 2.0, 8.0, 1.0]], [["eq", "final_value", 8]]),
+    ("control_reduce_test.go", "TestReduceExecutor_DefaultInitialValue", 150, "reduce",
+     {"expression": "accumulator + item"}, [[5.0, 10.0]], [["eq", "final_value", 15]]),
+    ("control_reduce_test.go", "TestReduceExecutor_NonArrayInput", 184, "reduce",
+     {"expression": "accumulator + item"}, ["not an array"], "fails"),
+    ("control_switch_test.go", "TestSwitchExecutor_FirstMatchWins", 125, "switch",
+     {"cases": [{"when": "input > 10", "output_path": "first"},
+                {"when": "input > 5", "output_path": "second"},
+                {"when": "default", "output_path": "default", "is_default": True}]}, [15.0],
+     [["eq", "output_path", "first"], ["eq", "case", "input > 10"]]),
+    ("control_switch_test.go", "TestSwitchExecutor_DefaultCase", 163, "switch",
+     {"cases": [{"when": "input < 10", "output_path": "small"},
+                {"when": "input < 50", "output_path": "medium"},
+                {"when": "default", "output_path": "other", "is_default": True}]}, [100.0],
+     [["eq", "matched", False], ["eq", "output_path", "other"], ["eq", "case", "default"]]),
+]
+
+
+def executor_transcribed_cases(commit: str) -> list[dict[str, Any]]:
+    cases = []
+    for file, test, line, node_type, data, inputs, checks in EXECUTOR_TRANSCRIBED:
+        path = f"backend/pkg/executor/{file}"
+        expect = {"outcome": "failed"} if checks == "fails" else {"checks": checks}
+        cases.append({"id": f"{path}:{test}", "kind": "node",
+                      "source": {"file": path, "line": line, "commit": commit,
+                                 "transcribed": True},
+                      "payload": {"type": node_type, "data": data, "inputs": inputs},
+                      "expect": expect})
+    return cases
+
+
 def executor_cases(git_dir: str, commit: str) -> list[dict[str, Any]]:
     """Rows of the executor tests listed in EXECUTOR_TABLES, as one-node cases."""
     cases = []
@@ -982,6 +1040,7 @@ def main(argv: list[str]) -> None:
     cases = (go_cases(git_dir, commit, files) + transcribed_cases(commit)
              + expression_cases(git_dir, commit, files)
              + engine_struct_cases(git_dir, commit, files) + executor_cases(git_dir, commit)
+             + executor_transcribed_cases(commit)
              + example_cases(git_dir, commit, files)
              + doc_cases(git_dir, commit, files) + editor_cases(git_dir, commit))
     doc = {"repository": "https://github.com/yesoreyeram/thaiyyal", "commit": commit,

@@ -93,6 +93,12 @@ def check_node(case: dict[str, Any]) -> None:
         if how == "whole":
             assert json_equal(result, want), (result, want)
             continue
+        if how == "approx":
+            assert result[key] == pytest.approx(want, abs=0.1), (key, result[key], want)
+            continue
+        if how == "whole_key":
+            assert json_equal(result[key], want), (key, result[key], want)
+            continue
         got = result.get(key)
         if how == "found":
             got = got is not None and not result.get("not_found")
