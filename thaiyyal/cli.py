@@ -1,6 +1,7 @@
 """The `thaiyyal` command.
 
     thaiyyal run FILE|-        execute a workflow file with the engine alone (no database)
+    thaiyyal validate FILE|-   check a workflow file; print every problem with its path
     thaiyyal serve [...]       migrate, reap interrupted runs, then serve with gunicorn
     thaiyyal manage CMD [...]  any Django management command (migrate, create_demo, ...)
 """
@@ -30,6 +31,12 @@ def build_parser() -> argparse.ArgumentParser:
     run = sub.add_parser("run", help="execute a workflow file with the engine alone",
                          description=engine_cli.__doc__.splitlines()[0])
     engine_cli.build_parser(run)
+
+    validate = sub.add_parser("validate", help="check a workflow file without running it",
+                              description="Check a workflow file without running it: print "
+                                          "every problem with its JSON path (exit 2), or "
+                                          "`valid: ...` (exit 0).")
+    engine_cli.build_validate_parser(validate)
 
     serve = sub.add_parser("serve", help="serve the platform with gunicorn",
                            description="Migrate the database, mark runs left by dead "
@@ -75,6 +82,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return engine_cli.run(args)
+    if args.command == "validate":
+        return engine_cli.validate(args)
     return serve(args)
 
 

@@ -319,7 +319,9 @@ def definition_checksum(definition: Any) -> str:
 
 def create_workflow(*, owner: AbstractBaseUser, name: str, definition: Any,
                     description: str = "") -> Workflow:
-    """A new workflow with `definition` as version 1. Raises PayloadError if invalid."""
+    """A new workflow with `definition` as version 1, stored in canonical form (the
+    editor's type names and camelCase keys rewritten). Raises PayloadError if invalid."""
+    definition = engine.canonical_definition(definition)
     validate_stored_definition(definition)
     with transaction.atomic():
         workflow = Workflow.objects.create(owner=owner, name=name, description=description,
@@ -336,6 +338,7 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
     current one becomes a new version (returned); earlier versions are kept. Raises
     PayloadError if the definition is invalid."""
     if definition is not None:
+        definition = engine.canonical_definition(definition)
         validate_stored_definition(definition)
     with transaction.atomic():
         if name is not None and name != workflow.name:
