@@ -7,7 +7,7 @@ command) behaves the same. Timeouts follow THAIYYAL_MAX_EXECUTION_TIME.
 
 import os
 
-from thaiyyal import serving
+from thaiyyal import serving, sync_worker
 from workflows import gunicorn_hooks
 
 gunicorn_hooks.prepare_environment()
@@ -15,8 +15,12 @@ gunicorn_hooks.prepare_environment()
 bind = os.environ.get("THAIYYAL_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("WEB_CONCURRENCY") or serving.default_workers())
 # Sync workers: a run is CPU work in the request's own process, one at a time; parallel
-# branches inside a run use the engine's own thread pool.
-worker_class = "sync"
+# branches inside a run use the engine's own thread pool. This one bounds the time a client
+# may take to send its headers (THAIYYAL_HEADER_TIMEOUT), which gunicorn's own does not.
+# Probes do not go through the workers at all: the master answers them on
+# THAIYYAL_PROBE_BIND (see when_ready below).
+worker_class = "thaiyyal.sync_worker.HeaderDeadlineWorker"
+sync_worker.header_timeout()  # a malformed THAIYYAL_HEADER_TIMEOUT stops the server here
 
 _limit = serving.max_execution_time()
 timeout = serving.worker_timeout(_limit)
@@ -53,6 +57,18 @@ forwarded_allow_ips = os.environ.get("THAIYYAL_FORWARDED_ALLOW_IPS", "127.0.0.1"
 
 def on_starting(server):
     gunicorn_hooks.on_starting(server)
+
+
+def when_ready(server):
+    gunicorn_hooks.start_probe_listener(server)
+
+
+def post_fork(server, worker):
+    gunicorn_hooks.close_probe_listener_in_worker()
+
+
+def on_exit(server):
+    gunicorn_hooks.stop_probe_listener()
 
 
 def child_exit(server, worker):

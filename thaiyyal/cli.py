@@ -1,6 +1,7 @@
 """The `thaiyyal` command.
 
     thaiyyal run FILE|-        execute a workflow file with the engine alone (no database)
+    thaiyyal validate FILE|-   check a workflow file; print every problem with its path
     thaiyyal serve [...]       migrate, reap interrupted runs, then serve with gunicorn
     thaiyyal manage CMD [...]  any Django management command (migrate, create_demo, ...)
 """
@@ -14,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine import cli as engine_cli
+from thaiyyal.probe_listener import parse_bind
 from thaiyyal.serving import default_workers
 
 DEFAULT_BIND = "127.0.0.1:8080"
@@ -32,11 +34,21 @@ def build_parser() -> argparse.ArgumentParser:
                          description=engine_cli.__doc__.splitlines()[0])
     engine_cli.build_parser(run)
 
+    validate = sub.add_parser("validate", help="check a workflow file without running it",
+                              description="Check a workflow file without running it: print "
+                                          "every problem with its JSON path (exit 2), or "
+                                          "`valid: ...` (exit 0).")
+    engine_cli.build_validate_parser(validate)
+
     serve = sub.add_parser("serve", help="serve the platform with gunicorn",
                            description="Migrate the database, mark runs left by dead "
                                        "workers interrupted, and start gunicorn.")
     serve.add_argument("--bind", default=DEFAULT_BIND,
                        help=f"address to listen on (default {DEFAULT_BIND})")
+    serve.add_argument("--probe-bind", default=None, metavar="HOST:PORT", type=_probe_bind,
+                       help="where the master answers /healthz and /readyz whatever the "
+                            "workers are doing (default THAIYYAL_PROBE_BIND, else the --bind "
+                            "host on port 8081; `off` for nowhere)")
     serve.add_argument("--workers", type=_positive, default=None,
                        help=f"worker processes (default WEB_CONCURRENCY, else 2 x CPUs + 1 "
                             f"= {default_workers()})")
@@ -66,6 +78,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _probe_bind(text: str) -> str:
+    if text.strip().lower() != "off":
+        try:
+            parse_bind(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["manage"]:
@@ -73,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return engine_cli.run(args)
+    if args.command == "validate":
+        return engine_cli.validate(args)
     return serve(args)
 
 
@@ -91,6 +114,8 @@ def serve(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             os.environ[f"THAIYYAL_{name.upper()}"] = str(value)
+    if args.probe_bind is not None:
+        os.environ["THAIYYAL_PROBE_BIND"] = args.probe_bind
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
     db_wait = args.db_wait
     if db_wait is None:

@@ -1,4 +1,5 @@
-"""Keeping run history honest and bounded: reap runs whose worker died, prune old runs."""
+"""Keeping run history honest and bounded: reap runs whose worker died, prune old runs,
+purge deleted workflows no run needs, forget expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -10,10 +11,10 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from workflows.models import NodeRun, Run, RunStatus
+from workflows.models import IdempotencyKey, NodeRun, Run, RunStatus, Workflow
 from workflows.recording import this_worker
 
 
@@ -174,3 +175,44 @@ def _delete_ids(ids: list[Any]) -> int:
         NodeRun.objects.filter(run_id__in=ids).delete()
         _, per_model = Run.objects.filter(id__in=ids).delete()
     return per_model.get(Run._meta.label, 0)
+
+
+#: how long a deleted workflow is kept even when no run references it: far longer than any
+#: run can last, so a run still in flight when it was deleted has recorded its version
+PURGE_DELETED_AFTER = timedelta(days=1)
+
+
+def purge_deleted_workflows(*, now: datetime | None = None, chunk_size: int = 1000) -> int:
+    """Delete for good (with their versions) the workflows deleted more than a day ago
+    that no run references. Workflows with runs stay until those runs are pruned.
+    Returns the number of workflows purged."""
+    now = now or timezone.now()
+    referenced = Run.objects.filter(workflow_id=OuterRef("pk"))
+    referenced_version = Run.objects.filter(version__workflow_id=OuterRef("pk"))
+    purgeable = (Workflow.all_objects
+                 .filter(deleted_at__lt=now - PURGE_DELETED_AFTER)
+                 .exclude(Exists(referenced)).exclude(Exists(referenced_version))
+                 .order_by("deleted_at"))
+    purged = 0
+    while True:
+        ids = list(purgeable.values_list("id", flat=True)[:chunk_size])
+        if not ids:
+            return purged
+        with transaction.atomic():
+            _, per_model = Workflow.all_objects.filter(id__in=ids).delete()
+        purged += per_model.get(Workflow._meta.label, 0)
+
+
+def prune_idempotency_keys(*, now: datetime | None = None, chunk_size: int = 1000) -> int:
+    """Delete idempotency keys past their lifetime (they are already ignored); returns
+    how many."""
+    from workflows.idempotency import expired_before
+
+    expired = IdempotencyKey.objects.filter(created_at__lt=expired_before(now)).order_by(
+        "created_at")
+    deleted = 0
+    while True:
+        ids = list(expired.values_list("id", flat=True)[:chunk_size])
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(id__in=ids).delete()[0]

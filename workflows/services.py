@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
@@ -187,10 +188,11 @@ def nul_paths(value: Any, path: str = "$") -> list[str]:
 
 def execute_payload(payload: Any, *, user: User, limits: Limits | None = None,
                     record: bool | None = None, observer: Observer | None = None,
-                    raw: bytes | None = None,
+                    raw: bytes | None = None, run_id: uuid.UUID | None = None,
                     answer: Callable[[Execution], Any] | None = None) -> Execution:
     """Run an ad-hoc payload. Recorded unless THAIYYAL_RECORD_ADHOC_RUNS is off (or
-    `record` says otherwise). Raises PayloadError for an invalid payload.
+    `record` says otherwise), under `run_id` when the caller chose it (an idempotency key
+    names its run before it starts). Raises PayloadError for an invalid payload.
 
     `answer(execution)` (the API's response encoder) is called before the run is recorded;
     its value is the returned Execution's `answer`. If it cannot encode the result, the
@@ -200,24 +202,25 @@ def execute_payload(payload: Any, *, user: User, limits: Limits | None = None,
     if record is None:
         record = settings.THAIYYAL_RECORD_ADHOC_RUNS
     return _execute(workflow, user=user, limits=limits, record=record, observer=observer,
-                    answer=answer)
+                    answer=answer, run_id=run_id)
 
 
 def execute_version(version: WorkflowVersion, *, user: User,
                     inputs: dict[str, Any] | None = None, limits: Limits | None = None,
                     observer: Observer | None = None,
+                    run_id: uuid.UUID | None = None,
                     answer: Callable[[Execution], Any] | None = None) -> Execution:
-    """Run a stored version (any version, not only the current one), always recorded.
-    `inputs` override the workflow's context variables by name; an unknown name or a
-    value of the wrong type raises PayloadError (paths `$.inputs.<name>`). `answer` as
-    for execute_payload."""
+    """Run a stored version (any version, not only the current one), always recorded
+    (under `run_id` when the caller chose it). `inputs` override the workflow's context
+    variables by name; an unknown name or a value of the wrong type raises PayloadError
+    (paths `$.inputs.<name>`). `answer` as for execute_payload."""
     workflow = load_version(version)
     return _execute(workflow, user=user, limits=limits, record=True, observer=observer,
-                    version=version, inputs=inputs, answer=answer)
+                    version=version, inputs=inputs, answer=answer, run_id=run_id)
 
 
 def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVersion | None]:
-    """A workflow `user` may run (their own, or any for staff) and its current version,
+    """A live workflow `user` may run (their own, or any for staff) and its current version,
     in one fixed SQL statement. Raises Workflow.DoesNotExist otherwise.
 
     This is the stored-execute hot path: the equivalent ORM query (select_related and
@@ -251,13 +254,14 @@ def _workflow_to_run_sql(alias: str) -> str:
     workflows, versions = (quote(m._meta.db_table) for m in (Workflow, WorkflowVersion))
     return (f"SELECT w.id, w.name, w.owner_id, w.current_version_id, v.number, v.checksum "
             f"FROM {workflows} w LEFT JOIN {versions} v ON v.id = w.current_version_id "
-            f"WHERE w.id = %s AND (%s OR w.owner_id = %s)")
+            f"WHERE w.id = %s AND w.deleted_at IS NULL AND (%s OR w.owner_id = %s)")
 
 
 def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, record: bool,
              observer: Observer | None, version: WorkflowVersion | None = None,
              inputs: dict[str, Any] | None = None,
-             answer: Callable[[Execution], Any] | None = None) -> Execution:
+             answer: Callable[[Execution], Any] | None = None,
+             run_id: uuid.UUID | None = None) -> Execution:
     limits = limits or server_limits()
     label = str(version.workflow_id) if version is not None else None
     if not record:
@@ -271,7 +275,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
             return _answered(_unencodable(execution, exc), answer)
     host, pid = this_worker()
     cap = settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES
-    run = Run(id=new_run_id(), version=version,
+    run = Run(id=run_id or new_run_id(), version=version,
               workflow_id=version.workflow_id if version is not None else None,
               status=RunStatus.RUNNING, started_at=timezone.now(), limits=limits.to_dict(),
               inputs=capped_json(inputs, cap)[0] if inputs else None,
@@ -411,7 +415,9 @@ def definition_checksum(definition: Any) -> str:
 
 def create_workflow(*, owner: AbstractBaseUser, name: str, definition: Any,
                     description: str = "") -> Workflow:
-    """A new workflow with `definition` as version 1. Raises PayloadError if invalid."""
+    """A new workflow with `definition` as version 1, stored in canonical form (the
+    editor's type names and camelCase keys rewritten). Raises PayloadError if invalid."""
+    definition = engine.canonical_definition(definition)
     validate_stored_definition(definition)
     with transaction.atomic():
         workflow = Workflow.objects.create(owner=owner, name=name, description=description,
@@ -428,6 +434,7 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
     current one becomes a new version (returned); earlier versions are kept. Raises
     PayloadError if the definition is invalid."""
     if definition is not None:
+        definition = engine.canonical_definition(definition)
         validate_stored_definition(definition)
     with transaction.atomic():
         if name is not None and name != workflow.name:
@@ -439,7 +446,10 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
             current = workflow.current_version
             if current is None or current.checksum != definition_checksum(definition):
                 version = _add_version(workflow, definition, user)
-        workflow.save()
+        # Never `deleted_at`: a delete that committed while this request held the workflow
+        # must not be undone by saving the copy it loaded before.
+        workflow.save(update_fields=["name", "description", "owner", "current_version",
+                                     "updated_at"])
     return version
 
 
@@ -453,6 +463,17 @@ def _add_version(workflow: Workflow, definition: Any, user: Any) -> WorkflowVers
         created_by=user if user is not None and user.is_authenticated else None)
     workflow.current_version = version
     return version
+
+
+def delete_workflow(workflow: Workflow) -> None:
+    """Delete a workflow for its users: from now on it is hidden from lists and details and
+    cannot be run. Its versions stay: a run of it still in flight records the version it
+    ran, and the history keeps showing it (soft deletion; see Workflow). Its slug is free
+    for a new workflow. Deleting a deleted workflow changes nothing."""
+    now = timezone.now()
+    Workflow.all_objects.filter(pk=workflow.pk, deleted_at__isnull=True).update(
+        deleted_at=now, updated_at=now)
+    workflow.deleted_at = now
 
 
 def free_slug(owner: AbstractBaseUser, name: str) -> str:

@@ -9,6 +9,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -64,6 +65,11 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         log.warning("database unreachable in %s: %s", context.get("view"), exc)
         return Response(unavailable_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE,
                         headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if isinstance(exc, UnreadablePostError):
+        # The client stopped sending its body (THAIYYAL_HEADER_TIMEOUT) or hung up.
+        return Response(error_body("request body incomplete", [
+            {"path": "$", "message": "the client stopped sending the body it announced"}]),
+            status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not a client error: a defect. Logged with its traceback, answered as JSON.
