@@ -5,9 +5,7 @@
 command) behaves the same. Timeouts follow THAIYYAL_MAX_EXECUTION_TIME.
 """
 
-import logging
 import os
-import threading
 
 from thaiyyal import serving, sync_worker
 from workflows import gunicorn_hooks
@@ -79,21 +77,3 @@ def child_exit(server, worker):
 
 def post_worker_init(worker):
     gunicorn_hooks.post_worker_init(worker)
-    # A new worker usually replaces one that died: its runs (committed as `running`) are
-    # marked `interrupted` now rather than at the next server start. On a thread of its
-    # own, so a slow or absent database never delays the worker's start.
-    threading.Thread(target=_reap_runs_of_dead_workers, name="thaiyyal-reaper",
-                     daemon=True).start()
-
-
-def _reap_runs_of_dead_workers():
-    from django.db import connections
-
-    from workflows.maintenance import reap_interrupted
-
-    try:
-        reap_interrupted()
-    except Exception:  # noqa: BLE001 - the worker must start even if the database is down
-        logging.getLogger("thaiyyal").warning("reaping interrupted runs failed", exc_info=True)
-    finally:
-        connections.close_all()

@@ -25,7 +25,7 @@ def liveness() -> JsonResponse:
 
 #: a probe answers within this, database down or not (probes time out after a few seconds,
 #: and a worker waiting on a dead database serves nothing else meanwhile)
-READY_TIMEOUT_SECONDS = 2.0
+READY_TIMEOUT_SECONDS = 1.0
 
 
 def readiness() -> JsonResponse:

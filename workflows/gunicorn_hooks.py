@@ -10,8 +10,10 @@ prometheus_client at import time: it runs in the master, before the app is loade
 - `child_exit`: marks a dead worker, so its live gauges (requests in progress, worker
   slots) stop counting. Its counters and histograms stay (they are history), folded into
   one archive file per type so that recycled workers do not slow every scrape.
-- `post_worker_init`: the worker adds its request slots and, with THAIYYAL_PPROF=1,
-  starts the profiling agent that lets any worker sample every worker.
+- `post_worker_init`: the worker adds its request slots, starts its reaper (runs whose
+  worker died are marked `interrupted` by the server itself, every few seconds; see
+  workflows/maintenance.py) and, with THAIYYAL_PPROF=1, starts the profiling agent that
+  lets any worker sample every worker.
 - `start_probe_listener` (`when_ready`), `close_probe_listener_in_worker` (`post_fork`),
   `stop_probe_listener` (`on_exit`): `/healthz` and `/readyz` on THAIYYAL_PROBE_BIND,
   answered by the master (thaiyyal/probe_listener.py).
@@ -80,6 +82,11 @@ def post_worker_init(worker: Any) -> None:
     from workflows.metrics import register_worker
 
     register_worker(int(getattr(worker.cfg, "threads", 1) or 1))
+    from workflows.maintenance import reaper
+
+    # A new worker usually replaces one that died: its first tick marks that worker's
+    # runs at once. A thread of its own: a slow or absent database never delays serving.
+    reaper.start()
     if os.environ.get("THAIYYAL_PPROF") == "1":
         from workflows.profiling.agent import start_agent
 

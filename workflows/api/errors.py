@@ -16,6 +16,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 
 from engine import PayloadError, Problem
 from thaiyyal.body_limit import too_large_body
+from thaiyyal.unavailable import RETRY_AFTER_SECONDS, database_unreachable, unavailable_body
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,10 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, RequestDataTooBig):
         return Response(too_large_body(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if database_unreachable(exc):
+        log.warning("database unreachable in %s: %s", context.get("view"), exc)
+        return Response(unavailable_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
     if isinstance(exc, UnreadablePostError):
         # The client stopped sending its body (THAIYYAL_HEADER_TIMEOUT) or hung up.
         return Response(error_body("request body incomplete", [
