@@ -16,5 +16,6 @@ urlpatterns = [
     path("", include("workflows.ops_urls")),
 ]
 
+handler400 = "thaiyyal.errors.bad_request"
 handler404 = "thaiyyal.errors.not_found"
 handler500 = "thaiyyal.errors.server_error"
