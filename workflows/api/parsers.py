@@ -48,8 +48,8 @@ class JSONBodyParser(JSONParser):
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
         if overflowed:
-            raise BodyParseError(non_finite_path(data) or "$", "number out of range (larger than a double, about "
-                                       "1.8e308)")
+            raise BodyParseError(non_finite_path(data) or "$",
+                                 "number out of range (larger than a double, about 1.8e308)")
         # Surrogates can only arrive as \u escapes: look further only when one is there.
         if b"\\ud" in raw or b"\\uD" in raw:
             where = lone_surrogate_path(data)
