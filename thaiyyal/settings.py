@@ -226,8 +226,10 @@ REST_FRAMEWORK = {
         "workflows.api.throttles.AnonThrottle",
         "workflows.api.throttles.UserThrottle",
     ],
-    # Counted per worker process (local-memory cache): the effective rate is this times
-    # the number of workers. "off" disables a scope.
+    # Counted in Django's cache: per worker process with the default local-memory cache
+    # (the effective rate is then this times the number of workers), server-wide when
+    # CACHES names a shared cache. "off" disables a scope. A request whose token is
+    # refused counts against "anon" for its address (workflows/api/throttles.py).
     "DEFAULT_THROTTLE_RATES": {
         "anon": _rate("THAIYYAL_THROTTLE_ANON", "60/min"),
         "user": _rate("THAIYYAL_THROTTLE_USER", "20000/min"),
@@ -237,6 +239,29 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# --- Abuse controls (docs/security.md).
+#: runs one user may have in flight at once; past it an execute answers 429 + Retry-After
+#: (counted in Django's cache like the throttles); 0 turns the cap off
+THAIYYAL_MAX_RUNS_IN_FLIGHT = env_int("THAIYYAL_MAX_RUNS_IN_FLIGHT", 8)
+# Admin (session) logins: django-axes records each failure in the database, so a lockout
+# holds on every worker and host with or without a shared cache, and staff see the
+# attempts in the admin. Locked per username *and* address: behind a proxy every client
+# shares one address (locking by address alone would lock everyone out), and locking by
+# username alone would let anyone lock an admin out. `thaiyyal manage axes_reset` lifts it.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("THAIYYAL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+#: hours a lockout lasts
+AXES_COOLOFF_TIME = env_int("THAIYYAL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_VERBOSE = False
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Thaiyyal API",

@@ -21,9 +21,11 @@ from typing import Any
 
 from django.conf import settings
 from rest_framework.authentication import TokenAuthentication
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from thaiyyal.unavailable import database_unreachable
+from workflows.api.throttles import count_failed_authentication
 
 #: tokens remembered per worker process (the least recently verified are forgotten first)
 MAX_REMEMBERED = 10_000
@@ -64,7 +66,12 @@ remembered_tokens = _RememberedTokens()
 class OutageTolerantTokenAuthentication(TokenAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         self._request = request
-        return super().authenticate(request)
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            # A refused token counts against the client's anonymous rate (a 429 past it).
+            count_failed_authentication(request)
+            raise
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         try:

@@ -24,6 +24,7 @@ from engine import PayloadError
 from workflows import services
 from workflows.api.errors import InvalidWorkflow, prefixed
 from workflows.api.idempotent import idempotent
+from workflows.api.inflight import capped
 from workflows.api.views import (
     ERRORS,
     EXECUTE_PARAMETERS,
@@ -180,6 +181,7 @@ class ExecuteById(APIView):
     @extend_schema(tags=TAG, request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
                    parameters=EXECUTE_PARAMETERS, operation_id="thaiyyal_workflow_execute_by_id")
     @idempotent
+    @capped
     def post(self, request: Request, pk: int) -> HttpResponse:
         """Run a stored workflow's current version (body optional: {"inputs": {...}})."""
         return run_current_version(request, pk)

@@ -24,6 +24,7 @@ from workflows import services
 from workflows.api import idempotent as idem
 from workflows.api import serializers as s
 from workflows.api.errors import InvalidWorkflow, error_body, prefixed
+from workflows.api.inflight import capped
 from workflows.api.responses import encoded_execution, query_limits
 from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
 from workflows.models import Run, Workflow, WorkflowVersion
@@ -81,6 +82,7 @@ class ExecuteView(APIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
                    parameters=EXECUTE_PARAMETERS, operation_id="workflow_execute")
     @idem.idempotent
+    @capped
     def post(self, request: Request) -> HttpResponse:
         raw = request.body  # read first: hashed to find the loaded workflow in the cache
         execution = services.execute_payload(request.data, raw=raw, user=request.user,
@@ -187,6 +189,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], throttle_classes=EXECUTE_THROTTLES,
             throttle_scope="execute")
     @idem.idempotent
+    @capped
     def execute(self, request: Request, pk: str | None = None) -> HttpResponse:
         """Run the current version. `inputs` override the workflow's context variables by
         name; an unknown name or a value of the wrong type is a 400."""
@@ -214,6 +217,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>\d+)/execute",
             throttle_classes=EXECUTE_THROTTLES, throttle_scope="execute")
     @idem.idempotent
+    @capped
     def execute_version(self, request: Request, pk: str | None = None,
                         number: str | None = None) -> HttpResponse:
         """Run an earlier (or the current) version."""
