@@ -263,6 +263,10 @@ AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_VERBOSE = False
 
+#: Fernet keys for stored credentials, newest first (workflows/secrets.py; rotation in
+#: docs/security.md); empty: one key derived from SECRET_KEY
+THAIYYAL_CREDENTIAL_KEYS = env_list("THAIYYAL_CREDENTIAL_KEYS")
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Thaiyyal API",
     "DESCRIPTION": "Store, version and execute workflows; review their run history.",

@@ -20,8 +20,8 @@ from django.utils.html import format_html
 
 from engine import PayloadError
 from workflows import services
-from workflows.forms import ExecuteForm, WorkflowAdminForm
-from workflows.models import IdempotencyKey, NodeRun, Run, Workflow, WorkflowVersion
+from workflows.forms import CredentialAdminForm, ExecuteForm, WorkflowAdminForm
+from workflows.models import Credential, IdempotencyKey, NodeRun, Run, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -327,3 +327,16 @@ def _pretty(value: Any) -> str:
 
 admin.site.site_header = "Thaiyyal administration"
 admin.site.site_title = "Thaiyyal"
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    """Credentials: staff see and manage every user's, but never a secret (the form's
+    secret fields are write-only; the encrypted value is not shown either)."""
+
+    form = CredentialAdminForm
+    list_display = ["name", "owner", "kind", "base_url", "updated_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "owner__username", "base_url"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]

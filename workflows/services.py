@@ -30,6 +30,7 @@ import engine
 from engine import Limits, PayloadError, Problem, Result
 from engine.egress import EgressPolicy
 from engine.observe import Observer
+from workflows import credentials
 from workflows.loading import LoadedWorkflows
 from workflows.metrics import run_observer
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion, new_run_id
@@ -117,6 +118,22 @@ def engine_services() -> dict[str, Any]:
         return {}
     return {"egress_policy": EgressPolicy(allowed_hosts=frozenset(hosts),
                                           allowed_networks=tuple(networks))}
+
+
+def run_services(workflow: engine.Workflow, user: User | None,
+                 version: WorkflowVersion | None) -> dict[str, Any]:
+    """engine_services, plus the credentials the workflow names (when it names any):
+    those of the workflow's owner for a stored version (whoever runs it: the workflow's
+    author chose them), of the requesting user for an ad-hoc payload."""
+    names = credentials.names_used(workflow)
+    if not names:
+        return engine_services()
+    if version is not None:
+        owner_id = Workflow.all_objects.filter(pk=version.workflow_id).values_list(
+            "owner_id", flat=True).first()
+    else:
+        owner_id = getattr(user, "pk", None)
+    return {**engine_services(), "credentials": credentials.resolve(owner_id, names)}
 
 
 @receiver(setting_changed)
@@ -267,7 +284,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
     if not record:
         observer = run_observer(observer, workflow=label)  # metrics and the JSON run log
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
-                                  services=engine_services())
+                                  services=run_services(workflow, user, version))
         execution = Execution(result, None, limits, workflow)
         try:
             return _answered(execution, answer)
@@ -287,7 +304,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
     recorder.start()
     try:
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
-                                  services=engine_services())
+                                  services=run_services(workflow, user, version))
     except PayloadError:
         recorder.discard()
         raise
