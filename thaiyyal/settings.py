@@ -331,7 +331,8 @@ LOGIN_URL = "admin:login"  # where silk (and any login_required page) sends a st
 SILKY_INTERCEPT_PERCENT = env_int("THAIYYAL_SILK_PERCENT", 10)
 SILKY_MAX_REQUEST_BODY_SIZE = env_int("THAIYYAL_SILK_MAX_BODY_BYTES", 16 * 1024)
 SILKY_MAX_RESPONSE_BODY_SIZE = env_int("THAIYYAL_SILK_MAX_BODY_BYTES", 16 * 1024)
-SILKY_SENSITIVE_KEYS = {"authorization", "cookie", "token", "password", "secret", "api_key"}
+SILKY_SENSITIVE_KEYS = {"authorization", "cookie", "token", "password", "secret", "api_key",
+                        "username"}
 SILKY_MAX_RECORDED_REQUESTS = env_int("THAIYYAL_SILK_MAX_REQUESTS", 10_000)
 # Never garbage-collect inside a request: `manage.py silk_gc` does it out of band.
 SILKY_MAX_RECORDED_REQUESTS_CHECK_PERCENT = 0

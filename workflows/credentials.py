@@ -21,7 +21,7 @@ log = logging.getLogger(__name__)
 SECRET_FIELDS = {
     CredentialKind.BEARER: ("token",),
     CredentialKind.BASIC: ("username", "password"),
-    CredentialKind.API_KEY: ("key",),
+    CredentialKind.API_KEY: ("api_key",),
 }
 
 
@@ -42,7 +42,7 @@ def engine_config(credential: Credential) -> dict[str, Any]:
         auth = {"type": "basic", "username": secret["username"], "password": secret["password"]}
     else:
         auth = {"type": "api_key", "name": credential.header or "X-API-Key",
-                "value": secret["key"]}
+                "value": secret["api_key"]}
     return {"base_url": credential.base_url, "auth": auth}
 
 

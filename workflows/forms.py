@@ -91,9 +91,11 @@ class CredentialAdminForm(forms.ModelForm):
     password = forms.CharField(required=False, strip=False,
                                widget=forms.PasswordInput(render_value=False),
                                help_text="basic: the password")
-    key = forms.CharField(required=False, strip=False,
-                          widget=forms.PasswordInput(render_value=False),
-                          help_text="api_key: the key")
+    api_key = forms.CharField(required=False, strip=False,
+                              widget=forms.PasswordInput(render_value=False),
+                              help_text="api_key: the key")
+    base_url = forms.URLField(max_length=500, assume_scheme="https",
+                              help_text="the only origin it is sent to")
 
     class Meta:
         model = Credential

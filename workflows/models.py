@@ -228,7 +228,7 @@ class Credential(models.Model):
     base_url = models.URLField(max_length=500, help_text="the only origin it is sent to")
     header = models.CharField(max_length=100, blank=True, default="",
                               help_text="api_key: the header that carries it (X-API-Key)")
-    #: Fernet token of the secret's JSON ({"token"} / {"username", "password"} / {"key"})
+    #: Fernet token of the secret's JSON ({"token"} / {"username", "password"} / {"api_key"})
     encrypted = models.TextField(editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -22,7 +22,7 @@ from workflows.models import Credential, CredentialKind
 
 ERRORS = {400: s.ErrorSerializer}
 #: every secret field of every kind (write-only)
-SECRET_NAMES = ("token", "username", "password", "key")
+SECRET_NAMES = ("token", "username", "password", "api_key")
 
 
 class CredentialSerializer(serializers.ModelSerializer):
@@ -36,7 +36,7 @@ class CredentialSerializer(serializers.ModelSerializer):
 
 class CredentialWriteSerializer(serializers.ModelSerializer):
     """Create: name, kind, base_url and the kind's secret fields (bearer: token; basic:
-    username and password; api_key: key, and header, X-API-Key by default). Update: any
+    username and password; api_key: api_key, and header, X-API-Key by default). Update: any
     of them; a new kind needs its secret fields."""
 
     token = serializers.CharField(write_only=True, required=False, max_length=4096,
@@ -45,15 +45,16 @@ class CredentialWriteSerializer(serializers.ModelSerializer):
                                      trim_whitespace=False)
     password = serializers.CharField(write_only=True, required=False, max_length=4096,
                                      trim_whitespace=False)
-    key = serializers.CharField(write_only=True, required=False, max_length=4096,
-                                trim_whitespace=False)
+    api_key = serializers.CharField(write_only=True, required=False, max_length=4096,
+                                    trim_whitespace=False)
     header = serializers.RegexField(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$", required=False,
                                     allow_blank=True,
                                     error_messages={"invalid": "must be an HTTP header name"})
 
     class Meta:
         model = Credential
-        fields = ["name", "kind", "base_url", "header", "token", "username", "password", "key"]
+        fields = ["name", "kind", "base_url", "header", "token", "username", "password",
+                  "api_key"]
 
     def validate_base_url(self, value: str) -> str:
         if not value.lower().startswith(("http://", "https://")):
