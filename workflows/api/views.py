@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -60,6 +60,20 @@ def visible_to(user: Any, queryset: QuerySet, owner_field: str) -> QuerySet:
     if not user.is_authenticated:
         return queryset.none()
     return queryset.filter(**{owner_field: user})
+
+
+def runs_visible_to(user: Any, queryset: QuerySet[Run]) -> QuerySet[Run]:
+    """Runs a user may see: staff every run; anyone else the runs they started, and every
+    run of their own workflows, whoever started it (a staff user running it, say): the
+    owner sees what was done with their workflow (docs/security.md, "Who sees what").
+    The subquery (not a join) lets PostgreSQL combine the two (user, started) and
+    (workflow, started) indexes."""
+    if user.is_staff:
+        return queryset
+    if not user.is_authenticated:
+        return queryset.none()
+    own_workflows = Workflow.all_objects.filter(owner=user).values("pk")
+    return queryset.filter(Q(requested_by=user) | Q(workflow__in=own_workflows))
 
 
 def object_body(request: Request, allowed: set[str]) -> dict[str, Any]:
@@ -268,7 +282,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         # decode its definition there; the detail shows it.
         queryset = Run.objects.select_related("workflow", "version", "requested_by").defer(
             "workflow__description")
-        queryset = visible_to(self.request.user, queryset, "requested_by")
+        queryset = runs_visible_to(self.request.user, queryset)
         if self.action == "list":
             queryset = self._filtered(queryset).defer("final_output", "limits", "inputs",
                                                       "version__definition")
