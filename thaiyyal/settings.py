@@ -46,6 +46,7 @@ MIDDLEWARE = [
     "thaiyyal.health.ProbeMiddleware",
     "thaiyyal.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "thaiyyal.security_headers.SecurityHeadersMiddleware",
     "thaiyyal.body_limit.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -149,6 +150,34 @@ if env_bool("THAIYYAL_TRUST_X_FORWARDED_PROTO", False):
     # Only behind a proxy that sets (and strips client-sent) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# --- Content-Security-Policy (thaiyyal/security_headers.py), the one place pages follow:
+# script only from this origin's files (/static/): no inline <script>, no onclick=, no
+# eval. Put a page's JavaScript in a static file and its data in a `json_script` block
+# (<script type="application/json">, which is data and never runs). Inline *styles* are
+# allowed: the admin's templates and Swagger UI use style attributes, and a style cannot
+# run script. Images may be data: URLs (Swagger UI's icons); nothing may frame a page.
+THAIYYAL_CSP: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+#: path prefix -> sources added there: django-silk's pages (staff only, off by default)
+#: use inline script and event handlers we do not control
+THAIYYAL_CSP_RELAXED: dict[str, dict[str, list[str]]] = {
+    "/silk/": {"script-src": ["'unsafe-inline'"]},
+}
+THAIYYAL_PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
+                               "interest-cohort=()")
 
 # --- Engine limits (DESIGN §5): THAIYYAL_<LIMIT NAME>, e.g. THAIYYAL_MAX_EXECUTION_TIME=10m.
 _DURATION_LIMITS = {"max_execution_time", "http_timeout", "http_connect_timeout"}
