@@ -67,6 +67,10 @@ def test_a_string_id_of_digits_still_saves_a_new_version(api, user):
      '[{"name": "x", "value": -2E+999, "type": "number"}]}}]}',
      "$.nodes[0].data.context_values[0].value"),
     ("{stored}/execute", '{"inputs": {"times": 1e400}}', "$.inputs.times"),
+    # a short exponent on a long number overflows too
+    ("/api/v1/workflow/validate",
+     '{"nodes": [{"id": "n", "type": "number", "data": {"value": ' + "9" * 250 + 'e99}}]}',
+     "$.nodes[0].data.value"),
 ])
 def test_a_number_too_large_for_a_double_is_400_naming_its_path(api, user, url, text, path):
     stored = services.create_workflow(owner=user, name="g", definition=GREETING)

@@ -10,11 +10,16 @@ from __future__ import annotations
 import codecs
 import json
 import math
+import re
 from typing import Any
 
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser, get_encoding
 from rest_framework.utils.json import strict_constant
+
+#: a number overflows a double only past 1.8e308: with an exponent of 3+ digits, or with
+#: 200+ digits before its point (an exponent of at most 99 then cannot get it there)
+_MAY_OVERFLOW = re.compile(rb"[eE]\+?[0-9]{3}|[0-9]{200}")
 
 
 class BodyParseError(ParseError):
@@ -30,26 +35,20 @@ class JSONBodyParser(JSONParser):
     def parse(self, stream: Any, media_type: str | None = None,
               parser_context: dict[str, Any] | None = None) -> Any:
         raw = stream.read() if stream is not None else b""
-        encoding = get_encoding(parser_context or {})
-        overflowed = False
-
-        def number(text: str) -> float:
-            nonlocal overflowed
-            value = float(text)
-            if math.isinf(value):
-                overflowed = True
-            return value
-
         try:
-            text = codecs.decode(raw, encoding)
-            data = json.loads(text, parse_constant=strict_constant, parse_float=number)
+            data = json.loads(codecs.decode(raw, get_encoding(parser_context or {})),
+                              parse_constant=strict_constant)
         except RecursionError:
             raise ParseError("JSON parse error - nested too deeply") from None
         except ValueError as exc:
             raise ParseError(f"JSON parse error - {exc}") from None
-        if overflowed:
-            raise BodyParseError(non_finite_path(data) or "$",
-                                 "number out of range (larger than a double, about 1.8e308)")
+        # Look for a number that overflowed only when the text may hold one (a regex over
+        # the bytes rather than a Python call per number).
+        if _MAY_OVERFLOW.search(raw):
+            path = non_finite_path(data)
+            if path is not None:
+                raise BodyParseError(path, "number out of range (larger than a double, "
+                                           "about 1.8e308)")
         # Surrogates can only arrive as \u escapes: look further only when one is there.
         if b"\\ud" in raw or b"\\uD" in raw:
             where = lone_surrogate_path(data)
