@@ -46,7 +46,11 @@ def _to_number(value: Any) -> int | float:
         if _INTEGER.fullmatch(value):
             return int(value)
         if _NUMBER.fullmatch(value):
-            return float(value)
+            number = float(value)
+            # "1e400" reads as infinity, which JSON cannot carry: out of range, not "inf"
+            if math.isfinite(number):
+                return number
+            raise ValueError(f"cannot convert {_shown(value)} to number: out of range")
     raise ValueError(f"cannot convert {_shown(value)} to number")
 
 

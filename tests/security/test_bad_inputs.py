@@ -67,6 +67,8 @@ def test_a_string_id_of_digits_still_saves_a_new_version(api, user):
      '[{"name": "x", "value": -2E+999, "type": "number"}]}}]}',
      "$.nodes[0].data.context_values[0].value"),
     ("{stored}/execute", '{"inputs": {"times": 1e400}}', "$.inputs.times"),
+    # as text: a number input's numeric string is converted, and must not become "inf"
+    ("{stored}/execute", '{"inputs": {"times": "1e400"}}', "$.inputs.times"),
     # a short exponent on a long number overflows too
     ("/api/v1/workflow/validate",
      '{"nodes": [{"id": "n", "type": "number", "data": {"value": ' + "9" * 250 + 'e99}}]}',
@@ -80,7 +82,7 @@ def test_a_number_too_large_for_a_double_is_400_naming_its_path(api, user, url, 
     assert response.status_code == 400, response.content
     body = response.json()
     assert body["details"][0]["path"] == path
-    assert "out of range" in body["error"]
+    assert "out of range" in json.dumps(body)
     assert "inf" not in response.content.decode().replace("info", "")
 
 
@@ -167,8 +169,9 @@ EXAMPLES = int(os.environ.get("THAIYYAL_FUZZ_EXAMPLES", "60"))
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_awkward_values_anywhere_in_any_write_body_get_a_json_4xx_or_2xx(user, data):
-    workflow = Workflow.objects.filter(owner=user).first() or services.create_workflow(
-        owner=user, name="g", definition=GREETING)
+    # A fresh workflow each example: what an earlier example saved cannot change the
+    # answer to this one (Hypothesis must be able to replay a failure).
+    workflow = services.create_workflow(owner=user, name="g", definition=GREETING)
     client = token_client(user)
     method, url, valid = data.draw(st.sampled_from(_write_calls(workflow)), label="call")
     path = data.draw(st.sampled_from(_paths(valid)), label="path")
