@@ -37,6 +37,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",  # cron schedules, edited in the admin (queue mode)
     "workflows",
 ]
 
@@ -318,3 +319,30 @@ LOGGING["loggers"]["thaiyyal.runs"] = {"handlers": ["json"], "level": "INFO",
                                        "propagate": False}
 if env_str("THAIYYAL_LOG_FORMAT", "plain") == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
+
+# --- Queue mode (docs/queue.md): `Prefer: respond-async` runs go to Celery workers
+# (`thaiyyal worker`) through this broker. Unset: no queue; async requests answer 503
+# and everything else works. RabbitMQ is the supported broker (see docs/queue.md).
+THAIYYAL_BROKER_URL = env_str("THAIYYAL_BROKER_URL")
+CELERY_BROKER_URL = THAIYYAL_BROKER_URL or "memory://"
+#: the queue runs are sent to and workers take them from (one per site sharing a broker)
+CELERY_TASK_DEFAULT_QUEUE = env_str("THAIYYAL_QUEUE", "thaiyyal")
+CELERY_TASK_ACKS_LATE = True                # acknowledged when the run ends...
+CELERY_TASK_REJECT_ON_WORKER_LOST = True    # ...and requeued if its process dies
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1       # a busy process holds no one else's runs
+CELERY_TASK_IGNORE_RESULT = True            # the run's row is the result
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("THAIYYAL_BROKER_CONNECT_TIMEOUT", 2, minimum=1)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2,
+                                    "interval_step": 0.2}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+#: seconds a queued run's hard time limit exceeds its own (the engine stops it first)
+THAIYYAL_QUEUE_GRACE_SECONDS = env_int("THAIYYAL_QUEUE_GRACE_SECONDS", 30, minimum=1)
+#: the longest run the web tier executes itself: `execution_mode: auto` queues runs whose
+#: max_execution_time is longer (default: the server's own limit, i.e. never)
+_web_limit = env_str("THAIYYAL_WEB_MAX_EXECUTION_TIME")
+THAIYYAL_WEB_MAX_EXECUTION_TIME = parse_duration(_web_limit) if _web_limit else None
+#: how often a worker looks for cancel requests of the runs it executes
+THAIYYAL_CANCEL_POLL_SECONDS = float(env_str("THAIYYAL_CANCEL_POLL_SECONDS", "0.25"))

@@ -21,6 +21,7 @@ from rest_framework.views import APIView
 
 from engine import PayloadError
 from workflows import services
+from workflows.api import asynchronous
 from workflows.api import idempotent as idem
 from workflows.api import serializers as s
 from workflows.api.errors import InvalidWorkflow, error_body, prefixed
@@ -83,6 +84,8 @@ class ExecuteView(APIView):
     @idem.idempotent
     def post(self, request: Request) -> HttpResponse:
         raw = request.body  # read first: hashed to find the loaded workflow in the cache
+        if asynchronous.prefers_async(request):
+            return asynchronous.enqueue_payload(request, raw, query_limits(request))
         execution = services.execute_payload(request.data, raw=raw, user=request.user,
                                              limits=query_limits(request),
                                              run_id=idem.planned_run_id(request),
@@ -150,7 +153,8 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         try:
             workflow = services.create_workflow(owner=request.user, name=data["name"],
                                                 description=data.get("description", ""),
-                                                definition=data["definition"])
+                                                definition=data["definition"],
+                                                execution_mode=data.get("execution_mode"))
         except PayloadError as exc:
             raise InvalidWorkflow(prefixed(exc, "$.definition")) from None
         return Response(self._read(workflow), status=status.HTTP_201_CREATED)
@@ -163,7 +167,8 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         try:
             services.update_workflow(workflow, user=request.user, name=data.get("name"),
                                      description=data.get("description"),
-                                     definition=data.get("definition"))
+                                     definition=data.get("definition"),
+                                     execution_mode=data.get("execution_mode"))
         except PayloadError as exc:
             raise InvalidWorkflow(prefixed(exc, "$.definition")) from None
         return Response(self._read(workflow))
@@ -173,7 +178,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         services.delete_workflow(instance)
 
     def _valid(self, request: Request, partial: bool) -> dict[str, Any]:
-        object_body(request, {"name", "description", "definition"})
+        object_body(request, {"name", "description", "definition", "execution_mode"})
         serializer = s.WorkflowWriteSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
@@ -238,14 +243,19 @@ def run_current_version(request: Request, pk: Any) -> HttpResponse:
 
 
 def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> HttpResponse:
-    body = object_body(request, {"inputs"})
+    body = object_body(request, {"inputs", "callback_url"})
     inputs = body.get("inputs") or {}
     if not isinstance(inputs, dict):
         raise ValidationError({"inputs": ["must be an object: {name: value}"]})
+    limits = query_limits(request)
+    queued = asynchronous.runs_queued(request, workflow.execution_mode, limits)
+    url = asynchronous.callback_url(body.get("callback_url"), "callback_url", queued)
+    if queued:
+        return asynchronous.enqueue_version(request, version, inputs or None, limits, url)
     answer = functools.partial(encoded_execution, workflow_id=workflow.pk,
                                workflow_name=workflow.name, version=version.number)
     execution = services.execute_version(version, user=request.user, inputs=inputs or None,
-                                         limits=query_limits(request), answer=answer,
+                                         limits=limits, answer=answer,
                                          run_id=idem.planned_run_id(request))
     return execution.answer
 
