@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 import uuid
 from typing import Any
 
@@ -124,3 +125,13 @@ def request_cancel(run_id: Any) -> Run:
     Run.objects.filter(Q(cancel_requested_at__isnull=True), pk=run_id,
                        status=RunStatus.RUNNING).update(cancel_requested_at=now)
     return Run.objects.get(pk=run_id)
+
+
+def wait_for_end(run_id: Any, seconds: float) -> Run:
+    """The run once it has ended, or as it is after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        run = Run.objects.get(pk=run_id)
+        if run.status in ENDED or time.monotonic() >= deadline:
+            return run
+        time.sleep(0.05)

@@ -186,6 +186,9 @@ class RunRecorder:
         with transaction.atomic(durable=True):
             if inserted:
                 self.run.save(update_fields=FINISH_FIELDS)
+                # A queued run's node runs so far (workflows/cancelling.py) give way to
+                # the complete set.
+                NodeRun.objects.filter(run_id=self.run.pk).delete()
             else:
                 self.run.save(force_insert=True)
             NodeRun.objects.bulk_create(NodeRun(run=self.run, **row) for row in node_rows)

@@ -31,9 +31,10 @@ import engine
 from engine import Limits, PayloadError, Problem, Result
 from engine.egress import EgressPolicy
 from engine.observe import Observer
+from workflows.cancelling import Progress
 from workflows.cancelling import watcher as cancel_watcher
 from workflows.loading import LoadedWorkflows
-from workflows.metrics import run_observer
+from workflows.metrics import TeeObserver, run_observer
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion, new_run_id
 from workflows.recording import DatabaseUnavailable, RunRecorder, capped_json, this_worker
 
@@ -323,6 +324,10 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
                   worker_host=host, worker_pid=pid)
         recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS)
         recorder.start()
+    if queued is not None:  # followed by its client: node runs are written as they end
+        progress = Progress(run.id)
+        cancel_watcher.report(progress)
+        observer = progress if observer is None else TeeObserver(progress, observer)
     observer = run_observer(observer, run_id=str(run.id), workflow=label)
     services = {**engine_services(),
                 "run_started": functools.partial(cancel_watcher.watch, run.id)}

@@ -20,7 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine import PayloadError
-from workflows import services
+from workflows import queueing, services
 from workflows.api import asynchronous
 from workflows.api import idempotent as idem
 from workflows.api import serializers as s
@@ -30,6 +30,8 @@ from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
 from workflows.models import Run, Workflow, WorkflowVersion
 
 EXECUTE_THROTTLES = [AnonThrottle, UserThrottle, ExecuteThrottle]
+#: how long a cancel request waits for a running run to stop before answering 202
+CANCEL_WAIT_SECONDS = 2.0
 
 #: the rest (401, 403, 413, 415, 429) is added to every operation by api/schema.py
 ERRORS = {
@@ -310,6 +312,25 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         """One run with its node runs, in the order they started."""
         run = self.get_object()
         return Response(s.RunDetailSerializer(run).data)
+
+    @extend_schema(request=None, responses={200: s.RunDetailSerializer,
+                                            202: s.RunDetailSerializer,
+                                            409: s.ErrorSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Stop a queued or running run. A queued run is `cancelled` at once; a running one
+        is stopped by the process running it (within about a second for a run waiting on
+        I/O): 200 with the run once it is `cancelled`, or 202 while it is still stopping.
+        409 if the run had already ended."""
+        run = self.get_object()
+        if run.status in queueing.ENDED:
+            return Response(error_body(f"the run has already ended ({run.status})",
+                                       status=run.status), status=status.HTTP_409_CONFLICT)
+        queueing.request_cancel(run.pk)
+        run = queueing.wait_for_end(run.pk, CANCEL_WAIT_SECONDS)
+        code = status.HTTP_200_OK if run.status in queueing.ENDED else status.HTTP_202_ACCEPTED
+        return Response(s.RunDetailSerializer(self.get_queryset().get(pk=run.pk)).data,
+                        status=code)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         run = self.get_object()
