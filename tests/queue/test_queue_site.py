@@ -1,0 +1,137 @@
+"""Queue mode across processes, for real: two `thaiyyal serve` instances, two `thaiyyal
+worker`s and the scheduler on one PostgreSQL and the machine's RabbitMQ (127.0.0.1 only).
+Runs are submitted on one web instance and followed or cancelled on the other; a worker
+is SIGKILLed mid-run."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+from tests.faultproxy import postgres_url
+from tests.httpserver import LoopbackHTTPServer
+from tests.observability import liveserver
+from tests.queue.conftest import Queue, broker_url
+from tests.queue.site import Site, site_environment
+
+pytestmark = pytest.mark.slow
+
+ASYNC = {"Prefer": "respond-async"}
+
+
+def fetch(url: str) -> dict[str, Any]:
+    return {"nodes": [{"id": "fetch", "type": "http", "data": {"url": url}}], "edges": []}
+
+
+def run_row(run_id: str) -> dict[str, Any]:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT status, error, worker_pid, (SELECT count(*) FROM workflows_noderun n "
+            "WHERE n.run_id = r.id) FROM workflows_run r WHERE id = %s", [run_id]).fetchone()
+    assert row is not None, run_id
+    return {"status": row[0], "error": row[1], "worker_pid": row[2], "node_runs": row[3]}
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
+    postgres_url()
+    broker = broker_url()
+    env = site_environment(broker)
+    site = Site(tmp_path_factory.mktemp("site"), env, Queue(broker, env["THAIYYAL_QUEUE"]))
+    try:
+        site.serve()
+        site.serve()
+        site.worker("w1")
+        site.worker("w2")
+        site.start("scheduler", name="scheduler")
+        yield site
+    finally:
+        site.stop()
+        site.queue.delete()
+
+
+def submit(server: liveserver.Server, payload: dict[str, Any]) -> str:
+    status, body, headers = server.request("POST", "/api/v1/workflow/execute", payload,
+                                           headers=ASYNC)
+    assert status == 202, body
+    run = json.loads(body)
+    assert headers["Location"] == f"/api/v1/runs/{run['id']}"
+    return str(run["id"])
+
+
+def get_run(server: liveserver.Server, run_id: str) -> dict[str, Any]:
+    status, body, _ = server.request("GET", f"/api/v1/runs/{run_id}")
+    assert status == 200, body
+    return dict(json.loads(body))
+
+
+def wait_status(server: liveserver.Server, run_id: str, statuses: set[str],
+                timeout: float = 30) -> dict[str, Any]:
+    return dict(liveserver.wait_for(
+        lambda: (r := get_run(server, run_id))["status"] in statuses and r, timeout,
+        f"run {run_id} to be {statuses}", interval=0.05))
+
+
+def test_a_run_submitted_on_one_instance_is_followed_and_cancelled_from_the_other(
+        site: Site, http_server: LoopbackHTTPServer) -> None:
+    a, b = site.servers
+    run_id = submit(a, fetch(http_server.url("/slow?delay=20")))
+    running = wait_status(b, run_id, {"running"})
+    assert running["worker_pid"]
+    started = time.monotonic()
+    status, body, _ = b.request("POST", f"/api/v1/runs/{run_id}/cancel")
+    answered = time.monotonic() - started
+    assert status == 200, body
+    assert json.loads(body)["status"] == "cancelled"
+    print(f"\ncancel of a run waiting on I/O: recorded cancelled in {answered * 1000:.0f} ms")
+    assert answered < 1.0
+    run = get_run(a, run_id)
+    assert run["status"] == "cancelled"
+    assert run["error"]["code"] == "cancelled"
+
+
+def test_a_queued_run_shows_its_node_runs_so_far_while_it_runs(
+        site: Site, http_server: LoopbackHTTPServer) -> None:
+    a, b = site.servers
+    payload = {"nodes": [{"id": "first", "type": "number", "data": {"value": 1}},
+                         {"id": "fetch", "type": "http",
+                          "data": {"url": http_server.url("/slow?delay=2")}}],
+               "edges": [{"source": "first", "target": "fetch"}]}
+    run_id = submit(a, payload)
+    seen = liveserver.wait_for(
+        lambda: (r := get_run(b, run_id))["status"] == "running" and r["node_runs"] and r,
+        10, "the first node run to show", interval=0.05)
+    assert [n["node_id"] for n in seen["node_runs"]] == ["first"]
+    done = wait_status(b, run_id, {"succeeded"})
+    assert [n["node_id"] for n in done["node_runs"]] == ["first", "fetch"]
+
+
+def test_a_worker_killed_mid_run_leaves_it_interrupted_and_every_other_run_runs_once(
+        site: Site, http_server: LoopbackHTTPServer) -> None:
+    a, b = site.servers
+    victim = submit(a, fetch(http_server.url("/slow?delay=20&tag=victim")))
+    pid = wait_status(b, victim, {"running"})["worker_pid"]
+    others = [submit((a, b)[i % 2], fetch(http_server.url(f"/slow?delay=0.2&tag=r{i}")))
+              for i in range(8)]
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    interrupted = wait_status(b, victim, {"interrupted"}, timeout=15)
+    print(f"\nworker {pid} SIGKILLed: run interrupted after "
+          f"{time.monotonic() - killed_at:.1f} s")
+    assert "stopped before the run finished" in interrupted["error"]["message"]
+    for run_id in others:
+        assert wait_status(a, run_id, {"succeeded", "failed", "interrupted"})["status"] == \
+            "succeeded"
+        assert run_row(run_id)["node_runs"] == 1
+    time.sleep(1.0)  # any redelivery would have run by now
+    tags = [r.query.get("tag") for r in http_server.requests if r.path == "/slow"]
+    assert sorted(t for t in tags if t != "victim") == sorted(f"r{i}" for i in range(8))
+    assert tags.count("victim") == 1  # the redelivered message ran nothing
+    assert run_row(victim)["status"] == "interrupted"
