@@ -344,5 +344,10 @@ THAIYYAL_QUEUE_GRACE_SECONDS = env_int("THAIYYAL_QUEUE_GRACE_SECONDS", 30, minim
 #: max_execution_time is longer (default: the server's own limit, i.e. never)
 _web_limit = env_str("THAIYYAL_WEB_MAX_EXECUTION_TIME")
 THAIYYAL_WEB_MAX_EXECUTION_TIME = parse_duration(_web_limit) if _web_limit else None
+#: the key of callbacks' signature header (X-Thaiyyal-Signature); default: derived from
+#: SECRET_KEY. Set it to share it with the receivers.
+THAIYYAL_CALLBACK_SECRET = env_str("THAIYYAL_CALLBACK_SECRET")
+#: attempts to deliver a callback (the first and the retries)
+THAIYYAL_CALLBACK_ATTEMPTS = env_int("THAIYYAL_CALLBACK_ATTEMPTS", 5, minimum=1)
 #: how often a worker looks for cancel requests of the runs it executes
 THAIYYAL_CANCEL_POLL_SECONDS = float(env_str("THAIYYAL_CANCEL_POLL_SECONDS", "0.25"))

@@ -3,14 +3,42 @@ the truth from the database, so a redelivered message finds the run already star
 
 from __future__ import annotations
 
-from celery import shared_task
+import logging
+from typing import Any
 
-from workflows import services
+from celery import shared_task
+from django.conf import settings
+
+from workflows import callbacks, services
+from workflows.models import Run
+
+log = logging.getLogger(__name__)
 
 
 @shared_task(name="thaiyyal.execute_run", acks_late=True, reject_on_worker_lost=True)
 def execute_run(run_id: str) -> None:
-    """Execute the queued run `run_id` (at most once: see services.execute_queued)."""
+    """Execute the queued run `run_id` (at most once: see services.execute_queued), then
+    send its answer to its callback_url, if it has one."""
     from workflows.api.responses import encoded_execution
 
-    services.execute_queued(run_id, answer=encoded_execution)
+    execution = services.execute_queued(run_id, answer=encoded_execution)
+    if execution is None:
+        return
+    url = Run.objects.filter(pk=run_id).values_list("callback_url", flat=True).first()
+    if url:
+        answer = execution.answer
+        deliver_callback.delay(run_id, url, answer.status_code, answer.content.decode())
+
+
+@shared_task(name="thaiyyal.deliver_callback", bind=True, acks_late=True)
+def deliver_callback(task: Any, run_id: str, url: str, status: int, body: str) -> None:
+    """POST a run's answer to its callback_url; retried later while it fails for a
+    reason that may pass (see workflows/callbacks.py)."""
+    outcome = callbacks.deliver(run_id, url, status, body.encode())
+    attempt = task.request.retries + 1
+    if outcome is None and attempt < settings.THAIYYAL_CALLBACK_ATTEMPTS:
+        raise task.retry(countdown=callbacks.backoff(attempt),
+                         max_retries=settings.THAIYYAL_CALLBACK_ATTEMPTS - 1)
+    if not outcome:
+        log.warning("run %s: callback to %s given up after %d attempt(s)", run_id, url,
+                    attempt)

@@ -12,6 +12,8 @@ from pathlib import Path
 from tests.observability import liveserver
 from tests.queue.conftest import Queue
 
+CALLBACK_SECRET = "callback-secret-for-tests"
+
 
 @dataclass
 class Site:
@@ -62,5 +64,6 @@ class Site:
 def site_environment(broker: str, **extra: str) -> dict[str, str]:
     return {"THAIYYAL_BROKER_URL": broker,
             "THAIYYAL_QUEUE": f"thaiyyal-site-{secrets.token_hex(4)}",
+            "THAIYYAL_CALLBACK_SECRET": CALLBACK_SECRET,
             "THAIYYAL_REAP_INTERVAL_SECONDS": "1", "THAIYYAL_REAP_GRACE_SECONDS": "3",
             **extra}

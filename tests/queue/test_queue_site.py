@@ -5,10 +5,13 @@ is SIGKILLed mid-run."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import os
 import signal
 import time
+import urllib.parse
 from collections.abc import Iterator
 from typing import Any
 
@@ -19,7 +22,7 @@ from tests.faultproxy import postgres_url
 from tests.httpserver import LoopbackHTTPServer
 from tests.observability import liveserver
 from tests.queue.conftest import Queue, broker_url
-from tests.queue.site import Site, site_environment
+from tests.queue.site import CALLBACK_SECRET, Site, site_environment
 
 pytestmark = pytest.mark.slow
 
@@ -135,3 +138,28 @@ def test_a_worker_killed_mid_run_leaves_it_interrupted_and_every_other_run_runs_
     assert sorted(t for t in tags if t != "victim") == sorted(f"r{i}" for i in range(8))
     assert tags.count("victim") == 1  # the redelivered message ran nothing
     assert run_row(victim)["status"] == "interrupted"
+
+
+def test_a_callback_gets_the_runs_answer_signed_after_retries(
+        site: Site, http_server: LoopbackHTTPServer) -> None:
+    a, _ = site.servers
+    callback = http_server.url("/flaky?key=callback&failures=2")  # 500, 500, then 200
+    status, body, _ = a.request(
+        "POST", "/api/v1/workflow/execute?callback_url=" + urllib.parse.quote(callback),
+        fetch(http_server.url("/json")), headers=ASYNC)
+    assert status == 202, body
+    run_id = json.loads(body)["id"]
+    assert http_server.wait_for_hits("/flaky", 3, timeout=20)
+    posts = [r for r in http_server.requests if r.path == "/flaky"]
+    assert [r.method for r in posts] == ["POST"] * 3
+    delivered = posts[-1]
+    answer = json.loads(delivered.body)
+    assert answer["run_id"] == run_id
+    assert answer["status"] == "succeeded"
+    assert delivered.headers["x-thaiyyal-status"] == "200"
+    timestamp, mac = (part.split("=", 1)[1]
+                      for part in delivered.headers["x-thaiyyal-signature"].split(","))
+    expected = hmac.new(CALLBACK_SECRET.encode(), f"{timestamp}.".encode() + delivered.body,
+                        hashlib.sha256).hexdigest()
+    assert hmac.compare_digest(mac, expected)
+    assert get_run(a, run_id)["status"] == "succeeded"
