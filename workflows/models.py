@@ -64,6 +64,9 @@ class Workflow(models.Model):
     #: the queue when the run may last longer than the web tier's limit (`auto`)
     execution_mode = models.CharField(max_length=8, choices=ExecutionMode.choices,
                                       default=ExecutionMode.SYNC)
+    #: POST /api/v1/hooks/<secret> runs it (the JSON body as its inputs); empty: no
+    #: webhook. Rotated in the admin (services.rotate_webhook_secret).
+    webhook_secret = models.CharField(max_length=64, blank=True, default="")
 
     objects = LiveWorkflowManager()
     all_objects: models.Manager[Workflow] = models.Manager()
@@ -76,6 +79,9 @@ class Workflow(models.Model):
             models.UniqueConstraint(fields=["owner", "slug"],
                                     condition=models.Q(deleted_at__isnull=True),
                                     name="workflow_unique_owner_slug_live"),
+            models.UniqueConstraint(fields=["webhook_secret"],
+                                    condition=~models.Q(webhook_secret=""),
+                                    name="workflow_unique_webhook_secret"),
         ]
         indexes = [models.Index(fields=["owner", "-updated_at"], name="workflow_owner_updated")]
 

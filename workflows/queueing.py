@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -135,3 +136,33 @@ def wait_for_end(run_id: Any, seconds: float) -> Run:
         if run.status in ENDED or time.monotonic() >= deadline:
             return run
         time.sleep(0.05)
+
+
+def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) -> Run | None:
+    """A schedule's turn (the scheduler's message, on a worker): a run of the workflow's
+    current version, recorded with trigger `schedule` on behalf of its owner, under
+    `run_id` (the message's id: a redelivered message finds its run and runs nothing).
+    None when the workflow is gone or has no version."""
+    from workflows.models import Workflow
+
+    workflow = (Workflow.objects.select_related("owner", "current_version")
+                .filter(pk=workflow_id).first())
+    if workflow is None or workflow.current_version is None:
+        log.warning("schedule: workflow %s is gone or has no version: nothing run",
+                    workflow_id)
+        return None
+    version = workflow.current_version
+    loaded = services.load_version(version)
+    if Run.objects.filter(pk=run_id).exists():
+        return None
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                id=run_id, version=version, workflow_id=workflow.pk, status=RunStatus.QUEUED,
+                started_at=now, queued_at=now, limits=services.server_limits().to_dict(),
+                inputs=inputs or None, node_count=loaded.node_count,
+                requested_by=workflow.owner, trigger=Trigger.SCHEDULE)
+    except IntegrityError:
+        return None  # the same message, delivered twice at once
+    return run

@@ -12,6 +12,7 @@ import functools
 import hashlib
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -35,7 +36,7 @@ from workflows.cancelling import Progress
 from workflows.cancelling import watcher as cancel_watcher
 from workflows.loading import LoadedWorkflows
 from workflows.metrics import TeeObserver, run_observer
-from workflows.models import Run, RunStatus, Workflow, WorkflowVersion, new_run_id
+from workflows.models import Run, RunStatus, Trigger, Workflow, WorkflowVersion, new_run_id
 from workflows.recording import DatabaseUnavailable, RunRecorder, capped_json, this_worker
 
 log = logging.getLogger(__name__)
@@ -212,14 +213,16 @@ def execute_version(version: WorkflowVersion, *, user: User,
                     inputs: dict[str, Any] | None = None, limits: Limits | None = None,
                     observer: Observer | None = None,
                     run_id: uuid.UUID | None = None,
-                    answer: Callable[[Execution], Any] | None = None) -> Execution:
+                    answer: Callable[[Execution], Any] | None = None,
+                    trigger: str = Trigger.API) -> Execution:
     """Run a stored version (any version, not only the current one), always recorded
     (under `run_id` when the caller chose it). `inputs` override the workflow's context
     variables by name; an unknown name or a value of the wrong type raises PayloadError
     (paths `$.inputs.<name>`). `answer` as for execute_payload."""
     workflow = load_version(version)
     return _execute(workflow, user=user, limits=limits, record=True, observer=observer,
-                    version=version, inputs=inputs, answer=answer, run_id=run_id)
+                    version=version, inputs=inputs, answer=answer, run_id=run_id,
+                    trigger=trigger)
 
 
 def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVersion | None]:
@@ -296,7 +299,8 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
              observer: Observer | None, version: WorkflowVersion | None = None,
              inputs: dict[str, Any] | None = None,
              answer: Callable[[Execution], Any] | None = None,
-             run_id: uuid.UUID | None = None, queued: Run | None = None) -> Execution:
+             run_id: uuid.UUID | None = None, queued: Run | None = None,
+             trigger: str = Trigger.API) -> Execution:
     limits = limits or server_limits()
     label = str(version.workflow_id) if version is not None else None
     if not record:
@@ -321,7 +325,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
                   inputs=capped_json(inputs, cap)[0] if inputs else None,
                   node_count=workflow.node_count,
                   requested_by=user if user is not None and user.is_authenticated else None,
-                  worker_host=host, worker_pid=pid)
+                  worker_host=host, worker_pid=pid, trigger=trigger)
         recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS)
         recorder.start()
     if queued is not None:  # followed by its client: node runs are written as they end
@@ -542,6 +546,13 @@ def delete_workflow(workflow: Workflow) -> None:
     Workflow.all_objects.filter(pk=workflow.pk, deleted_at__isnull=True).update(
         deleted_at=now, updated_at=now)
     workflow.deleted_at = now
+
+
+def rotate_webhook_secret(workflow: Workflow) -> str:
+    """A new webhook secret for `workflow` (the old one stops working at once)."""
+    workflow.webhook_secret = secrets.token_urlsafe(32)
+    Workflow.all_objects.filter(pk=workflow.pk).update(webhook_secret=workflow.webhook_secret)
+    return workflow.webhook_secret
 
 
 def free_slug(owner: AbstractBaseUser, name: str) -> str:

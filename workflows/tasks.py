@@ -4,15 +4,19 @@ the truth from the database, so a redelivered message finds the run already star
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
 from celery import shared_task
 from django.conf import settings
 
-from workflows import callbacks, services
+from workflows import callbacks, queueing, services
 from workflows.models import Run
 
 log = logging.getLogger(__name__)
+
+#: the task a schedule (django-celery-beat PeriodicTask) names
+SCHEDULED_TASK = "thaiyyal.scheduled_run"
 
 
 @shared_task(name="thaiyyal.execute_run", acks_late=True, reject_on_worker_lost=True)
@@ -28,6 +32,16 @@ def execute_run(run_id: str) -> None:
     if url:
         answer = execution.answer
         deliver_callback.delay(run_id, url, answer.status_code, answer.content.decode())
+
+
+@shared_task(name=SCHEDULED_TASK, bind=True, acks_late=True, reject_on_worker_lost=True)
+def scheduled_run(task: Any, workflow: int, inputs: dict[str, Any] | None = None) -> None:
+    """A schedule's turn (django-celery-beat sends it; kwargs `{"workflow": id,
+    "inputs": {...}}`): the workflow's current version runs here, at most once per
+    message (its id is the run's)."""
+    run = queueing.run_scheduled(workflow, inputs, uuid.UUID(task.request.id))
+    if run is not None:
+        execute_run(str(run.pk))
 
 
 @shared_task(name="thaiyyal.deliver_callback", bind=True, acks_late=True)

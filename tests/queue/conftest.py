@@ -12,6 +12,7 @@ from kombu import Connection
 
 from tests.api.conftest import (  # noqa: F401 - the API tests' fixtures
     _fresh_throttle_counts,
+    anon,
     api,
     greeting,
     other_user,

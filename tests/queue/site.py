@@ -50,6 +50,15 @@ class Site:
         return self.start("worker", "--concurrency", str(concurrency),
                           "--name", f"{name}@%h", name=name)
 
+    def manage(self, *args: str) -> str:
+        """`thaiyyal manage ...` against the site's database; its output."""
+        env = {**self.servers[0].env, **self.env}
+        done = subprocess.run([str(liveserver.BIN / "thaiyyal"), "manage", *args], env=env,
+                              cwd=liveserver.ROOT, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout
+
     def log(self, name: str) -> str:
         return (self.tmp / f"{name}.log").read_text(errors="replace")
 

@@ -163,3 +163,46 @@ def test_a_callback_gets_the_runs_answer_signed_after_retries(
                         hashlib.sha256).hexdigest()
     assert hmac.compare_digest(mac, expected)
     assert get_run(a, run_id)["status"] == "succeeded"
+
+
+
+def stored_workflow(server: liveserver.Server, name: str, mode: str) -> int:
+    from tests.api.conftest import GREETING as definition
+
+    status, body, _ = server.request("POST", "/api/v1/workflows", {
+        "name": name, "definition": definition, "execution_mode": mode})
+    assert status == 201, body
+    return int(json.loads(body)["id"])
+
+
+def runs_of(workflow_id: int) -> list[tuple[str, str, str | None]]:
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        rows = conn.execute(
+            "SELECT r.status, r.trigger, u.username FROM workflows_run r LEFT JOIN "
+            "auth_user u ON u.id = r.requested_by_id WHERE r.workflow_id = %s",
+            [workflow_id]).fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]
+
+
+def test_a_webhook_and_a_schedule_each_produce_a_recorded_run(site: Site) -> None:
+    a, b = site.servers
+    hooked = stored_workflow(a, "hooked", "async")
+    secret = site.manage("shell", "-c", (
+        "from workflows import services; from workflows.models import Workflow; "
+        f"print(services.rotate_webhook_secret(Workflow.objects.get(pk={hooked})))"
+        )).strip().splitlines()[-1]
+    status, body, _ = b.request("POST", f"/api/v1/hooks/{secret}", {"name": "hook"},
+                                token="none")
+    assert status == 202, body
+    done = wait_status(a, json.loads(body)["id"], {"succeeded"})
+    assert done["trigger"] == "webhook"
+
+    timed = stored_workflow(a, "timed", "sync")
+    site.manage("schedule_workflow", str(timed), "--every", "1")
+    scheduled = liveserver.wait_for(lambda: [r for r in runs_of(timed)
+                                             if r[0] == "succeeded"], 30,
+                                    "a scheduled run", interval=0.5)
+    status, trigger, owner = scheduled[0]
+    assert trigger == "schedule"
+    assert owner is not None
+    assert owner.startswith("ops-")
