@@ -351,3 +351,17 @@ THAIYYAL_CALLBACK_SECRET = env_str("THAIYYAL_CALLBACK_SECRET")
 THAIYYAL_CALLBACK_ATTEMPTS = env_int("THAIYYAL_CALLBACK_ATTEMPTS", 5, minimum=1)
 #: how often a worker looks for cancel requests of the runs it executes
 THAIYYAL_CANCEL_POLL_SECONDS = float(env_str("THAIYYAL_CANCEL_POLL_SECONDS", "0.25"))
+
+# --- Shared state across replicas: with THAIYYAL_REDIS_URL, Django's cache (DRF's
+# throttle counts) and the http node's response cache live in Redis, so every process of
+# every replica sees the same counts and entries (workflows/shared_cache.py). Without it,
+# each process keeps its own (the default; right for one process).
+THAIYYAL_REDIS_URL = env_str("THAIYYAL_REDIS_URL")
+if THAIYYAL_REDIS_URL:
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": THAIYYAL_REDIS_URL,
+        # sites sharing a Redis keep apart by prefix
+        "KEY_PREFIX": env_str("THAIYYAL_CACHE_PREFIX", "thaiyyal"),
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+    }}

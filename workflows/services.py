@@ -115,19 +115,28 @@ def loaded_workflows() -> LoadedWorkflows:
 def engine_services() -> dict[str, Any]:
     """What the engine's nodes get from the platform: the operator's HTTP allowlist when
     the settings name one (without, the engine reads the same THAIYYAL_HTTP_ALLOWED_*
-    variables from the environment itself)."""
+    variables from the environment itself), and the response cache every process shares
+    when THAIYYAL_REDIS_URL is set."""
+    found: dict[str, Any] = {}
+    if settings.THAIYYAL_REDIS_URL:  # shared by every process (workflows/shared_cache.py)
+        from django.core.cache import cache
+
+        from workflows.shared_cache import SharedResponseCache
+
+        found["response_cache"] = SharedResponseCache(cache)
     hosts, networks = settings.THAIYYAL_HTTP_ALLOWED_HOSTS, settings.THAIYYAL_HTTP_ALLOWED_NETWORKS
-    if not hosts and not networks:
-        return {}
-    return {"egress_policy": EgressPolicy(allowed_hosts=frozenset(hosts),
-                                          allowed_networks=tuple(networks))}
+    if hosts or networks:
+        found["egress_policy"] = EgressPolicy(allowed_hosts=frozenset(hosts),
+                                              allowed_networks=tuple(networks))
+    return found
 
 
 @receiver(setting_changed)
 def _forget_settings(setting: str, **kwargs: Any) -> None:
     # Tests override settings; the cached values derived from them must follow.
     if setting in {"THAIYYAL_LIMITS", "THAIYYAL_WORKFLOW_CACHE_SIZE",
-                   "THAIYYAL_HTTP_ALLOWED_HOSTS", "THAIYYAL_HTTP_ALLOWED_NETWORKS"}:
+                   "THAIYYAL_HTTP_ALLOWED_HOSTS", "THAIYYAL_HTTP_ALLOWED_NETWORKS",
+                   "THAIYYAL_REDIS_URL"}:
         server_limits.cache_clear()
         loaded_workflows.cache_clear()
         engine_services.cache_clear()

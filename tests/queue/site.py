@@ -4,6 +4,7 @@ machine's RabbitMQ, on a queue of the test's own."""
 
 from __future__ import annotations
 
+import os
 import secrets
 import subprocess
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from tests.observability import liveserver
 from tests.queue.conftest import Queue
 
 CALLBACK_SECRET = "callback-secret-for-tests"
+#: anonymous requests (webhooks) allowed per minute across the whole site
+ANON_RATE = "6/min"
 
 
 @dataclass
@@ -74,5 +77,10 @@ def site_environment(broker: str, **extra: str) -> dict[str, str]:
     return {"THAIYYAL_BROKER_URL": broker,
             "THAIYYAL_QUEUE": f"thaiyyal-site-{secrets.token_hex(4)}",
             "THAIYYAL_CALLBACK_SECRET": CALLBACK_SECRET,
+            # shared state: the response cache and the throttle counts in Redis
+            "THAIYYAL_REDIS_URL": os.environ.get("THAIYYAL_TEST_REDIS_URL",
+                                                 "redis://127.0.0.1:6379/0"),
+            "THAIYYAL_CACHE_PREFIX": f"thaiyyal-site-{secrets.token_hex(4)}",
+            "THAIYYAL_THROTTLE_ANON": ANON_RATE,
             "THAIYYAL_REAP_INTERVAL_SECONDS": "1", "THAIYYAL_REAP_GRACE_SECONDS": "3",
             **extra}

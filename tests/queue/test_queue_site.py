@@ -22,7 +22,7 @@ from tests.faultproxy import postgres_url
 from tests.httpserver import LoopbackHTTPServer
 from tests.observability import liveserver
 from tests.queue.conftest import Queue, broker_url
-from tests.queue.site import CALLBACK_SECRET, Site, site_environment
+from tests.queue.site import ANON_RATE, CALLBACK_SECRET, Site, site_environment
 
 pytestmark = pytest.mark.slow
 
@@ -206,3 +206,25 @@ def test_a_webhook_and_a_schedule_each_produce_a_recorded_run(site: Site) -> Non
     assert trigger == "schedule"
     assert owner is not None
     assert owner.startswith("ops-")
+
+
+def test_runs_on_both_workers_fetch_a_cached_url_once(
+        site: Site, http_server: LoopbackHTTPServer) -> None:
+    a, b = site.servers
+    payload = {"nodes": [{"id": "fetch", "type": "http", "data": {
+        "url": http_server.url("/slow?delay=1&tag=shared"), "cache": True}}], "edges": []}
+    first, second = submit(a, payload), submit(b, payload)
+    runs = [wait_status(a, run_id, {"succeeded", "failed"}) for run_id in (first, second)]
+    assert [r["status"] for r in runs] == ["succeeded", "succeeded"]
+    assert runs[0]["worker_pid"] != runs[1]["worker_pid"]  # one on each worker
+    shared = [r for r in http_server.requests if r.query.get("tag") == "shared"]
+    assert len(shared) == 1
+
+
+def test_throttles_count_across_every_process_of_every_instance(site: Site) -> None:
+    """Runs last in this module: it spends the site's anonymous allowance."""
+    allowed = int(ANON_RATE.split("/")[0])
+    statuses = [server.request("POST", "/api/v1/hooks/" + "n" * 43, {}, token="none")[0]
+                for _ in range(allowed) for server in site.servers][:allowed + 2]
+    assert 429 in statuses
+    assert statuses.index(429) <= allowed  # 2 instances x 2 workers would allow 4x as many
