@@ -8,7 +8,12 @@ import os
 from typing import Any
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import (
+    worker_init,
+    worker_process_init,
+    worker_process_shutdown,
+    worker_ready,
+)
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
 
@@ -19,6 +24,41 @@ app.autodiscover_tasks(["workflows"])
 # unless told to reuse it: with a pool, closing a connection already returns it, and
 # closing the pool would pull connections from under the process's watcher threads.
 app.conf.update({"CELERY_DB_REUSE_MAX": 1_000_000})
+
+
+@worker_init.connect
+def _wipe_metrics(**_: Any) -> None:
+    """Counters start at zero with the worker: a previous worker's files are not summed."""
+    from workflows.gunicorn_hooks import wipe_metrics_directory
+
+    wipe_metrics_directory()
+
+
+@worker_process_init.connect
+def _count_process(**_: Any) -> None:
+    from workflows.queue_metrics import WORKER_PROCESSES
+
+    WORKER_PROCESSES.set(1)
+
+
+@worker_process_shutdown.connect
+def _forget_process(**_: Any) -> None:
+    """Its live gauges stop counting (its counters and histograms stay)."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if path:
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(os.getpid(), path)
+
+
+@worker_ready.connect
+def _serve_metrics(**_: Any) -> None:
+    """THAIYYAL_WORKER_METRICS_BIND (host:port): the worker's /metrics for Prometheus."""
+    bind = os.environ.get("THAIYYAL_WORKER_METRICS_BIND")
+    if bind:
+        from workflows.queue_metrics import serve_worker_metrics, worker_registry
+
+        serve_worker_metrics(bind, worker_registry)
 
 
 @worker_ready.connect

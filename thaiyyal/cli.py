@@ -154,6 +154,11 @@ def worker(args: argparse.Namespace) -> int:
     """Exec a Celery worker: prefork, one run per process at a time, no prefetching
     beyond it (settings), events on for the queue metrics."""
     _export_limits(args)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Its processes' metrics are merged from files, as gunicorn's workers' are.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="thaiyyal-worker-")
     concurrency = args.concurrency or int(os.environ.get("THAIYYAL_WORKER_CONCURRENCY")
                                           or os.cpu_count() or 1)
     name = args.name or f"thaiyyal-{os.getpid()}@%h"

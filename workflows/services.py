@@ -37,6 +37,7 @@ from workflows.cancelling import watcher as cancel_watcher
 from workflows.loading import LoadedWorkflows
 from workflows.metrics import TeeObserver, run_observer
 from workflows.models import Run, RunStatus, Trigger, Workflow, WorkflowVersion, new_run_id
+from workflows.queue_metrics import QUEUE_WAIT
 from workflows.recording import DatabaseUnavailable, RunRecorder, capped_json, this_worker
 
 log = logging.getLogger(__name__)
@@ -287,6 +288,8 @@ def execute_queued(run_id: Any, *,
         log.info("run %s: not queued any more (started, ended or cancelled): skipped", run_id)
         return None
     run = Run.objects.select_related("version").get(pk=run_id)
+    if run.queued_at is not None:
+        QUEUE_WAIT.observe((run.started_at - run.queued_at).total_seconds() * 1000)
     try:
         if run.version is not None:
             workflow = load_version(run.version)

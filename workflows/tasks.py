@@ -12,6 +12,7 @@ from django.conf import settings
 
 from workflows import callbacks, queueing, services
 from workflows.models import Run
+from workflows.queue_metrics import WORKER_BUSY, WORKER_RUNS
 
 log = logging.getLogger(__name__)
 
@@ -19,15 +20,21 @@ log = logging.getLogger(__name__)
 SCHEDULED_TASK = "thaiyyal.scheduled_run"
 
 
-@shared_task(name="thaiyyal.execute_run", acks_late=True, reject_on_worker_lost=True)
-def execute_run(run_id: str) -> None:
+@shared_task(name="thaiyyal.execute_run", bind=True, acks_late=True,
+             reject_on_worker_lost=True)
+def execute_run(task: Any, run_id: str) -> None:
     """Execute the queued run `run_id` (at most once: see services.execute_queued), then
     send its answer to its callback_url, if it has one."""
     from workflows.api.responses import encoded_execution
 
-    execution = services.execute_queued(run_id, answer=encoded_execution)
+    WORKER_BUSY.inc()
+    try:
+        execution = services.execute_queued(run_id, answer=encoded_execution)
+    finally:
+        WORKER_BUSY.dec()
     if execution is None:
         return
+    WORKER_RUNS.labels(task.request.hostname or "unknown").inc()
     url = Run.objects.filter(pk=run_id).values_list("callback_url", flat=True).first()
     if url:
         answer = execution.answer
@@ -41,7 +48,7 @@ def scheduled_run(task: Any, workflow: int, inputs: dict[str, Any] | None = None
     message (its id is the run's)."""
     run = queueing.run_scheduled(workflow, inputs, uuid.UUID(task.request.id))
     if run is not None:
-        execute_run(str(run.pk))
+        execute_run(str(run.pk))  # here, now: the schedule's message was the queue
 
 
 @shared_task(name="thaiyyal.deliver_callback", bind=True, acks_late=True)

@@ -33,9 +33,10 @@ class Site:
         self.servers.append(server)
         return server
 
-    def start(self, *command: str, name: str) -> subprocess.Popen:
+    def start(self, *command: str, name: str, **extra_env: str) -> subprocess.Popen:
         """`thaiyyal <command>` with the site's environment, its output in `name`.log."""
-        env = {**self.servers[0].env, **self.env}
+        env = {**self.servers[0].env, **self.env, **extra_env}
+        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the web server's: a worker has its own
         log = self.tmp / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen([str(liveserver.BIN / "thaiyyal"), *command], env=env,
@@ -49,9 +50,9 @@ class Site:
         assert process.poll() is None, log.read_text(errors="replace")[-3000:]
         return process
 
-    def worker(self, name: str, concurrency: int = 1) -> subprocess.Popen:
+    def worker(self, name: str, concurrency: int = 1, **extra_env: str) -> subprocess.Popen:
         return self.start("worker", "--concurrency", str(concurrency),
-                          "--name", f"{name}@%h", name=name)
+                          "--name", f"{name}@%h", name=name, **extra_env)
 
     def manage(self, *args: str) -> str:
         """`thaiyyal manage ...` against the site's database; its output."""

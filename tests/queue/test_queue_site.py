@@ -12,6 +12,7 @@ import os
 import signal
 import time
 import urllib.parse
+import urllib.request
 from collections.abc import Iterator
 from typing import Any
 
@@ -51,7 +52,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
     try:
         site.serve()
         site.serve()
-        site.worker("w1")
+        site.metrics_port = liveserver.free_port()  # type: ignore[attr-defined]
+        site.worker("w1", THAIYYAL_WORKER_METRICS_BIND=f"127.0.0.1:{site.metrics_port}")
         site.worker("w2")
         site.start("scheduler", name="scheduler")
         yield site
@@ -219,6 +221,33 @@ def test_runs_on_both_workers_fetch_a_cached_url_once(
     assert runs[0]["worker_pid"] != runs[1]["worker_pid"]  # one on each worker
     shared = [r for r in http_server.requests if r.query.get("tag") == "shared"]
     assert len(shared) == 1
+
+
+def scrape(url: str, headers: dict[str, str] | None = None) -> dict[str, float]:
+    """Prometheus text as {series: value} (comments dropped)."""
+    request = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        text = response.read().decode()
+    samples = {}
+    for line in text.splitlines():
+        if line and not line.startswith("#"):
+            series, _, value = line.rpartition(" ")
+            samples[series] = float(value)
+    return samples
+
+
+def test_workers_export_queue_metrics_and_the_web_tier_the_queue_depth(site: Site) -> None:
+    a, _ = site.servers
+    submit(a, fetch("http://127.0.0.1:9/unreachable"))  # a run, whatever its outcome
+    worker = scrape(f"http://127.0.0.1:{site.metrics_port}/metrics")  # type: ignore[attr-defined]
+    assert worker["workflow_worker_processes"] == 1
+    assert worker["workflow_queue_wait_duration_count"] >= 1
+    assert sum(v for k, v in worker.items()
+               if k.startswith('workflow_worker_runs_total{worker="w1@')) >= 1
+    queue = site.env["THAIYYAL_QUEUE"]
+    assert f'workflow_queue_depth{{queue="{queue}"}}' in worker
+    web = scrape(a.base + "/metrics", {"Authorization": f"Bearer {a.metrics_token}"})
+    assert f'workflow_queue_depth{{queue="{queue}"}}' in web
 
 
 def test_throttles_count_across_every_process_of_every_instance(site: Site) -> None:
