@@ -8,20 +8,25 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import os
 import signal
+import subprocess
 import time
 import urllib.parse
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+import yaml
 
 from tests.faultproxy import postgres_url
 from tests.httpserver import LoopbackHTTPServer
 from tests.observability import liveserver
+from tests.observability.test_live_prometheus import dashboard_queries
 from tests.queue.conftest import Queue, broker_url
 from tests.queue.site import ANON_RATE, CALLBACK_SECRET, Site, site_environment
 
@@ -257,3 +262,48 @@ def test_throttles_count_across_every_process_of_every_instance(site: Site) -> N
                 for _ in range(allowed) for server in site.servers][:allowed + 2]
     assert 429 in statuses
     assert statuses.index(429) <= allowed  # 2 instances x 2 workers would allow 4x as many
+
+
+def test_the_dashboards_queue_panels_show_data_in_a_live_prometheus(
+        site: Site, http_server: LoopbackHTTPServer, tmp_path: Path) -> None:
+    """Prometheus scraping the web tier and a worker, as deploy/prometheus/prometheus.yml
+    has it; then every queue panel of the Grafana dashboard has data."""
+    a, b = site.servers
+    config = yaml.safe_load((liveserver.ROOT / "deploy/prometheus/prometheus.yml").read_text())
+    token = tmp_path / "token"
+    token.write_text(a.metrics_token)
+    jobs = {job["job_name"]: job for job in config["scrape_configs"]}
+    jobs["thaiyyal"]["authorization"]["credentials_file"] = str(token)
+    jobs["thaiyyal"]["static_configs"] = [{"targets": [a.base.removeprefix("http://")]}]
+    jobs["thaiyyal-workers"]["static_configs"] = [
+        {"targets": [f"127.0.0.1:{site.metrics_port}"]}]  # type: ignore[attr-defined]
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["rule_files"] = [str(liveserver.ROOT / "deploy/prometheus/alerts.yml")]
+    path = tmp_path / "prometheus.yml"
+    path.write_text(yaml.safe_dump(config))
+    port = liveserver.free_port()
+    log = tmp_path / "prometheus.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [liveserver.require_tool("prometheus"), f"--config.file={path}",
+             f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+             f"--web.listen-address=127.0.0.1:{port}", "--log.level=warn"],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+            start_new_session=True)
+    prometheus = liveserver.Prometheus(f"http://127.0.0.1:{port}", process, log)
+    try:
+        liveserver._wait_http(f"{prometheus.base}/-/ready", process, log, 60)
+        liveserver.wait_for(lambda: prometheus.query('up{job="thaiyyal-workers"} == 1'), 30,
+                            "the worker to be scraped")
+        for _ in range(3):  # runs between scrapes: the counters rise
+            runs = [submit((a, b)[i % 2], fetch(http_server.url("/json"))) for i in range(4)]
+            for run_id in runs:
+                wait_status(a, run_id, {"succeeded"})
+            time.sleep(1.5)
+        for query in dashboard_queries(queue_mode=True):
+            result = liveserver.wait_for(lambda q=query: prometheus.query(q), 10,
+                                         f"data for {query}")
+            values = [float(r["value"][1]) for r in result]
+            assert all(math.isfinite(v) and v >= 0 for v in values), (query, values)
+    finally:
+        liveserver.stop(process)
