@@ -6,8 +6,9 @@ in turn, `thaiyyal worker --concurrency 1` and `--concurrency 2` on the machine'
 RabbitMQ (THAIYYAL_BROKER_URL, default amqp://guest:guest@127.0.0.1:5672//, on a queue of
 its own). For each: RUNS runs are queued (`Prefer: respond-async`) before the worker
 starts, so that only the workers' work is timed; throughput is runs / (last finish -
-first start), read from the runs' rows. Then, with two processes, runs are submitted at 80% of that throughput
-for --paced seconds and the queue wait (started_at - queued_at) p50/p95 is printed.
+first start), read from the runs' rows. Then, with two processes, runs are submitted at
+80% of that throughput for --paced seconds and the queue wait (started_at - queued_at)
+p50/p95 is printed.
 
     python deploy/loadtest/bench_queue.py [--runs 60] [--paced 15] [--branches 300]
 
@@ -113,7 +114,7 @@ def throughput(url: str, ids: list[str]) -> tuple[float, float]:
     assert all(r[0] == "succeeded" for r in found), {r[0] for r in found}
     span = max(r[3] for r in found) - min(r[2] for r in found)
     mean_ms = statistics.mean(r[3] - r[2] for r in found) * 1000
-    return runs / span, mean_ms
+    return len(ids) / span, mean_ms
 
 
 def paced(url: str, base: str, token: str, body: bytes, rate: float,
