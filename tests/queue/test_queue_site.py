@@ -12,6 +12,7 @@ import math
 import os
 import signal
 import subprocess
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -105,6 +106,34 @@ def test_a_run_submitted_on_one_instance_is_followed_and_cancelled_from_the_othe
     run = get_run(a, run_id)
     assert run["status"] == "cancelled"
     assert run["error"]["code"] == "cancelled"
+
+
+def test_a_synchronous_run_is_cancelled_too_and_its_client_told_so(
+        site: Site, http_server: LoopbackHTTPServer) -> None:
+    a, b = site.servers
+    answers: list[tuple[int, bytes]] = []
+    payload = fetch(http_server.url("/slow?delay=20&tag=sync-cancel"))
+    client = threading.Thread(target=lambda: answers.append(
+        a.request("POST", "/api/v1/workflow/execute", payload)[:2]))
+    client.start()
+    assert http_server.wait_for_hits("/slow", 1, timeout=10)
+    run_id = liveserver.wait_for(latest_running_run, 10,
+                                 "the running row")
+    status, body, _ = b.request("POST", f"/api/v1/runs/{run_id}/cancel")
+    assert status == 200, body
+    client.join(5)
+    (code, answer), = answers
+    assert code == 422
+    assert json.loads(answer)["status"] == "cancelled"
+    assert run_row(run_id)["status"] == "cancelled"
+
+
+def latest_running_run() -> str | None:
+    """The newest `running` row (the site's tests run one at a time)."""
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        row = conn.execute("SELECT id FROM workflows_run WHERE status = 'running' "
+                           "ORDER BY started_at DESC LIMIT 1").fetchone()
+    return str(row[0]) if row else None
 
 
 def test_a_queued_run_shows_its_node_runs_so_far_while_it_runs(
