@@ -158,3 +158,19 @@ def test_an_unreachable_broker_answers_503_and_records_the_run_failed(
     run = Run.objects.get()
     assert run.status == RunStatus.FAILED
     assert run.error["code"] == "queue_unavailable"
+
+
+def test_the_message_carries_a_hard_time_limit_of_the_runs_limit_plus_grace(
+        api: Any, queue: Any, settings: Any) -> None:
+    from kombu import Connection
+
+    settings.THAIYYAL_QUEUE_GRACE_SECONDS = 7
+    run_id = api.post("/api/v1/workflow/execute?max_execution_time=5s", ADD, format="json",
+                      **ASYNC).json()["id"]
+    with Connection(queue.url) as connection, connection.channel() as channel:
+        message = channel.basic_get(queue.name, no_ack=True)
+    assert message is not None
+    assert message.headers["id"] == run_id
+    assert message.headers["task"] == "thaiyyal.execute_run"
+    hard, soft = message.headers["timelimit"]  # Celery's order
+    assert (hard, soft) == (12.0, None)  # the engine stops it at 5 s; Celery kills at 5 + 7
