@@ -146,13 +146,11 @@ def test_an_unreachable_broker_answers_503_and_records_the_run_failed(
     from thaiyyal.celeryconf import app
 
     saved = app.conf.broker_url
-    app.conf.broker_url = "amqp://guest:guest@127.0.0.1:9//"  # nothing listens there
-    app.pool.force_close_all()
+    use_broker(app, "amqp://guest:guest@127.0.0.1:9//")  # nothing listens there
     try:
         response = api.post("/api/v1/workflow/execute", ADD, format="json", **ASYNC)
     finally:
-        app.conf.broker_url = saved
-        app.pool.force_close_all()
+        use_broker(app, saved)
     assert response.status_code == 503
     assert "THAIYYAL_BROKER_URL" in response.json()["error"]
     run = Run.objects.get()
@@ -170,7 +168,18 @@ def test_the_message_carries_a_hard_time_limit_of_the_runs_limit_plus_grace(
     with Connection(queue.url) as connection, connection.channel() as channel:
         message = channel.basic_get(queue.name, no_ack=True)
     assert message is not None
-    assert message.headers["id"] == run_id
+    assert message.headers["id"] == run_id, (message.headers, message.body[:300])
     assert message.headers["task"] == "thaiyyal.execute_run"
     hard, soft = message.headers["timelimit"]  # Celery's order
     assert (hard, soft) == (12.0, None)  # the engine stops it at 5 s; Celery kills at 5 + 7
+
+
+def use_broker(app: Any, url: str) -> None:
+    """Point the app's publisher at `url`: its connection pools were made for the old one
+    (kombu keeps them in a process-wide registry, reset too)."""
+    from kombu import pools
+
+    app.conf.broker_url = url
+    app._pool = None
+    app.amqp._producer_pool = None
+    pools.reset()
