@@ -63,10 +63,11 @@ class Workflow(models.Model):
     #: how its runs execute: in the request (`sync`), on a queue worker (`async`), or on
     #: the queue when the run may last longer than the web tier's limit (`auto`)
     execution_mode = models.CharField(max_length=8, choices=ExecutionMode.choices,
-                                      default=ExecutionMode.SYNC)
+                                      default=ExecutionMode.SYNC,
+                                      db_default=ExecutionMode.SYNC)
     #: POST /api/v1/hooks/<secret> runs it (the JSON body as its inputs); empty: no
     #: webhook. Rotated in the admin (services.rotate_webhook_secret).
-    webhook_secret = models.CharField(max_length=64, blank=True, default="")
+    webhook_secret = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     objects = LiveWorkflowManager()
     all_objects: models.Manager[Workflow] = models.Manager()
@@ -136,7 +137,10 @@ class Trigger(models.TextChoices):
 
 class Run(models.Model):
     """One execution, stored or ad-hoc (no version). Written once at the end, or committed
-    as `running` first when it takes longer than THAIYYAL_RUNNING_ROW_AFTER_MS."""
+    as `running` first when it takes longer than THAIYYAL_RUNNING_ROW_AFTER_MS.
+
+    The queue-mode columns have database defaults too: a server of the previous release
+    (still running during a rolling upgrade) inserts runs without them."""
 
     id = models.UUIDField(primary_key=True, default=new_run_id, editable=False)
     #: denormalised from `version` so history by workflow needs no join
@@ -163,7 +167,8 @@ class Run(models.Model):
     worker_host = models.CharField(max_length=255, blank=True, default="")
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
     #: how the run was started (its starter is `requested_by`)
-    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API,
+                               db_default=Trigger.API)
     #: queue mode: when the run was queued (`started_at` is when a worker took it)
     queued_at = models.DateTimeField(null=True, blank=True)
     #: queue mode: the ad-hoc payload a worker is to run (stored runs have `version`)
@@ -171,7 +176,7 @@ class Run(models.Model):
     #: when someone asked for the run to stop (the process running it polls for this)
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     #: queue mode: where the run's answer is POSTed when it ends
-    callback_url = models.URLField(max_length=2000, blank=True, default="")
+    callback_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-started_at"]
