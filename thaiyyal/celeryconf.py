@@ -39,6 +39,16 @@ def _count_process(**_: Any) -> None:
     from workflows.queue_metrics import WORKER_PROCESSES
 
     WORKER_PROCESSES.set(1)
+    _start_profiling_agent()
+
+
+def _start_profiling_agent() -> None:
+    """THAIYYAL_PPROF=1: this process answers the worker's /debug/pprof/ (as gunicorn's
+    workers answer the web tier's)."""
+    if os.environ.get("THAIYYAL_PPROF") == "1":
+        from workflows.profiling.agent import start_agent
+
+        start_agent()
 
 
 @worker_process_shutdown.connect
@@ -53,12 +63,15 @@ def _forget_process(**_: Any) -> None:
 
 @worker_ready.connect
 def _serve_metrics(**_: Any) -> None:
-    """THAIYYAL_WORKER_METRICS_BIND (host:port): the worker's /metrics for Prometheus."""
+    """THAIYYAL_WORKER_METRICS_BIND (host:port): the worker's /metrics, /healthz and
+    /debug/pprof/ (workflows/worker_ops.py)."""
     bind = os.environ.get("THAIYYAL_WORKER_METRICS_BIND")
     if bind:
-        from workflows.queue_metrics import serve_worker_metrics, worker_registry
+        from workflows import worker_ops
+        from workflows.queue_metrics import worker_registry
 
-        serve_worker_metrics(bind, worker_registry)
+        _start_profiling_agent()
+        worker_ops.serve(bind, worker_registry)
 
 
 @worker_ready.connect

@@ -159,6 +159,11 @@ def worker(args: argparse.Namespace) -> int:
         import tempfile
 
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="thaiyyal-worker-")
+    if not os.environ.get("THAIYYAL_PPROF_DIR"):
+        # where each of its processes' profiling agents listens (THAIYYAL_PPROF=1)
+        import tempfile
+
+        os.environ["THAIYYAL_PPROF_DIR"] = tempfile.mkdtemp(prefix="thaiyyal-worker-pprof-")
     concurrency = args.concurrency or int(os.environ.get("THAIYYAL_WORKER_CONCURRENCY")
                                           or os.cpu_count() or 1)
     name = args.name or f"thaiyyal-{os.getpid()}@%h"

@@ -11,8 +11,8 @@ workflows/metrics.py:
 
 The depth is read from the broker at scrape time (by the web tier's /metrics and the
 workers' own endpoint); the others are written by the worker processes (multiprocess
-files, like gunicorn's workers) and served by `thaiyyal worker`'s metrics listener
-(THAIYYAL_WORKER_METRICS_BIND).
+files, like gunicorn's workers) and served by `thaiyyal worker`'s ops listener
+(THAIYYAL_WORKER_METRICS_BIND, workflows/worker_ops.py).
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ from __future__ import annotations
 import glob
 import logging
 import os
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import prometheus_client
@@ -112,30 +110,3 @@ def forget_dead_processes(path: str) -> None:
         pid = name.rsplit("_", 1)[-1].removesuffix(".db")
         if pid.isdigit() and not pid_alive(int(pid)):
             multiprocess.mark_process_dead(int(pid), path)
-
-
-def serve_worker_metrics(bind: str, registry: Any) -> ThreadingHTTPServer:
-    """The worker's /metrics (its processes' metrics and the queue depth) on `bind`
-    (host:port), on a daemon thread."""
-    host, _, port = bind.rpartition(":")
-
-    class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's naming
-            if self.path.split("?")[0] not in ("/metrics", "/healthz"):
-                self.send_error(404)
-                return
-            body = (b"ok\n" if self.path.startswith("/healthz")
-                    else prometheus_client.generate_latest(registry()))
-            self.send_response(200)
-            self.send_header("Content-Type", prometheus_client.CONTENT_TYPE_LATEST)
-            self.send_header("Content-Length", str(len(body)))
-            self.end_headers()
-            self.wfile.write(body)
-
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
-            pass
-
-    server = ThreadingHTTPServer((host or "127.0.0.1", int(port)), Handler)
-    threading.Thread(target=server.serve_forever, name="thaiyyal-worker-metrics",
-                     daemon=True).start()
-    return server

@@ -36,7 +36,8 @@ class Site:
     def start(self, *command: str, name: str, **extra_env: str) -> subprocess.Popen:
         """`thaiyyal <command>` with the site's environment, its output in `name`.log."""
         env = {**self.servers[0].env, **self.env, **extra_env}
-        env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # the web server's: a worker has its own
+        for own in ("PROMETHEUS_MULTIPROC_DIR", "THAIYYAL_PPROF_DIR"):
+            env.pop(own, None)  # the web server's: each worker makes its own
         log = self.tmp / f"{name}.log"
         with log.open("wb") as out:
             process = subprocess.Popen([str(liveserver.BIN / "thaiyyal"), *command], env=env,

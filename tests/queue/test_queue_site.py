@@ -59,7 +59,8 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
         site.serve()
         site.serve()
         site.metrics_port = liveserver.free_port()  # type: ignore[attr-defined]
-        site.worker("w1", THAIYYAL_WORKER_METRICS_BIND=f"127.0.0.1:{site.metrics_port}")
+        site.worker("w1", THAIYYAL_WORKER_METRICS_BIND=f"127.0.0.1:{site.metrics_port}",
+                    THAIYYAL_PPROF="1")
         site.worker("w2")
         site.start("scheduler", name="scheduler")
         yield site
@@ -131,7 +132,8 @@ def test_a_synchronous_run_is_cancelled_too_and_its_client_told_so(
 def latest_running_run() -> str | None:
     """The newest `running` row (the site's tests run one at a time)."""
     with psycopg.connect(postgres_url(), autocommit=True) as conn:
-        row = conn.execute("SELECT id FROM workflows_run WHERE status = 'running' "
+        row = conn.execute("SELECT id FROM workflows_run WHERE status = 'running' AND "
+                           "workflow_id IS NULL AND trigger = 'api' "
                            "ORDER BY started_at DESC LIMIT 1").fetchone()
     return str(row[0]) if row else None
 
@@ -234,10 +236,14 @@ def test_a_webhook_and_a_schedule_each_produce_a_recorded_run(site: Site) -> Non
     assert done["trigger"] == "webhook"
 
     timed = stored_workflow(a, "timed", "sync")
-    site.manage("schedule_workflow", str(timed), "--every", "1")
-    scheduled = liveserver.wait_for(lambda: [r for r in runs_of(timed)
-                                             if r[0] == "succeeded"], 30,
-                                    "a scheduled run", interval=0.5)
+    site.manage("schedule_workflow", str(timed), "--every", "1", "--name", f"timed {timed}")
+    try:
+        scheduled = liveserver.wait_for(lambda: [r for r in runs_of(timed)
+                                                 if r[0] == "succeeded"], 30,
+                                        "a scheduled run", interval=0.5)
+    finally:  # the database outlives the site: the schedule must not
+        site.manage("shell", "-c", "from django_celery_beat.models import PeriodicTask; "
+                    f"PeriodicTask.objects.filter(name='timed {timed}').delete()")
     status, trigger, owner = scheduled[0]
     assert trigger == "schedule"
     assert owner is not None
@@ -282,6 +288,21 @@ def test_workers_export_queue_metrics_and_the_web_tier_the_queue_depth(site: Sit
     assert f'workflow_queue_depth{{queue="{queue}"}}' in worker
     web = scrape(a.base + "/metrics", {"Authorization": f"Bearer {a.metrics_token}"})
     assert f'workflow_queue_depth{{queue="{queue}"}}' in web
+
+
+def test_a_workers_pprof_covers_its_pool_processes(site: Site) -> None:
+    base = f"http://127.0.0.1:{site.metrics_port}"  # type: ignore[attr-defined]
+    w1 = site.processes[0]  # `thaiyyal worker` execs Celery: its children are the pool
+    pool = liveserver.worker_pids(w1.pid)
+    assert pool
+    with urllib.request.urlopen(base + "/debug/pprof/threads", timeout=30) as response:
+        threads = response.read().decode()
+    for pid in (w1.pid, *pool):
+        assert f"== pid {pid}:" in threads, threads[:1000]
+    with urllib.request.urlopen(base + "/debug/pprof/profile?seconds=0.5",
+                                timeout=30) as response:
+        assert response.status == 200
+        assert ";" in response.read().decode()  # collapsed stacks: frame;frame;... count
 
 
 def test_throttles_count_across_every_process_of_every_instance(site: Site) -> None:
