@@ -25,6 +25,11 @@ SCHEDULED_TASK = "thaiyyal.scheduled_run"
 def execute_run(task: Any, run_id: str) -> None:
     """Execute the queued run `run_id` (at most once: see services.execute_queued), then
     send its answer to its callback_url, if it has one."""
+    run_here(run_id, task.request.hostname)
+
+
+def run_here(run_id: str, worker: str | None) -> None:
+    """execute_run's work, in this process (`worker`: its Celery node name)."""
     from workflows.api.responses import encoded_execution
 
     WORKER_BUSY.inc()
@@ -34,7 +39,7 @@ def execute_run(task: Any, run_id: str) -> None:
         WORKER_BUSY.dec()
     if execution is None:
         return
-    WORKER_RUNS.labels(task.request.hostname or "unknown").inc()
+    WORKER_RUNS.labels(worker or "unknown").inc()
     url = Run.objects.filter(pk=run_id).values_list("callback_url", flat=True).first()
     if url:
         answer = execution.answer
@@ -48,7 +53,7 @@ def scheduled_run(task: Any, workflow: int, inputs: dict[str, Any] | None = None
     message (its id is the run's)."""
     run = queueing.run_scheduled(workflow, inputs, uuid.UUID(task.request.id))
     if run is not None:
-        execute_run(str(run.pk))  # here, now: the schedule's message was the queue
+        run_here(str(run.pk), task.request.hostname)  # the schedule's message was the queue
 
 
 @shared_task(name="thaiyyal.deliver_callback", bind=True, acks_late=True)
