@@ -135,6 +135,14 @@ def paced(url: str, base: str, token: str, body: bytes, rate: float,
     return sorted((r[2] - r[1]) * 1000 for r in found)
 
 
+def delete_queue(name: str) -> None:
+    """The benchmark's queue goes with it."""
+    from kombu import Connection
+
+    with Connection(BROKER, connect_timeout=2) as connection, connection.channel() as channel:
+        channel.queue_delete(name)
+
+
 def _spin(seconds: float) -> int:
     end, n = time.process_time() + seconds, 0
     while time.process_time() < end:
@@ -194,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
                     stop(worker)
         finally:
             server.stop()
+            delete_queue(env["THAIYYAL_QUEUE"])
     ratio = results[2][0] / results[1][0]
     print(f"two processes / one: {ratio:.2f}x (target >= 1.7x on 2 cores: "
           f"{'met' if ratio >= 1.7 else 'NOT met'})")
