@@ -136,11 +136,12 @@ def paced(url: str, base: str, token: str, body: bytes, rate: float,
 
 
 def delete_queue(name: str) -> None:
-    """The benchmark's queue goes with it."""
+    """The benchmark's queue (and its exchange) go with it."""
     from kombu import Connection
 
     with Connection(BROKER, connect_timeout=2) as connection, connection.channel() as channel:
         channel.queue_delete(name)
+        channel.exchange_delete(name)  # Celery declares one per queue
 
 
 def _spin(seconds: float) -> int:

@@ -58,10 +58,12 @@ class Queue:
                 pass
 
     def delete(self) -> None:
+        """The queue and its exchange: the broker is the machine's, shared."""
         try:
             with Connection(self.url, connect_timeout=2) as connection, \
                     connection.channel() as channel:
                 channel.queue_delete(self.name)
+                channel.exchange_delete(self.name)  # Celery declares one per queue
         except Exception:  # noqa: BLE001 - not declared, or no broker: nothing to delete
             pass
 
