@@ -230,7 +230,7 @@ class _Loader:
             self.problem(path, f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, "
                          f"got {_type_name(value)}")
             return None
-        if f.choices:
+        if f.choices and not f.choices_at_run:
             probe = converted.lower() if f.fold_case and isinstance(converted, str) else converted
             if probe not in f.choices:
                 self.problem(path, f"must be one of {', '.join(map(str, f.choices))}; "

@@ -46,6 +46,9 @@ class Field:
     aliases: tuple[str, ...] = ()
     #: choices compared case-insensitively and stored lower-cased (Thaiyyal's editor varies case)
     fold_case: bool = False
+    #: the loader lets other values through (Thaiyyal fails them only when the node runs);
+    #: saving and validating still refuse them, naming the choices (engine.catalog)
+    choices_at_run: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:
