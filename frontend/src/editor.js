@@ -57,9 +57,9 @@ export class Editor {
     const main = div("te-main", this.root);
     this.palette = div("te-palette", main);
     this.stage = div("te-stage", main);
-    this.side = div("te-side", main);
-    this.inspector = div("te-inspector", this.side);
-    this.codeHost = div("te-code", this.side);
+    const side = div("te-side", main);
+    this.inspector = div("te-inspector", side);
+    this.codeHost = div("te-code", side);
     this.problemList = div("te-problems", this.root);
     const button = (label, title, action, name) => {
       const b = document.createElement("button");
@@ -73,6 +73,9 @@ export class Editor {
     button("Auto-layout", "Lay the workflow out left to right", () => this.autoLayout(), "layout");
     button("Fit", "Fit the whole workflow in view", () => this.fit(), "fit");
     this.status = div("te-status", toolbar);
+    const hint = div("te-hint", this.root);
+    hint.textContent = "Add nodes from the palette (click or drag); drag from a node's right handle onto another node to connect them; click a node to edit its data; Delete removes the selection; Ctrl+Z undoes.";
+    this.root.insertBefore(hint, main);
     this.canvas = createCanvas(this.stage);
     this.buildPalette();
     this.canvas.svg.addEventListener("pointerdown", (event) => {
@@ -128,8 +131,8 @@ export class Editor {
     if (this.history.length > 200) this.history.shift();
   }
 
-  changed() {
-    this.render();
+  changed({ keepForm = false } = {}) {
+    this.render({ keepForm });
     this.onChange(this.doc);
   }
 
@@ -138,6 +141,7 @@ export class Editor {
     this.doc = doc;
     if (this.selected && !this.find(this.selected)) this.selected = null;
     this.render();
+    this.fit();
   }
 
   undo() {
@@ -234,14 +238,14 @@ export class Editor {
     this.remember();
     if (raw === undefined) delete data[key];
     else data[key] = raw;
-    this.changed();
+    this.changed({ keepForm: true }); // the form already shows it; keep the user's focus
   }
 
   // --- drawing -------------------------------------------------------------------------
 
   fit() { this.canvas.panzoom.fit(boundsOf(this.positions)); }
 
-  render() {
+  render({ keepForm = false } = {}) {
     const { layers } = this.canvas;
     layers.edges.replaceChildren();
     layers.nodes.replaceChildren();
@@ -253,11 +257,10 @@ export class Editor {
       const p = validPosition(node.position) ? node.position : laid.get(node.id) ?? { x: 0, y: 0 };
       this.positions.set(node.id, p);
     }
-    const byNode = new Map();
-    for (const p of this.problems) if (p.node) byNode.set(p.node, [...(byNode.get(p.node) || []), p.message]);
+    const byNode = this.problemsByNode();
     for (const node of this.nodes()) this.drawEditableNode(node, byNode.get(node.id));
     this.edges().forEach((edge, i) => this.drawEdge(edge, i));
-    this.renderInspector();
+    if (!keepForm) this.renderInspector();
     this.status.textContent = `${this.nodes().length} nodes · ${this.edges().length} edges`;
   }
 
@@ -266,13 +269,7 @@ export class Editor {
     const g = drawNode(this.canvas.layers.nodes, node, String(node.id), pos);
     g.classList.add("te-node");
     if (this.selected?.node === node.id) g.classList.add("tg-selected");
-    if (problems) {
-      g.classList.add("te-invalid");
-      g.querySelector("title").textContent = problems.join("\n");
-      const badge = el("g", { class: "te-problem-badge", transform: `translate(${NODE_WIDTH - 8} 8)` }, g);
-      el("circle", { r: 9 }, badge);
-      el("text", { "text-anchor": "middle", y: 4 }, badge).textContent = String(problems.length);
-    }
+    decorate(g, problems);
     el("circle", { class: "te-handle te-in", cx: 0, cy: NODE_HEIGHT / 2, r: HANDLE_R, "data-handle-in": node.id }, g);
     this.handleAt.set(`${node.id}\u0000<in>`, { x: pos.x, y: pos.y + NODE_HEIGHT / 2 });
     const outs = outputHandles(node, this.types.get(node.type), this.edges());
@@ -377,7 +374,15 @@ export class Editor {
       }
       this.problemList.appendChild(ul);
     }
-    this.render();
+    // in place: a redraw would replace the elements under the user's pointer
+    const byNode = this.problemsByNode();
+    for (const g of this.canvas.layers.nodes.querySelectorAll(".te-node")) decorate(g, byNode.get(g.dataset.nodeId));
+  }
+
+  problemsByNode() {
+    const byNode = new Map();
+    for (const p of this.problems) if (p.node) byNode.set(p.node, [...(byNode.get(p.node) || []), p.message]);
+    return byNode;
   }
 
   // --- the form of the selected node or edge -------------------------------------------
@@ -386,10 +391,8 @@ export class Editor {
     const box = this.inspector;
     box.replaceChildren();
     const sel = this.selected && this.find(this.selected);
-    if (!sel) {
-      box.innerHTML = "<p class='help'>Add nodes from the palette; drag from a node's right handle to another node to connect them; click a node to edit its data.</p>";
-      return;
-    }
+    box.hidden = !sel;
+    if (!sel) return;
     if (!this.selected.node) {
       heading(box, `Edge ${sel.source} → ${sel.target}`);
       para(box, edgeHandle(sel) ? `handle: ${edgeHandle(sel)}` : "plain output");
@@ -401,7 +404,7 @@ export class Editor {
   nodeForm(box, node) {
     const type = this.types.get(node.type);
     heading(box, `${type?.label ?? node.type} (${node.type})`);
-    if (type?.description) para(box, type.description, "help");
+    if (type?.description) para(box, type.description, "te-help");
     const form = div("te-form", box);
     const id = row(form, "id", true);
     const idInput = input(id, "text", node.id);
@@ -413,7 +416,7 @@ export class Editor {
     for (const field of type?.fields ?? []) this.fieldControl(form, node, field, data);
     const declared = new Set((type?.fields ?? []).flatMap((f) => [f.name, ...f.aliases]));
     const others = Object.keys(data).filter((k) => !declared.has(k));
-    if (others.length) para(box, `Other data keys, kept as they are: ${others.join(", ")}`, "help");
+    if (others.length) para(box, `Other data keys, kept as they are: ${others.join(", ")}`, "te-help");
   }
 
   fieldControl(form, node, field, data) {
@@ -457,6 +460,17 @@ export class Editor {
     control.name = `field-${field.name}`;
     r.appendChild(control);
   }
+}
+
+// Marks a drawn node with its validation problems (or clears them).
+function decorate(g, problems) {
+  g.classList.toggle("te-invalid", !!problems);
+  g.querySelector(".te-problem-badge")?.remove();
+  g.querySelector("title").textContent = problems ? problems.join("\n") : g.dataset.nodeId;
+  if (!problems) return;
+  const badge = el("g", { class: "te-problem-badge", transform: `translate(${NODE_WIDTH - 8} 8)` }, g);
+  el("circle", { r: 9 }, badge);
+  el("text", { "text-anchor": "middle", y: 4 }, badge).textContent = String(problems.length);
 }
 
 function validPosition(p) {
