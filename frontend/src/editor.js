@@ -167,20 +167,30 @@ export class Editor {
     const info = this.types.get(type);
     const data = {};
     for (const f of info?.fields ?? []) if (f.required) data[f.name] = emptyValue(f);
-    let position = at ? { x: Math.round(at.x - NODE_WIDTH / 2), y: Math.round(at.y - NODE_HEIGHT / 2) } : null;
-    if (!position) {
-      const placed = [...this.positions.values()];
-      const right = placed.length ? Math.max(...placed.map((p) => p.x)) + NODE_WIDTH + 60 : 40;
-      const box = this.stage.getBoundingClientRect();
-      const centre = this.canvas.panzoom.toDrawing(box.left + box.width / 2, box.top + box.height / 2);
-      position = { x: Math.round(Math.min(right, centre.x)), y: Math.round(centre.y - NODE_HEIGHT / 2 + 70 * (placed.length % 4) - 100) };
-    }
+    const position = at ? { x: Math.round(at.x - NODE_WIDTH / 2), y: Math.round(at.y - NODE_HEIGHT / 2) }
+      : this.freeSpot();
     this.remember();
     const node = { id: this.freeId(type), type, position, data };
     this.nodes().push(node);
     this.selected = { node: node.id };
     this.changed();
     return node;
+  }
+
+  // The first place in view, in reading order, where a new node overlaps no other.
+  freeSpot() {
+    const box = this.stage.getBoundingClientRect();
+    const topLeft = this.canvas.panzoom.toDrawing(box.left + 24, box.top + 48);
+    const bottomRight = this.canvas.panzoom.toDrawing(box.right - 24, box.bottom - 24);
+    const [dx, dy] = [NODE_WIDTH + 60, NODE_HEIGHT + 30];
+    const cols = Math.max(1, Math.floor((bottomRight.x - topLeft.x) / dx));
+    const taken = [...this.positions.values()];
+    for (let i = 0; i < 400; i++) {
+      const x = Math.round(topLeft.x + (i % cols) * dx);
+      const y = Math.round(topLeft.y + Math.floor(i / cols) * dy);
+      if (!taken.some((p) => Math.abs(p.x - x) < dx - 20 && Math.abs(p.y - y) < dy - 10)) return { x, y };
+    }
+    return { x: Math.round(topLeft.x), y: Math.round(topLeft.y) };
   }
 
   connect(source, handle, target) {

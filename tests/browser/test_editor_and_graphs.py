@@ -55,9 +55,15 @@ def node(browser: WebDriver, node_id: str) -> WebElement:
     return css(browser, f'.te-node[data-node-id="{node_id}"]')
 
 
-def drag_to(browser: WebDriver, source: WebElement, target: WebElement) -> None:
-    ActionChains(browser).move_to_element(source).click_and_hold().move_by_offset(5, 5) \
-        .move_to_element(target).release().perform()
+def connect(browser: WebDriver, source: str, target: str) -> None:
+    """Drags from `source`'s output handle onto the middle of `target`."""
+    handle = node(browser, source).find_element(By.CSS_SELECTOR, ".te-out")
+    start, end = (browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return [r.left + r.width / 2, r.top + r.height / 2];", element)
+        for element in (handle, node(browser, target)))
+    ActionChains(browser).move_to_element(handle).click_and_hold() \
+        .move_by_offset(round(end[0] - start[0]), round(end[1] - start[1])).release().perform()
 
 
 def set_field(browser: WebDriver, node_id: str, field: str, value: str) -> None:
@@ -89,9 +95,9 @@ def test_build_connect_save_execute_and_read_the_run(browser, site):
     after = editor_doc(browser)["nodes"][1]["position"]
     assert after["y"] - before["y"] == pytest.approx(60 / browser.execute_script(
         "return window.thaiyyalEditor.editor.canvas.panzoom.k"), abs=2)
+    show_canvas(browser)
     for source in ("number_1", "number_2"):
-        drag_to(browser, node(browser, source).find_element(By.CSS_SELECTOR, ".te-out"),
-                node(browser, "operation_1"))
+        connect(browser, source, "operation_1")
     assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == [
         ("number_1", "operation_1"), ("number_2", "operation_1")]
     css(browser, "[data-action=layout]").click()
