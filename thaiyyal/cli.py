@@ -54,20 +54,8 @@ def _positive(text: str) -> int:
     return value
 
 
-def local_checkout_defaults() -> None:
-    """In a checkout `make run` set up (its generated key in var/), every `thaiyyal`
-    command runs as `make run` does, with DEBUG on, so the README's commands work as
-    written. Never when SECRET_KEY or DEBUG is set: a configured deployment is untouched."""
-    if "SECRET_KEY" in os.environ or "DEBUG" in os.environ:
-        return
-    var_dir = Path(os.environ.get("THAIYYAL_VAR_DIR") or GUNICORN_CONF.parents[1] / "var")
-    if (var_dir / "secret_key").is_file():
-        os.environ["DEBUG"] = "1"
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    local_checkout_defaults()
     if argv[:1] == ["manage"]:
         return manage(argv[1:])
     args = build_parser().parse_args(argv)
