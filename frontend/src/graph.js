@@ -105,7 +105,7 @@ export class PanZoom {
     const k = Math.min(1.2, (box.width - 2 * pad) / Math.max(1, bounds.width),
       (box.height - 2 * pad) / Math.max(1, bounds.height));
     this.set(pad - bounds.x * k + (box.width - 2 * pad - bounds.width * k) / 2,
-      pad - bounds.y * k, k);
+      pad - bounds.y * k + Math.max(0, (box.height - 2 * pad - bounds.height * k) / 3), k);
   }
 }
 
@@ -184,8 +184,11 @@ export function drawNode(layer, node, id, pos, outcome = null) {
   const g = el("g", { class: `tg-node${status ? ` tg-status-${status}` : ""}`,
     transform: `translate(${pos.x} ${pos.y})`, "data-node-id": id, tabindex: 0 }, layer);
   el("rect", { class: "tg-box", width: NODE_WIDTH, height: NODE_HEIGHT, rx: 6 }, g);
-  el("text", { class: "tg-title", x: 10, y: 20 }, g).textContent = clip(id, 24);
-  el("text", { class: "tg-type", x: 10, y: 37 }, g).textContent = clip(String(node.type ?? "?"), 26);
+  // Thaiyyal's editor names nodes with data.label: shown first when there is one
+  const label = typeof node.data?.label === "string" && node.data.label ? node.data.label : null;
+  const type = String(node.type ?? "?");
+  el("text", { class: "tg-title", x: 10, y: 20 }, g).textContent = clip(label ?? id, 24);
+  el("text", { class: "tg-type", x: 10, y: 37 }, g).textContent = clip(label ? `${id} · ${type}` : type, 26);
   if (outcome) {
     const label = status === "not_reached" ? "not reached" : status;
     const extra = outcome.duration_ms != null ? ` · ${formatMs(outcome.duration_ms)}` : "";
@@ -232,7 +235,9 @@ export function renderWorkflow(container, doc, { outcomes = null, marks = null, 
     for (const [other, g] of boxes) g.classList.toggle("tg-selected", other === id);
     if (onSelect) onSelect(id);
   }
-  canvas.panzoom.fit(boundsOf(positions));
+  const bounds = boundsOf(positions);
+  if (bounds) container.style.height = `${Math.round(Math.min(520, Math.max(220, bounds.height + 80)))}px`;
+  canvas.panzoom.fit(bounds);
   canvas.button("Fit", "Fit the whole workflow", () => canvas.panzoom.fit(boundsOf(positions)));
   container.dataset.layoutMs = ms.toFixed(1);
   return { canvas, positions, layoutMs: ms, select, boxes };

@@ -119,6 +119,7 @@ def test_build_connect_save_execute_and_read_the_run(browser, site):
     saved = json.loads(css(browser, "textarea[name=definition]").get_attribute("value"))
     assert [n["data"] for n in saved["nodes"]] == [{"value": 2}, {"value": 40}, {"op": "multiply"}]
     css(browser, ".object-tools a[href$='/execute/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[value=Execute]"))
     css(browser, "input[type=submit][value=Execute]").click()
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".outcome [data-ready]"))
     assert "succeeded" in css(browser, ".outcome h2").text
@@ -149,7 +150,9 @@ def test_a_failing_run_marks_its_node_and_what_was_not_reached(browser, site):
     paste_json(browser, failing)
     save(browser)
     css(browser, ".object-tools a[href$='/execute/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[value=Execute]"))
     css(browser, "input[type=submit][value=Execute]").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".outcome a[href*='/run/']"))
     css(browser, ".outcome a[href*='/run/']").click()
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
 
@@ -192,6 +195,14 @@ def test_a_thaiyyal_export_opens_and_saves_unchanged(browser, site):
         "return fetch(`/api/v1/workflows/${id}/`).then(r => r.json());")
     assert stored["definition"] == EXPORT
     assert stored["version"] == 1
+    browser.get(change_url.replace("/change/", "/versions/1/"))
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".tg-edge-label text")]
+    assert labels == ["true"]
+    css(browser, '.tg-node[data-node-id="4"]').click()
+    assert '"condition": ">=30"' in css(browser, ".tg-details").text
+    browser.execute_script("document.querySelector('.tg-graph').scrollIntoView()")
+    screenshot(browser, "graph")
 
 
 def test_every_page_renders_its_graph(browser, site):
