@@ -280,7 +280,8 @@ export class Editor {
     g.classList.add("te-node");
     if (this.selected?.node === node.id) g.classList.add("tg-selected");
     decorate(g, problems);
-    el("circle", { class: "te-handle te-in", cx: 0, cy: NODE_HEIGHT / 2, r: HANDLE_R, "data-handle-in": node.id }, g);
+    const input = el("circle", { class: "te-handle te-in", cx: 0, cy: NODE_HEIGHT / 2, r: HANDLE_R, "data-handle-in": node.id }, g);
+    input.addEventListener("pointerdown", (event) => this.startDetach(event, node.id));
     this.handleAt.set(`${node.id}\u0000<in>`, { x: pos.x, y: pos.y + NODE_HEIGHT / 2 });
     const outs = outputHandles(node, this.types.get(node.type), this.edges());
     outs.forEach((name, i) => {
@@ -358,6 +359,36 @@ export class Editor {
       line.remove();
       const target = document.elementFromPoint(e.clientX, e.clientY)?.closest?.(".te-node");
       if (target) this.connect(source, handle, target.dataset.nodeId);
+    };
+    window.addEventListener("pointermove", move);
+    window.addEventListener("pointerup", up);
+  }
+
+  // Dragging from an input handle picks up the last edge into it: drop it on another node
+  // to reconnect it there, or anywhere else to disconnect it.
+  startDetach(event, target) {
+    const edges = this.edges();
+    const index = edges.findLastIndex((e) => e.target === target);
+    if (index < 0) return;
+    event.stopPropagation();
+    event.preventDefault();
+    const edge = edges[index];
+    const handle = edgeHandle(edge);
+    const from = this.handleAt.get(`${edge.source}\u0000${handle}`);
+    this.remember();
+    edges.splice(index, 1);
+    this.selected = null;
+    this.render();
+    const line = el("path", { class: "te-connecting", d: bezier(from, this.canvas.panzoom.toDrawing(event.clientX, event.clientY)) }, this.canvas.layers.over);
+    const move = (e) => line.setAttribute("d", bezier(from, this.canvas.panzoom.toDrawing(e.clientX, e.clientY)));
+    const up = (e) => {
+      window.removeEventListener("pointermove", move);
+      window.removeEventListener("pointerup", up);
+      line.remove();
+      const node = document.elementFromPoint(e.clientX, e.clientY)?.closest?.(".te-node");
+      const next = node?.dataset.nodeId;
+      if (next && next !== edge.source) edges.push({ ...edge, target: next });
+      this.changed();
     };
     window.addEventListener("pointermove", move);
     window.addEventListener("pointerup", up);

@@ -103,6 +103,22 @@ def test_build_connect_save_execute_and_read_the_run(browser, site):
     css(browser, "[data-action=layout]").click()
     positions = {n["id"]: n["position"] for n in editor_doc(browser)["nodes"]}
     assert positions["number_1"]["x"] == positions["number_2"]["x"] < positions["operation_1"]["x"]
+    pairs = [("number_1", "operation_1"), ("number_2", "operation_1")]
+    # disconnect by dragging the edge's end off its input handle; undo brings it back
+    show_canvas(browser)
+    inlet = node(browser, "operation_1").find_element(By.CSS_SELECTOR, ".te-in")
+    ActionChains(browser).move_to_element(inlet).click_and_hold().move_by_offset(0, 150) \
+        .release().perform()
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs[:1]
+    css(browser, "[data-action=undo]").click()
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs
+    # delete a node (its edges go with it); Ctrl+Z undoes
+    node(browser, "number_2").click()
+    ActionChains(browser).send_keys(Keys.DELETE).perform()
+    assert [n["id"] for n in editor_doc(browser)["nodes"]] == ["number_1", "operation_1"]
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs[:1]
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs
     set_field(browser, "number_1", "value", "2")
     set_field(browser, "number_2", "value", "40")
     node(browser, "operation_1").click()
