@@ -162,6 +162,17 @@ class WorkflowAdmin(admin.ModelAdmin):
         return {**self.admin_site.each_context(request), "opts": self.model._meta,
                 "title": title, "workflow": workflow, **extra}
 
+    def change_view(self, request: HttpRequest, object_id: str, form_url: str = "",
+                    extra_context: dict[str, Any] | None = None) -> HttpResponse:
+        """Who may only view a workflow sees its current version as a graph (the editor
+        is for those who may change it)."""
+        extra = dict(extra_context or {})
+        workflow = self.get_object(request, object_id)
+        if workflow is not None and workflow.current_version is not None \
+                and not self.has_change_permission(request, workflow):
+            extra["graph"] = {"definition": workflow.current_version.definition}
+        return super().change_view(request, object_id, form_url, extra)
+
     def history_view(self, request: HttpRequest, object_id: str,
                      extra_context: dict[str, Any] | None = None) -> HttpResponse:
         """A workflow's history is its versions: the change form's History button lands

@@ -187,3 +187,28 @@ def test_unknown_page_lists_no_routes(client, settings, debug):
 
 def test_a_missing_slash_still_redirects(client):
     assert client.get("/admin")["Location"] == "/admin/"
+
+
+def test_a_view_only_user_sees_the_workflow_as_a_graph(client, admin_user, django_user_model):
+    from django.contrib.auth.models import Permission
+
+    viewer = django_user_model.objects.create_user("viewer", password="viewer-pw-1",
+                                                   is_staff=True)
+    viewer.user_permissions.add(Permission.objects.get(codename="view_workflow"))
+    workflow = services.create_workflow(owner=admin_user, name="Greet", definition=GREETING)
+    client.force_login(viewer)
+
+    html = client.get(f"/admin/workflows/workflow/{workflow.pk}/change/").content.decode()
+
+    assert graph_json(html, "workflow-graph") == {"definition": GREETING}
+    assert 'name="definition"' not in html
+
+
+def test_an_editor_gets_the_editor_not_the_read_only_graph(admin, admin_user):
+    workflow = services.create_workflow(owner=admin_user, name="Greet", definition=GREETING)
+
+    html = admin.get(f"/admin/workflows/workflow/{workflow.pk}/change/").content.decode()
+
+    assert 'name="definition"' in html
+    assert "editor-page.js" in html
+    assert 'id="workflow-graph"' not in html
