@@ -4,7 +4,7 @@
 // problem is shown on its node.
 
 import { json, jsonParseLinter } from "@codemirror/lang-json";
-import { linter, lintGutter } from "@codemirror/lint";
+import { forEachDiagnostic, linter, lintGutter, setDiagnostics } from "@codemirror/lint";
 import { EditorView, basicSetup } from "codemirror";
 import { Editor } from "./editor.js";
 
@@ -19,6 +19,25 @@ function parse(text) {
   } catch {
     return null;
   }
+}
+
+function escapeRegExp(text) {
+  return text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&");
+}
+
+// The engine's problems as code-editor diagnostics: on the line of their node's "id" (or
+// the first line for the workflow as a whole).
+function engineDiagnostics(text, problems) {
+  return problems.map((p) => {
+    let from = 0;
+    if (p.node != null) {
+      const match = new RegExp(`"id"\\s*:\\s*${escapeRegExp(JSON.stringify(p.node))}`).exec(text);
+      if (match) from = match.index;
+    }
+    const end = text.indexOf("\n", from);
+    return { from, to: end < 0 ? text.length : end, severity: "error", source: "engine",
+      message: `${p.path}: ${p.message}` };
+  });
 }
 
 async function mount(textarea) {
@@ -50,6 +69,9 @@ async function mount(textarea) {
       if (mine !== seq) return;
       const body = await answer.json().catch(() => ({}));
       editor.showProblems(answer.ok ? [] : body.details ?? [{ path: "$", message: body.error ?? `HTTP ${answer.status}` }]);
+      // valid JSON (else nothing was sent): the parse linter has nothing to say, so these
+      // are the whole list until the next edit lints again
+      code.dispatch(setDiagnostics(code.state, engineDiagnostics(code.state.doc.toString(), editor.problems)));
       root.dataset.validated = String(mine);
     }, 300);
   };
@@ -80,7 +102,13 @@ async function mount(textarea) {
         }
       })],
   });
-  window.thaiyyalEditor = { editor, code, textarea };
+  const diagnostics = () => {
+    const found = [];
+    forEachDiagnostic(code.state, (d, from, to) => found.push({ message: d.message, source: d.source ?? null,
+      text: code.state.sliceDoc(from, to) }));
+    return found;
+  };
+  window.thaiyyalEditor = { editor, code, textarea, diagnostics };
   validate(initial);
   root.dataset.ready = "1";
 }

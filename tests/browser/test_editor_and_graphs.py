@@ -126,6 +126,12 @@ def test_build_connect_save_execute_and_read_the_run(browser, site):
     op.select_by_value("")  # "not set": op is required, so the engine refuses it
     wait_problems(browser, "operation_1: $.nodes[2].data.op: required (string)")
     assert "te-invalid" in node(browser, "operation_1").get_attribute("class")
+    # the JSON editor marks it too, on the node's "id" line
+    wait(browser).until(lambda d: d.execute_script(
+        "return window.thaiyyalEditor.diagnostics().length"))
+    assert browser.execute_script("return window.thaiyyalEditor.diagnostics()") == [
+        {"message": "$.nodes[2].data.op: required (string)", "source": "engine",
+         "text": '"id": "operation_1",'}]
     op.select_by_value('"multiply"')
     wait_problems(browser, "Valid")
     assert "te-invalid" not in node(browser, "operation_1").get_attribute("class")
