@@ -239,6 +239,7 @@ def test_every_page_renders_its_graph(browser, site):
     wait(browser).until(lambda d: d.execute_script("return !!window.thaiyyalEditor"))
     css(browser, ".object-tools a.historylink").click()
     assert browser.current_url.endswith("/versions/")
+    screenshot(browser, "versions")
     css(browser, "a[href$='/versions/1/']").click()
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
     assert len(browser.find_elements(By.CSS_SELECTOR, ".tg-node")) == 3
