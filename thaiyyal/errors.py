@@ -1,5 +1,6 @@
-"""Site-wide 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere; with
-DEBUG on too (Django's debug 404 page would list every route)."""
+"""Site-wide 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere, with
+DEBUG on too (Django's debug 404 page would list every route); an unreachable database is
+a JSON 503 with Retry-After everywhere (thaiyyal.unavailable)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+
+from thaiyyal.unavailable import current_exception_is_unreachable_database, unavailable_response
 
 
 def _api(request: HttpRequest) -> bool:
@@ -21,6 +24,10 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its `except` block: the exception is still current. This
+    # catches database errors raised anywhere, middleware included (session, token).
+    if current_exception_is_unreachable_database():
+        return unavailable_response()
     if _api(request):
         return JsonResponse({"success": False, "error": "internal server error",
                              "details": []}, status=500)

@@ -29,12 +29,12 @@ and str operations written below.
 from __future__ import annotations
 
 import math
-import re
 import threading
 from collections.abc import Mapping
 from typing import Any
 
 from engine.errors import ExpressionError, LimitExceeded
+from engine.nodes.values import json_equal, numeric_text
 
 from .scope import Scope
 
@@ -42,7 +42,6 @@ SAFE_INTEGER = 2**53
 NUMBER_TYPES = (int, float)
 # JS Number(): optional sign, digits with optional fraction (or a leading dot), exponent,
 # surrounding whitespace allowed. No hex, no "Infinity", no empty string (JS makes "" 0).
-_NUMERIC = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 # Building a string or array at least this big also checks the run deadline.
 BIG_WORK = 10_000
 
@@ -84,15 +83,8 @@ def is_number(value: Any) -> bool:
     return cls is int or cls is float
 
 
-def numeric_string(text: str) -> int | float | None:
-    """The number a numeric string stands for, or None."""
-    if len(text) > 400 or not _NUMERIC.match(text):
-        return None
-    stripped = text.strip()
-    if len(stripped) <= 16 and stripped.lstrip("+-").isdigit():
-        return int(stripped)
-    number = float(stripped)
-    return number if math.isfinite(number) else None
+#: the one definition (engine.nodes.values); named here as the compiler and functions use it
+numeric_string = numeric_text
 
 
 def to_number(value: Any, what: str) -> int | float:
@@ -327,29 +319,8 @@ def truthy(value: Any) -> bool:
     return True
 
 
-def equal(a: Any, b: Any, depth: int = 0) -> bool:
-    if a is None or b is None:
-        return a is b
-    ca, cb = a.__class__, b.__class__
-    if ca is bool or cb is bool:
-        return ca is cb and a == b
-    a_num, b_num = ca is int or ca is float, cb is int or cb is float
-    if a_num and b_num:
-        return a == b
-    if ca is str and cb is str:
-        return a == b
-    if a_num and cb is str:
-        return a == numeric_string(b)
-    if b_num and ca is str:
-        return b == numeric_string(a)
-    if depth > 100:
-        raise ExpressionError("values are nested too deeply to compare")
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(equal(x, y, depth + 1) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return len(a) == len(b) and all(
-            key in b and equal(value, b[key], depth + 1) for key, value in a.items())
-    return False
+#: `==` is Thaiyyal's JSON equality, the one rule (engine.nodes.values.json_equal)
+equal = json_equal
 
 
 def not_equal(a: Any, b: Any) -> bool:
@@ -466,9 +437,10 @@ def bare(holder: Any, name: str) -> Any:
 
 
 def subject(value: Any) -> Any:
-    """The left side of the `>= 18` shorthand: the value, or its `value` field."""
-    if isinstance(value, Mapping) and "value" in value:
-        return value["value"]
+    """The left side of the `>= 18` shorthand: the value, its `value` field, that one's
+    `value` field, and so on (Thaiyyal unwraps nested envelopes at every depth)."""
+    while isinstance(value, Mapping) and "value" in value:
+        value = value["value"]
     return value
 
 

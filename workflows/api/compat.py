@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -147,6 +148,6 @@ class ExecuteById(APIView):
     @extend_schema(tags=TAG, request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
                    parameters=EXECUTE_PARAMETERS, operation_id="thaiyyal_workflow_execute_by_id")
     @idempotent
-    def post(self, request: Request, pk: int) -> Response:
+    def post(self, request: Request, pk: int) -> HttpResponse:
         """Run a stored workflow's current version (body optional: {"inputs": {...}})."""
         return run_current_version(request, pk)

@@ -110,9 +110,12 @@ def fingerprint(method: str, path: str, query: list[tuple[str, list[str]]],
     return digest.hexdigest()
 
 
-def _render(view: Any, request: Request, response: Response) -> bytes:
+def _render(view: Any, request: Request, response: HttpResponse) -> bytes:
     """The response's body as the API would send it (rendered once, here, so that what
-    is stored is byte for byte what the client got)."""
+    is stored is byte for byte what the client got). Execute answers arrive encoded
+    already (services encode them before recording the run)."""
+    if not isinstance(response, Response):
+        return bytes(response.content)
     context = {**view.get_renderer_context(), "response": response}
     renderer = request.accepted_renderer
     return bytes(renderer.render(response.data, request.accepted_media_type, context))

@@ -3,9 +3,11 @@ workflows.services."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -23,7 +25,7 @@ from workflows import services
 from workflows.api import idempotent as idem
 from workflows.api import serializers as s
 from workflows.api.errors import InvalidWorkflow, error_body, prefixed
-from workflows.api.responses import execution_response, query_limits
+from workflows.api.responses import encoded_execution, query_limits
 from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
 from workflows.models import Run, Workflow, WorkflowVersion
 
@@ -80,17 +82,22 @@ class ExecuteView(APIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
                    parameters=EXECUTE_PARAMETERS, operation_id="workflow_execute")
     @idem.idempotent
-    def post(self, request: Request) -> Response:
+    def post(self, request: Request) -> HttpResponse:
         raw = request.body  # read first: hashed to find the loaded workflow in the cache
         execution = services.execute_payload(request.data, raw=raw, user=request.user,
                                              limits=query_limits(request),
-                                             run_id=idem.planned_run_id(request))
-        return execution_response(execution)
+                                             run_id=idem.planned_run_id(request),
+                                             answer=encoded_execution)
+        return execution.answer
 
 
 class ValidateView(APIView):
     """Check a payload as execute would (shape, types, expressions, cycles, limits)
     without running it."""
+
+    # Nothing here reads or writes the database: with it down, a token this worker
+    # verified recently still opens validate (workflows/api/authentication.py).
+    works_without_database = True
 
     @extend_schema(request=OpenApiTypes.OBJECT,
                    responses={200: s.ValidationResponseSerializer, **ERRORS},
@@ -191,7 +198,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], throttle_classes=EXECUTE_THROTTLES,
             throttle_scope="execute")
     @idem.idempotent
-    def execute(self, request: Request, pk: str | None = None) -> Response:
+    def execute(self, request: Request, pk: str | None = None) -> HttpResponse:
         """Run the current version. `inputs` override the workflow's context variables by
         name; an unknown name or a value of the wrong type is a 400."""
         return run_current_version(request, pk)
@@ -219,7 +226,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
             throttle_classes=EXECUTE_THROTTLES, throttle_scope="execute")
     @idem.idempotent
     def execute_version(self, request: Request, pk: str | None = None,
-                        number: str | None = None) -> Response:
+                        number: str | None = None) -> HttpResponse:
         """Run an earlier (or the current) version."""
         version = self._version(number)
         return run_version(request, version, version.workflow)
@@ -230,7 +237,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
                                  number=number)
 
 
-def run_current_version(request: Request, pk: Any) -> Response:
+def run_current_version(request: Request, pk: Any) -> HttpResponse:
     """Run the current version of a workflow the user may see (404 otherwise)."""
     try:
         workflow, version = services.workflow_to_run(pk, request.user)
@@ -241,16 +248,17 @@ def run_current_version(request: Request, pk: Any) -> Response:
     return run_version(request, version, workflow)
 
 
-def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> Response:
+def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> HttpResponse:
     body = object_body(request, {"inputs"})
     inputs = body.get("inputs") or {}
     if not isinstance(inputs, dict):
         raise ValidationError({"inputs": ["must be an object: {name: value}"]})
+    answer = functools.partial(encoded_execution, workflow_id=workflow.pk,
+                               workflow_name=workflow.name, version=version.number)
     execution = services.execute_version(version, user=request.user, inputs=inputs or None,
-                                         limits=query_limits(request),
+                                         limits=query_limits(request), answer=answer,
                                          run_id=idem.planned_run_id(request))
-    return execution_response(execution, workflow_id=workflow.pk,
-                              workflow_name=workflow.name, version=version.number)
+    return execution.answer
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
