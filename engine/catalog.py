@@ -15,7 +15,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import nodes as _catalog  # noqa: F401 - registers every node type
+from engine.canonical import canonical_definition
 from engine.errors import Problem
+from engine.node_names import EDITOR_TYPES, infer_type
 from engine.nodes.base import NODE_TYPES, Field, Node
 
 #: palette groups in Thaiyyal's order (its editor's categories), then ours for the rest
@@ -84,6 +86,7 @@ def describe_node_type(cls: type[Node]) -> dict[str, Any]:
             "fields": [describe_field(f) for f in cls.fields],
             "handles": {"fixed": list(handles["fixed"]),
                         "from_data": handles.get("from_data")},
+            "editor_names": sorted(k for k, v in EDITOR_TYPES.items() if v == name),
             "catches_errors": cls.catches_errors}
 
 
@@ -98,15 +101,17 @@ def describe_node_types() -> dict[str, Any]:
 
 def choice_problems(doc: Any, prefix: str = "$") -> list[Problem]:
     """Values outside a field's choices where the loader lets them through, with their path
-    and the allowed values (loop bodies included). Malformed documents yield nothing: the
-    loader reports those."""
+    and the allowed values (loop bodies included), read as the loader reads them (the
+    editor's type names and camelCase keys, types inferred from data). Malformed documents
+    yield nothing: the loader reports those."""
+    doc = canonical_definition(doc)
     if not isinstance(doc, Mapping) or not isinstance(doc.get("nodes"), list):
         return []
     problems: list[Problem] = []
     for i, raw in enumerate(doc["nodes"]):
         if not isinstance(raw, Mapping) or not isinstance(raw.get("data"), Mapping):
             continue
-        type_name = raw.get("type")
+        type_name = raw.get("type") or infer_type(raw["data"])
         cls = NODE_TYPES.get(type_name) if isinstance(type_name, str) else None
         if cls is None:
             continue

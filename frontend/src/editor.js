@@ -42,7 +42,8 @@ export function outputHandles(node, type, edges) {
 export class Editor {
   constructor(root, { doc, types, onChange, validate }) {
     Object.assign(this, { root, doc, onChange, validate, history: [], selected: null, problems: [] });
-    this.types = new Map(types.node_types.map((t) => [t.type, t]));
+    // by our type names and by Thaiyyal's editor component names (`opNode`)
+    this.types = new Map(types.node_types.flatMap((t) => [[t.type, t], ...(t.editor_names ?? []).map((n) => [n, t])]));
     this.typeList = types;
     this.build();
     this.render();
@@ -244,7 +245,7 @@ export class Editor {
 
   setField(node, field, raw) {
     const data = node.data && typeof node.data === "object" ? node.data : (node.data = {});
-    const key = [field.name, ...field.aliases].find((k) => k in data) ?? field.name;
+    const key = fieldKeys(field).find((k) => k in data) ?? field.name;
     this.remember();
     if (raw === undefined) delete data[key];
     else data[key] = raw;
@@ -455,13 +456,13 @@ export class Editor {
     });
     const data = node.data && typeof node.data === "object" ? node.data : {};
     for (const field of type?.fields ?? []) this.fieldControl(form, node, field, data);
-    const declared = new Set((type?.fields ?? []).flatMap((f) => [f.name, ...f.aliases]));
+    const declared = new Set((type?.fields ?? []).flatMap(fieldKeys));
     const others = Object.keys(data).filter((k) => !declared.has(k));
     if (others.length) para(box, `Other data keys, kept as they are: ${others.join(", ")}`, "te-help");
   }
 
   fieldControl(form, node, field, data) {
-    const key = [field.name, ...field.aliases].find((k) => k in data);
+    const key = fieldKeys(field).find((k) => k in data);
     const value = key === undefined ? undefined : data[key];
     const r = row(form, `${field.name}${field.required ? " *" : ""}`, field.required, field.kind);
     let control;
@@ -512,6 +513,13 @@ function decorate(g, problems) {
   const badge = el("g", { class: "te-problem-badge", transform: `translate(${NODE_WIDTH - 8} 8)` }, g);
   el("circle", { r: 9 }, badge);
   el("text", { "text-anchor": "middle", y: 4 }, badge).textContent = String(problems.length);
+}
+
+// The data keys a field may be written under: its name, its aliases, and the camelCase
+// spelling Thaiyyal's editor uses (`text_op` as `textOp`).
+function fieldKeys(field) {
+  const camel = field.name.replace(/_([a-z0-9])/g, (_, c) => c.toUpperCase());
+  return [...new Set([field.name, ...field.aliases, camel])];
 }
 
 function validPosition(p) {

@@ -55,3 +55,9 @@ def test_handles_name_branches(api):
 
 def test_unauthenticated_is_401(anon):
     assert anon.get(URL).status_code == 401
+
+
+def test_thaiyyal_editor_names_are_published(api):
+    types = _types(api)
+    assert types["operation"]["editor_names"] == ["opNode"]
+    assert types["number"]["editor_names"] == ["numberNode"]

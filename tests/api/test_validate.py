@@ -84,3 +84,15 @@ def test_choices_in_loop_bodies_are_checked(api):
 def test_choices_fold_case_as_thaiyyals_editor_writes_them(api):
     payload = {"nodes": [{"id": "n", "type": "operation", "data": {"op": "ADD"}}], "edges": []}
     assert api.post(URL, payload, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("node", [
+    {"type": "opNode", "data": {"op": "sqrt"}},   # Thaiyyal's editor's type name
+    {"data": {"op": "sqrt"}},                     # no type: inferred from the data, as Thaiyyal
+    {"type": "textOpNode", "data": {"textOp": "reverse"}},  # camelCase key
+])
+def test_choices_are_checked_however_thaiyyal_spells_the_node(api, node):
+    response = api.post(URL, {"nodes": [{"id": "n", **node}], "edges": []}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["details"][0]["message"].startswith("must be one of ")

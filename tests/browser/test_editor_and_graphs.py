@@ -227,6 +227,22 @@ def test_a_thaiyyal_export_opens_and_saves_unchanged(browser, site):
     screenshot(browser, "graph")
 
 
+def test_the_editor_reads_thaiyyals_editor_names_and_camel_case_keys(browser, site):
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/")
+    paste_json(browser, {"nodes": [
+        {"id": "m", "type": "opNode", "position": {"x": 40, "y": 40}, "data": {"op": "multiply"}},
+        {"id": "t", "type": "textOpNode", "position": {"x": 40, "y": 140},
+         "data": {"textOp": "uppercase"}}], "edges": []})
+
+    node(browser, "m").click()
+    assert Select(css(browser, '[name="field-op"]')).first_selected_option.text == "multiply"
+    node(browser, "t").click()
+    text_op = Select(css(browser, '[name="field-text_op"]'))
+    assert text_op.first_selected_option.text == "uppercase"
+    text_op.select_by_value('"lowercase"')
+    assert editor_doc(browser)["nodes"][1]["data"] == {"textOp": "lowercase"}
+
+
 def test_every_page_renders_its_graph(browser, site):
     browser.get(site.base + "/")
     assert "Run history" in css(browser, "#landing").text
