@@ -8,9 +8,10 @@ on). Every command of every block is then run, in order, block by block:
 
 - `curl` lines go to that server (its port instead of 8080; `seconds=30` profiles take 1 s)
   and must answer 2xx;
-- `thaiyyal serve` and `gunicorn` lines start for real on a free loopback port, must become
-  ready, and are stopped;
+- `thaiyyal serve` and `gunicorn` lines start for real on a free loopback port (their probe
+  listener on another), must become ready, and are stopped;
 - `make X` lines must name a target (`make -n X`); benchmark `pytest` lines must collect;
+  measurement scripts run shortened (`probe_latency.py --run-seconds 3 --samples 2`);
 - lines for tools outside the project (go, kubectl, docker, wrk, ab, k6, ...) or that
   write outside the sandbox are listed in EXTERNAL with the reason, and checked only for
   the files they name.
@@ -88,6 +89,8 @@ def split_env(line: str) -> tuple[list[str], list[str]]:
 def plan(line: str, port: int) -> str | None:
     """The bash to run for one documented command, or None when it is EXTERNAL."""
     line = line.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    if line.startswith("export DATABASE_URL="):
+        return None  # the reader's own PostgreSQL database (created by the line before)
     if line.startswith("export ") or re.match(r"^[A-Z_]+=\.\.\.$", line):
         return None if line.endswith("=...") else line
     env, words = split_env(line)
@@ -104,8 +107,10 @@ def plan(line: str, port: int) -> str | None:
         return f"{prefix} serve_check thaiyyal {_rebind(words[1:])}"
     if program == "gunicorn":
         return f"{prefix} serve_check gunicorn {_rebind(words[1:])}"
-    if program == ".venv/bin/pytest":
+    if program in (".venv/bin/pytest", "pytest"):
         return f"{line} --collect-only -q >/dev/null"
+    if words[:2] == ["python", "deploy/loadtest/probe_latency.py"]:
+        return f"{line} --run-seconds 3 --samples 2 >/dev/null"  # the measurement, shortened
     if program == ".venv/bin/pytest-benchmark":
         return ".venv/bin/pytest-benchmark compare --help >/dev/null"
     if program == "curl":
@@ -147,7 +152,8 @@ serve_check() {  # start a server on a free loopback port, wait until ready, sto
   local port log pid
   port=$(free_port)
   log=$(mktemp)
-  "$@" --bind "127.0.0.1:$port" >"$log" 2>&1 &
+  # the probe listener too gets a free port (its default, 8081, is the sandbox server's)
+  THAIYYAL_PROBE_BIND="127.0.0.1:$(free_port)" "$@" --bind "127.0.0.1:$port" >"$log" 2>&1 &
   pid=$!
   for _ in $(seq 1 300); do
     if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then
@@ -186,7 +192,8 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
     log = (home / "server.log").open("wb")
     server = subprocess.Popen(
         ["thaiyyal", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"], cwd=home,
-        env={**env, "THAIYYAL_PPROF": "1", "THAIYYAL_SILK": "1"}, stdout=log,
+        env={**env, "THAIYYAL_PPROF": "1", "THAIYYAL_SILK": "1",
+             "THAIYYAL_PROBE_BIND": f"127.0.0.1:{free_port()}"}, stdout=log,
         stderr=subprocess.STDOUT, start_new_session=True)
     try:
         subprocess.run(["bash", "-c", PREAMBLE + f"for _ in $(seq 1 300); do curl -sf "
