@@ -253,14 +253,14 @@ def _unique(scope: Scope, values: Any) -> list[Any]:
     seen: set[Any] = set()
     out = []
     for value in values:
-        key = _identity(value, 0)
+        key = identity(value, 0)
         if key not in seen:
             seen.add(key)
             out.append(value)
     return check_array(scope, out)
 
 
-def _identity(value: Any, depth: int) -> Any:
+def identity(value: Any, depth: int) -> Any:
     """A hashable stand-in so equal JSON values (1 and 1.0, equal objects) match once."""
     if depth > 100:
         raise ExpressionError("unique(): values are nested too deeply")
@@ -272,9 +272,9 @@ def _identity(value: Any, depth: int) -> Any:
     if cls is int or cls is float:
         return ("number", value)
     if isinstance(value, list | tuple):
-        return ("array", tuple(_identity(v, depth + 1) for v in value))
+        return ("array", tuple(identity(v, depth + 1) for v in value))
     if isinstance(value, Mapping):
-        return ("object", tuple(sorted((str(k), _identity(v, depth + 1))
+        return ("object", tuple(sorted((str(k), identity(v, depth + 1))
                                        for k, v in value.items())))
     raise ExpressionError(f"unique(): cannot compare {type_name(value)}")
 
