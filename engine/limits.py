@@ -48,6 +48,9 @@ class Limits:
     max_http_response_bytes: int = 10 * MiB
     max_http_redirects: int = 5
     max_parallel_branches: int = 8
+    #: how deeply arrays and objects may nest, in the payload and in every node result
+    #: (JSON encoders and decoders recurse; 64 levels is far beyond real documents)
+    max_depth: int = 64
 
     def __post_init__(self) -> None:
         for f in fields(self):

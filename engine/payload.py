@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine import bounds
 from engine import nodes as _catalog  # noqa: F401 - registers every node type
 from engine.errors import ExpressionSyntaxError, PayloadError, Problem
 from engine.graph import Edge, Plan, build_plan, concurrency_gates, find_cycle
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
 
 DEFAULT_LIMITS = Limits()
 _MISSING = object()
+#: field kinds holding JSON values from the payload: checked against engine/bounds.py
+_JSON_KINDS = frozenset({"any", "array", "object", "number", "integer"})
 
 
 def infer_type(data: Mapping[str, Any]) -> str | None:
@@ -105,6 +108,7 @@ class _Loader:
         if cycle:
             self.problem(".edges", "cycle: " + " -> ".join(cycle))
             return None
+        value_depths = tuple(spec[2]["_depth"] for spec in specs if spec is not None)
         built = [self.build(spec) for spec in specs if spec is not None]
         if self.problems:
             return None
@@ -122,6 +126,8 @@ class _Loader:
             first_input=tuple(node.wants_first_input for node in nodes),
             gates=concurrency_gates(
                 [i for i, node in enumerate(nodes) if node.concurrency_cap()], plan),
+            value_depths=value_depths,
+            nesting=tuple(node.result_nesting() for node in nodes),
         )
 
     def node(self, i: int, raw: Any) -> tuple[str, type[Node], dict[str, Any], int] | None:
@@ -165,6 +171,7 @@ class _Loader:
                node_id: str) -> dict[str, Any]:
         config: dict[str, Any] = {}
         before = len(self.problems)
+        self.value_depth = 0
         for f in cls.fields:
             key, value = _find(data, f)
             if value is _MISSING:
@@ -181,6 +188,7 @@ class _Loader:
             cls.check(config, lambda name, message: self.problem(f"{path}.{name}", message))
         names = {f.name for f in cls.fields}
         config["_policy"] = self.policy(data, names, path)
+        config["_depth"] = self.value_depth
         return config
 
     def policy(self, data: Mapping[str, Any], declared: set[str], path: str) -> NodePolicy:
@@ -198,6 +206,10 @@ class _Loader:
     def convert(self, f: Field, value: Any, path: str, node_id: str) -> Any:
         converted = _MISSING
         kind = f.kind
+        if kind in _JSON_KINDS:
+            value = self.admit(value, path)
+            if value is _MISSING:
+                return None
         if kind == "any":
             converted = value
         elif kind == "string":
@@ -238,6 +250,16 @@ class _Loader:
                 return None
             converted = probe
         return converted
+
+    def admit(self, value: Any, path: str) -> Any:
+        """`value` under the number rule and the depth limit (engine/bounds.py); _MISSING
+        after reporting where it breaks them."""
+        before = len(self.problems)
+        value, depth = bounds.admit(value, self.limits.max_depth, path, self.problem)
+        if len(self.problems) > before:
+            return _MISSING
+        self.value_depth = max(self.value_depth, depth)
+        return value
 
     def expression(self, value: Any, path: str, node_id: str) -> Any:
         if not isinstance(value, str):
@@ -301,6 +323,7 @@ class _Loader:
     def build(self, spec: tuple[str, type[Node], dict[str, Any], int]) -> tuple[Node, NodePolicy]:
         node_id, cls, config, _ = spec
         policy = config.pop("_policy")
+        config.pop("_depth")
         return cls(node_id, config), policy
 
 
@@ -374,12 +397,14 @@ def decode(payload: Any, limits: Limits) -> Any:
                                              f"limit max_payload_bytes="
                                              f"{limits.max_payload_bytes}")])
         try:
-            return json.loads(payload)
+            return bounds.loads_payload(payload)
         except json.JSONDecodeError as exc:
             raise PayloadError([Problem("$", f"malformed JSON: {exc.msg} at line {exc.lineno} "
                                              f"column {exc.colno}")]) from None
         except RecursionError:
             raise PayloadError([Problem("$", "malformed JSON: nested too deeply")]) from None
+        except ValueError as exc:  # what a parse hook refused
+            raise PayloadError([Problem("$", f"malformed JSON: {exc}")]) from None
     return payload
 
 
@@ -399,6 +424,10 @@ class Workflow:
     first_input: tuple[bool, ...]
     #: node index -> the `parallel` node whose max_concurrency bounds it
     gates: Mapping[int, int]
+    #: per node: the nesting depth of the values in its data
+    value_depths: tuple[int, ...]
+    #: per node: Node.result_nesting() (levels its result may add; None: measure it)
+    nesting: tuple[int | None, ...]
 
     @classmethod
     def load(cls, payload: Any, limits: Limits | None = None) -> Workflow:

@@ -19,9 +19,10 @@ Safety does not depend on the user's text, because the user's text never becomes
   Mapping in the helpers); lists and strings are only touched by our helpers and `.length`.
   Nothing ever reads an attribute named by the user.
 
-Fast paths: an operator whose operands are both `int` runs natively
-(`a + b if a.__class__ is _int and b.__class__ is _int else _add(a, b, _s)`); everything else
-goes through the helpers in runtime.py, which implement the JavaScript-like semantics.
+Fast paths: an operator whose operands are both `int` runs natively when its result stays
+within 2**53 (`_r if a.__class__ is _int and b.__class__ is _int and -S <= (_r := a + b) <= S
+else _add(a, b, _s)`); everything else goes through the helpers in runtime.py, which
+implement the JavaScript-like semantics (and the one number rule of engine/bounds.py).
 Operands that are not plain names or literals are evaluated once into a temporary
 (`_t1 := ...`), so no sub-expression is ever duplicated. To stay within Python's limit of
 nested parentheses, sub-trees deeper than HOIST_EVERY levels are hoisted into helper
@@ -348,22 +349,12 @@ class _Generator:
         if not right.int_literal:
             guards.append(f"{r_first}.__class__ is _int")
         guard = _all_evaluated(guards, left, right)
-        if op == "*":
-            guard += self.product_bounds(left, right, l_ref, r_ref)
-        return Code(f"({l_ref} {op} {r_ref} if {guard} else {helper}({l_ref}, {r_ref}{extra}))",
-                    kind)
-
-    @staticmethod
-    def product_bounds(left: Code, right: Code, l_ref: str, r_ref: str) -> str:
-        """Keep native int products within 2**53, so `*` can never build a huge integer."""
-        if right.int_literal:
-            bound = SAFE // max(1, abs(right.value))
-            return f" and {-bound} <= {l_ref} <= {bound}"
-        if left.int_literal:
-            bound = SAFE // max(1, abs(left.value))
-            return f" and {-bound} <= {r_ref} <= {bound}"
-        bound = 2**26
-        return f" and {-bound} <= {l_ref} <= {bound} and {-bound} <= {r_ref} <= {bound}"
+        # The native result is kept only within 2**53 (the number rule); otherwise the
+        # helper recomputes it and applies the rule. Operands are always within 2**53, so
+        # the native operation is one machine-word step.
+        result = self.temp()
+        return Code(f"({result} if {guard} and {-SAFE} <= ({result} := {l_ref} {op} {r_ref}) "
+                    f"<= {SAFE} else {helper}({l_ref}, {r_ref}{extra}))", kind)
 
     def equality(self, op: str, left: Code, right: Code) -> Code:
         if left.kind == "number" and right.kind == "number":

@@ -12,7 +12,7 @@ from .compiler import Program, build_batch, build_evaluate, generate
 from .parser import parse
 from .runtime import BUDGET, BUDGET_FACTOR, NO_ITEM, BudgetExceeded, start_budget, truthy
 from .scope import Scope
-from .tree import Literal, ScopeField, walk
+from .tree import ArrayLiteral, Call, Literal, MethodCall, Node, ScopeField, walk
 
 # Python errors our helpers are written never to raise; if one slips through it still
 # surfaces as an ExpressionError (never a raw Python error), and the fuzz tests look for it.
@@ -28,12 +28,17 @@ def _internal(exc: BaseException) -> ExpressionError:
 class Expression:
     """A compiled expression. Immutable and thread-safe: compile once, evaluate anywhere."""
 
-    __slots__ = ("source", "node_refs", "_evaluate", "_program", "_batch")
+    __slots__ = ("source", "node_refs", "nesting", "_evaluate", "_program", "_batch")
 
-    def __init__(self, source: str, program: Program, node_refs: frozenset[str]) -> None:
+    def __init__(self, source: str, program: Program, node_refs: frozenset[str],
+                 nesting: int | None = None) -> None:
         self.source = source
         #: ids of the nodes read with node.<id> (or node["id"]), for dependency checks
         self.node_refs = node_refs
+        #: at most how many levels of nesting a value of this expression has beyond the
+        #: deepest of `input`, `item`, `items` and `accumulator`; None when it reads
+        #: `variables`, `context` or `node` (values from elsewhere in the run)
+        self.nesting = nesting
         self._program = program
         # Python code is built on first use: loading a workflow only parses and checks.
         self._evaluate: Any = None
@@ -165,4 +170,21 @@ def _compile(text: str) -> Expression:
         n.key.value for n in walk(tree)
         if isinstance(n, ScopeField) and n.scope == "node" and isinstance(n.key, Literal)
         and n.key.value.__class__ is str)
-    return Expression(text, generate(tree), node_refs)
+    return Expression(text, generate(tree), node_refs, _nesting(tree))
+
+
+#: functions whose value can nest one level deeper than their arguments
+_NESTING_FUNCTIONS = frozenset({"map", "zip", "split"})
+
+
+def _nesting(tree: Node) -> int | None:
+    """An upper bound of the levels an evaluation can add (see Expression.nesting): one per
+    array literal and per call of a function that wraps its arguments' values."""
+    levels = 0
+    for node in walk(tree):
+        if isinstance(node, ScopeField):
+            return None
+        if isinstance(node, ArrayLiteral) or (
+                isinstance(node, Call | MethodCall) and node.name in _NESTING_FUNCTIONS):
+            levels += 1
+    return levels

@@ -10,9 +10,9 @@ Values are JSON values: None (null), bool, int/float (number), str, list (array)
   other side: `1` -> "1", `true` -> "true", `null` -> "null", arrays -> "a,b",
   objects -> "[object Object]"); any other mix is an error. `- * / %` accept numbers and
   numeric strings (`"6" * 2` is 12). Division or modulo by zero is an error, not Infinity.
-  `%` follows JS: the result has the sign of the dividend. Integers stay exact; a `*` or
-  pow() result beyond 2**53 becomes a float (JS precision); a result too large for a
-  float is an error.
+  `%` follows JS: the result has the sign of the dividend. Integers stay exact; any
+  result beyond 2**53 becomes a float (JS precision; engine/bounds.py holds the rule); a
+  result too large for a float is an error.
 - `==` / `!=`: null equals only null, booleans only booleans, numbers compare numerically
   with numbers and numeric strings (`"18" == 18`), two strings compare as text, arrays and
   objects compare by content. `< <= > >=`: numbers (and numeric strings) numerically, other
@@ -34,11 +34,11 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from engine.bounds import SAFE_INTEGER, js_number
 from engine.errors import ExpressionError, LimitExceeded
 
 from .scope import Scope
 
-SAFE_INTEGER = 2**53
 NUMBER_TYPES = (int, float)
 # JS Number(): optional sign, digits with optional fraction (or a leading dot), exponent,
 # surrounding whitespace allowed. No hex, no "Infinity", no empty string (JS makes "" 0).
@@ -89,7 +89,8 @@ def numeric_string(text: str) -> int | float | None:
     if len(text) > 400 or not _NUMERIC.match(text):
         return None
     stripped = text.strip()
-    if len(stripped) <= 16 and stripped.lstrip("+-").isdigit():
+    digits = stripped.lstrip("+-")
+    if len(digits) <= 15 and digits.isdigit():  # beyond 15 digits: may pass 2**53
         return int(stripped)
     number = float(stripped)
     return number if math.isfinite(number) else None
@@ -108,18 +109,8 @@ def to_number(value: Any, what: str) -> int | float:
     raise ExpressionError(f"{what}: expected a number, got {type_name(value)}")
 
 
-def finite(number: int | float, what: str) -> int | float:
-    """Keep results JS-safe: ints beyond 2**53 become floats, and inf/NaN are errors."""
-    if number.__class__ is int:
-        if -SAFE_INTEGER <= number <= SAFE_INTEGER:
-            return number
-        try:
-            number = float(number)
-        except OverflowError:
-            raise ExpressionError(f"{what}: number is too large") from None
-    if not math.isfinite(number):
-        raise ExpressionError(f"{what}: result is not a finite number")
-    return number
+#: Keep results JS-safe: ints beyond 2**53 become floats, and inf/NaN are errors.
+finite = js_number
 
 
 def tidy(number: float) -> int | float:
@@ -305,11 +296,11 @@ def modulo(a: Any, b: Any) -> Any:
 
 
 def negate(a: Any) -> Any:
-    return -to_number(a, "unary '-'")
+    return finite(-to_number(a, "unary '-'"), "unary '-'")
 
 
 def plus(a: Any) -> Any:
-    return to_number(a, "unary '+'")
+    return finite(to_number(a, "unary '+'"), "unary '+'")
 
 
 # -- comparison and truth ------------------------------------------------------------------

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from engine.bounds import SAFE_INTEGER, js_number
 from engine.errors import ExpressionError, LimitExceeded, NodeError
 from engine.nodes import values
 from engine.nodes.base import Field, Node, Report, register
@@ -329,9 +330,9 @@ def _aggregate(aggregate: str, items: list[Any], value_field: str) -> Any:
     numbers = [item[value_field] for item in items
                if isinstance(item, dict) and is_number(item.get(value_field))]
     if aggregate == "sum":
-        return sum(numbers)
+        return js_number(sum(numbers), "sum")
     if aggregate == "avg":
-        return sum(numbers) / len(numbers) if numbers else 0
+        return js_number(sum(numbers) / len(numbers), "avg") if numbers else 0
     if not numbers:
         return None
     return min(numbers) if aggregate == "min" else max(numbers)
@@ -508,6 +509,7 @@ class RangeNode(Node):
     a negative step). Steps are exact decimals: 0 to 1 by 0.1 ends at 1, not 0.99999."""
 
     type_name = "range"
+    nesting = 2  # numbers, in a list, in an envelope
     fields = (
         Field("start", "number", default=0),
         Field("end", "number", default=10),
@@ -568,7 +570,8 @@ def _range_count(start: Any, end: Any, step: Any) -> int:
 
 
 def _range_values(start: Any, step: Any, count: int) -> list[Any]:
-    if isinstance(start, int) and isinstance(step, int):
+    last = start + step * (count - 1)
+    if isinstance(start, int) and isinstance(step, int) and abs(last) <= SAFE_INTEGER:
         return list(range(start, start + step * count, step))
     first, delta = _decimal(start), _decimal(step)
     return [float(first + delta * k) for k in range(count)]

@@ -21,6 +21,8 @@ from xml.parsers import expat
 
 import yaml  # type: ignore[import-untyped]
 
+from engine import bounds
+from engine.bounds import js_number, number_from_digits
 from engine.errors import NodeError
 from engine.nodes.arrays import check_array_length, check_string_length, value_key
 from engine.nodes.base import Field, Node, Report, register
@@ -44,9 +46,9 @@ def infer_scalar(text: str) -> Any:
     if trimmed == "null":
         return None
     if _INTEGER.fullmatch(trimmed):
-        return int(trimmed)
+        return number_from_digits(trimmed, "number")
     if _NUMBER.fullmatch(trimmed):
-        return float(trimmed)
+        return js_number(float(trimmed), "number")
     return trimmed
 
 
@@ -89,13 +91,9 @@ def detect_format(text: str) -> str:
     return "json"
 
 
-def _refuse_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 def parse_json(text: str) -> Any:
     try:
-        return json.loads(text.strip(), parse_constant=_refuse_constant)
+        return bounds.loads(text.strip())
     except json.JSONDecodeError as exc:
         if not text.strip():
             raise NodeError("invalid JSON: empty input") from None
@@ -169,6 +167,8 @@ def parse_yaml(text: str) -> Any:
         raise NodeError(f"invalid YAML: {' '.join(str(exc).split())}") from None
     except RecursionError:
         raise NodeError("invalid YAML: nested too deeply") from None
+    except ValueError as exc:  # e.g. an integer of more than 4300 digits
+        raise NodeError(f"invalid YAML: {exc}") from None
 
 
 def _from_yaml(value: Any, budget: _Budget) -> Any:
@@ -183,6 +183,8 @@ def _from_yaml(value: Any, budget: _Budget) -> Any:
         return [_from_yaml(v, budget) for v in sorted(value, key=value_key)]
     if isinstance(value, float) and not math.isfinite(value):
         raise NodeError(f"invalid YAML: {value} cannot be represented in JSON")
+    if value.__class__ is int:
+        return js_number(value, "YAML number")
     if isinstance(value, dt.date | dt.datetime):
         return value.isoformat()
     if isinstance(value, bytes):

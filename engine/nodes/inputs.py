@@ -16,6 +16,7 @@ class _Constant(Node):
 
     __slots__ = ("_value",)
     value_field: ClassVar[str]
+    nesting = 0  # its own data
 
     def setup(self) -> None:
         self._value = self.config.get(self.value_field)

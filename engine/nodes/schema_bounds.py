@@ -145,22 +145,28 @@ def _is_re2_pattern(instance: object) -> bool:
     return True
 
 
-@functools.cache
-def bounded(validator_cls: type[Any]) -> type[Any]:
+_BOUNDED: dict[Any, Any] = {}
+_CHECKERS: dict[Any, FormatChecker] = {}
+
+
+def bounded(validator_cls: Any) -> Any:
     """`validator_cls` with RE2 patterns, a linear uniqueItems and deadline ticks."""
-    replaced = {name: _ticking(_REPLACEMENTS.get(function, function))
-                for name, function in validator_cls.VALIDATORS.items()}
-    return extend(validator_cls, replaced)
+    if validator_cls not in _BOUNDED:
+        replaced = {name: _ticking(_REPLACEMENTS.get(function, function))
+                    for name, function in validator_cls.VALIDATORS.items()}
+        _BOUNDED[validator_cls] = extend(validator_cls, replaced)
+    return _BOUNDED[validator_cls]
 
 
-@functools.cache
-def format_checker(validator_cls: type[Any]) -> FormatChecker:
+def format_checker(validator_cls: Any) -> FormatChecker:
     """The draft's format checker, with `regex` meaning "RE2 can run it"."""
-    checker = FormatChecker(formats=())
-    checker.checkers = dict(validator_cls.FORMAT_CHECKER.checkers)
-    if "regex" in checker.checkers:
-        checker.checkers["regex"] = (_is_re2_pattern, regex.UnsupportedPattern)
-    return checker
+    if validator_cls not in _CHECKERS:
+        checker = FormatChecker(formats=())
+        checker.checkers = dict(validator_cls.FORMAT_CHECKER.checkers)
+        if "regex" in checker.checkers:
+            checker.checkers["regex"] = (_is_re2_pattern, regex.UnsupportedPattern)
+        _CHECKERS[validator_cls] = checker
+    return _CHECKERS[validator_cls]
 
 
 def unsupported_pattern(error: ValidationError) -> str | None:

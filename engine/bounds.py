@@ -1,0 +1,179 @@
+"""The bounds every value the engine holds obeys, so any result can be JSON-encoded.
+
+Numbers follow JavaScript, as Thaiyyal does (its Go engine holds every number as a
+float64): an integer is exact while its magnitude is at most 2**53 (`SAFE_INTEGER`);
+a larger integer result becomes the nearest float, as it would in JavaScript; a value
+beyond the float range, NaN or an infinity is an error, never a result. `js_number` is
+that rule, and every operator, function and node that makes a number calls it (or
+`loads`, for numbers read from JSON text). So no integer anywhere grows past 2**53: an
+arithmetic step never costs more than a machine word, and every number encodes.
+
+Nesting is bounded by the `max_depth` limit: a payload deeper than that is refused at
+load with its path (`admit`), and a node result deeper than that is a node error (the
+scheduler measures with `depth_over` only when a cheap upper bound says it might be).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from engine.errors import ExpressionError
+
+SAFE_INTEGER = 2**53
+#: digits of an integer literal read exactly; longer ones go through float()
+_EXACT_DIGITS = 15
+
+
+class NumberOutOfRange(ExpressionError, ValueError):
+    """A number beyond what a JSON number (a 64-bit float) can hold, NaN or infinite."""
+
+
+def js_number(number: int | float, what: str) -> int | float:
+    """`number` under the JavaScript rule: ints beyond 2**53 become floats; a value too
+    large for a float, NaN or an infinity raises NumberOutOfRange naming `what`."""
+    if number.__class__ is int:
+        if -SAFE_INTEGER <= number <= SAFE_INTEGER:
+            return number
+        try:
+            number = float(number)
+        except OverflowError:
+            raise NumberOutOfRange(f"{what}: number is too large") from None
+    if not math.isfinite(number):
+        raise NumberOutOfRange(f"{what}: result is not a finite number")
+    return number
+
+
+def number_from_digits(text: str, what: str) -> int | float:
+    """An integer literal (optional sign, digits) under the rule; any length is read in
+    time linear in it (Python refuses int() of more than 4300 digits)."""
+    if len(text.lstrip("+-")) <= _EXACT_DIGITS:
+        return int(text)
+    return js_number(float(text), what)
+
+
+# -- JSON text -------------------------------------------------------------------------------
+
+def _strict_int(text: str) -> int | float:
+    return int(text) if len(text) <= _EXACT_DIGITS else js_number(float(text), "JSON number")
+
+
+def _strict_float(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise NumberOutOfRange(f"JSON number {text[:20]} is too large")
+    return number
+
+
+def _refuse_constant(name: str) -> Any:
+    raise NumberOutOfRange(f"{name} is not valid JSON")
+
+
+def loads(text: str | bytes) -> Any:
+    """JSON text as values under the number rule. Raises ValueError (json.JSONDecodeError
+    for syntax, NumberOutOfRange for numbers) or RecursionError."""
+    return json.loads(text, parse_int=_strict_int, parse_float=_strict_float,
+                      parse_constant=_refuse_constant)
+
+
+def _lenient_int(text: str) -> int | float:
+    # The payload's own decoding: out-of-range numbers become inf for `admit` to report
+    # with their path (a parse hook cannot know where it is).
+    return int(text) if len(text) <= _EXACT_DIGITS else float(text)
+
+
+def loads_payload(text: str) -> Any:
+    """JSON text of a payload: like `loads`, but out-of-range numbers are left as inf/nan
+    for `admit` to report with their path."""
+    return json.loads(text, parse_int=_lenient_int)
+
+
+# -- checking values -------------------------------------------------------------------------
+
+#: report(path, message)
+Report = Callable[[str, str], None]
+
+
+def admit(value: Any, max_depth: int, path: str, report: Report) -> tuple[Any, int]:
+    """(`value` with the number rule applied, its depth). Every number beyond the float
+    range, NaN or infinity, and nesting deeper than `max_depth`, is reported with its path
+    (the value is then unusable). The value is copied only where a number changes."""
+    return _admit(value, max_depth, path, report, 0)
+
+
+def _admit(value: Any, max_depth: int, path: str, report: Report,
+           level: int) -> tuple[Any, int]:
+    cls = value.__class__
+    if cls is int:
+        if -SAFE_INTEGER <= value <= SAFE_INTEGER:
+            return value, 0
+        try:
+            return float(value), 0
+        except OverflowError:
+            pass
+        report(path, "number is too large: numbers are 64-bit floats (at most about 1.8e308)")
+        return value, 0
+    if cls is float:
+        if not math.isfinite(value):
+            report(path, "number is too large or not a number: numbers are 64-bit floats "
+                         "(at most about 1.8e308; NaN and Infinity are not JSON)")
+        return value, 0
+    if cls is list or cls is dict or isinstance(value, list | Mapping):
+        if level >= max_depth:
+            report(path, f"nested deeper than the limit max_depth={max_depth}")
+            return value, max_depth + 1
+        deepest = 0
+        if isinstance(value, Mapping):
+            changed: dict[str, Any] | None = None
+            for key, item in value.items():
+                new, depth = _admit(item, max_depth, f"{path}.{key}", report, level + 1)
+                deepest = max(deepest, depth)
+                if new is not item:
+                    changed = changed if changed is not None else dict(value)
+                    changed[key] = new
+            return (value if changed is None else changed), deepest + 1
+        items: list[Any] | None = None
+        for position, item in enumerate(value):
+            new, depth = _admit(item, max_depth, f"{path}[{position}]", report, level + 1)
+            deepest = max(deepest, depth)
+            if new is not item:
+                items = items if items is not None else list(value)
+                items[position] = new
+        return (value if items is None else items), deepest + 1
+    return value, 0
+
+
+def depth_over(value: Any, limit: int) -> int | None:
+    """The nesting depth of `value` (a scalar is 0, `[1]` is 1), or None when it is deeper
+    than `limit`. Stops descending at the limit, so costs at most the size of the top
+    `limit` levels."""
+    return _depth(value, limit)
+
+
+def _depth(value: Any, budget: int) -> int | None:
+    cls = value.__class__
+    if cls is dict:
+        children = value.values()
+    elif cls is list or cls is tuple:
+        children = value
+    elif isinstance(value, Mapping):
+        children = value.values()
+    elif isinstance(value, list | tuple):
+        children = value
+    else:
+        return 0
+    if budget <= 0:
+        return None
+    deepest = 0
+    for child in children:
+        c = child.__class__
+        if c is str or c is int or c is float or c is bool or child is None:
+            continue
+        depth = _depth(child, budget - 1)
+        if depth is None:
+            return None
+        if depth > deepest:
+            deepest = depth
+    return deepest + 1
