@@ -8,7 +8,8 @@ code runs the common case (integers) with native operators inside a single compr
 
 Safety does not depend on the user's text, because the user's text never becomes code:
 - The generated source is assembled only from fixed templates in this module. Identifiers in
-  it are our own: the locals `item`, `index`, `items`, `input_`, `acc`, `_s`, temporaries
+  it are our own: the locals `item`, `index`, `items`, `input_`, `acc`, `_s`, `_r` (a
+  value being checked against the number rule), `_start` (a reduce's window), temporaries
   `_tN`, hoisted helpers `_hN`, and names from the fixed namespace built below (`_add`,
   `_f_<name>` for functions whose name was looked up in our FUNCTIONS table, ...).
 - Every value from the expression (numbers, strings, field names) is embedded with `repr()`,
@@ -19,10 +20,16 @@ Safety does not depend on the user's text, because the user's text never becomes
   Mapping in the helpers); lists and strings are only touched by our helpers and `.length`.
   Nothing ever reads an attribute named by the user.
 
-Fast paths: an operator whose operands are both `int` runs natively when its result stays
-within 2**53 (`_r if a.__class__ is _int and b.__class__ is _int and -S <= (_r := a + b) <= S
-else _add(a, b, _s)`); everything else goes through the helpers in runtime.py, which
-implement the JavaScript-like semantics (and the one number rule of engine/bounds.py).
+Fast paths: an operator whose operands are both `int` runs natively
+(`a + b if a.__class__ is _int and b.__class__ is _int else _add(a, b, _s)`); everything else
+goes through the helpers in runtime.py, which implement the JavaScript-like semantics.
+
+The number rule (engine/bounds.py: integers within 2**53, beyond that floats) costs a
+range check, and a check per native `+` would cost more than the addition. So native
+products are kept within 2**53 by their operands (`product_bounds`), and native sums and
+differences, which inside one evaluation can only grow by a bit per operator, are checked
+where a value leaves the evaluation: the value of `_evaluate`, each value of `_map`, and a
+reduce's accumulator every BOUND_EVERY items (by then at most a few hundred bits long).
 Operands that are not plain names or literals are evaluated once into a temporary
 (`_t1 := ...`), so no sub-expression is ever duplicated. To stay within Python's limit of
 nested parentheses, sub-trees deeper than HOIST_EVERY levels are hoisted into helper
@@ -60,6 +67,8 @@ from .tree import (
 
 HOIST_EVERY = 30
 SAFE = runtime.SAFE_INTEGER
+#: items a batch reduce runs between two checks of its accumulator against the number rule
+BOUND_EVERY = 256
 _LOCALS = {"item": "item", "input": "input_", "index": "index", "items": "items",
            "accumulator": "acc"}
 _SCOPE_ATTRIBUTES = {"variables": "variables", "context": "context", "node": "nodes"}
@@ -81,6 +90,9 @@ def namespace() -> dict[str, Any]:
         "_int": int,
         "_dict": dict,
         "_enumerate": enumerate,
+        "_range": range,
+        "_len": len,
+        "_finite": runtime.finite,
         "_NO_ITEM": runtime.NO_ITEM,
         "_add": runtime.add,
         "_sub": runtime.subtract,
@@ -134,6 +146,8 @@ class Program:
     helpers: str       # hoisted helper functions (module-level defs)
     uses_index: bool   # whether the top level reads `index`
     uses_input: bool   # whether the top level reads `input`
+    #: whether its value may be an int beyond 2**53 (a native sum): then bounded on exit
+    unbounded: bool = False
 
 
 def generate(tree: Node) -> Program:
@@ -141,15 +155,22 @@ def generate(tree: Node) -> Program:
     code = generator.node(tree, 0)
     roots = {n.name for n in walk(tree) if isinstance(n, Root)}
     return Program(code.text, code.kind, "".join(generator.hoisted), "index" in roots,
-                   "input" in roots)
+                   "input" in roots, generator.unbounded_sum and code.kind in ("number", "any"))
+
+
+def _bounded(value: str) -> str:
+    """`value` (an expression text, evaluated once) under the number rule."""
+    return (f"(_r if (_r := {value}).__class__ is not _int or {-SAFE} <= _r <= {SAFE} "
+            f"else _finite(_r, 'expression'))")
 
 
 def evaluate_source(program: Program) -> str:
     """Python source of `_evaluate(scope, input, item, index, items, accumulator)`."""
+    body = _bounded(program.body) if program.unbounded else program.body
     return (f"{program.helpers}def _evaluate({_ARGS}):\n"
             f"    if item is _NO_ITEM:\n        item = input_\n"
             f"    else:\n        input_ = item\n"
-            f"    return {program.body}\n")
+            f"    return {body}\n")
 
 
 def batch_source(program: Program) -> str:
@@ -163,15 +184,26 @@ def batch_source(program: Program) -> str:
         loop, setup = "for item in items", "    index = None\n"
     each = f"{loop} for input_ in (item,)" if program.uses_input else loop
     rebind = "        input_ = item\n" if program.uses_input else ""
+    value = _bounded(program.body) if program.unbounded else program.body
+    if program.unbounded:
+        # The accumulator is checked every BOUND_EVERY items, and once at the end.
+        window = f"items[_start:_start + {BOUND_EVERY}]"
+        step_loop = (f"for index, item in _enumerate({window}, _start)" if program.uses_index
+                     else f"for item in {window}")
+        reduce_body = (f"    for _start in _range(0, _len(items), {BOUND_EVERY}):\n"
+                       f"        {step_loop}:\n{rebind and '    ' + rebind}"
+                       f"            acc = {program.body}\n"
+                       f"        acc = {_bounded('acc')}\n"
+                       f"    return acc\n")
+    else:
+        reduce_body = f"    {loop}:\n{rebind}        acc = {program.body}\n    return acc\n"
     return (
         f"{program.helpers}"
         f"def _filter(_s, input_, items):\n{setup}    acc = None\n"
         f"    return [item {each} if {condition}]\n"
         f"def _map(_s, input_, items):\n{setup}    acc = None\n"
-        f"    return [{program.body} {each}]\n"
-        f"def _reduce(_s, input_, items, acc):\n{setup}"
-        f"    {loop}:\n{rebind}        acc = {program.body}\n"
-        f"    return acc\n"
+        f"    return [{value} {each}]\n"
+        f"def _reduce(_s, input_, items, acc):\n{setup}{reduce_body}"
     )
 
 
@@ -195,6 +227,8 @@ class _Generator:
     def __init__(self) -> None:
         self.temps = 0
         self.hoisted: list[str] = []
+        #: a native int `+`/`-` was generated: values leaving the evaluation are checked
+        self.unbounded_sum = False
 
     def temp(self) -> str:
         self.temps += 1
@@ -349,12 +383,24 @@ class _Generator:
         if not right.int_literal:
             guards.append(f"{r_first}.__class__ is _int")
         guard = _all_evaluated(guards, left, right)
-        # The native result is kept only within 2**53 (the number rule); otherwise the
-        # helper recomputes it and applies the rule. Operands are always within 2**53, so
-        # the native operation is one machine-word step.
-        result = self.temp()
-        return Code(f"({result} if {guard} and {-SAFE} <= ({result} := {l_ref} {op} {r_ref}) "
-                    f"<= {SAFE} else {helper}({l_ref}, {r_ref}{extra}))", kind)
+        if op == "*":
+            guard += self.product_bounds(left, right, l_ref, r_ref)
+        else:
+            self.unbounded_sum = True
+        return Code(f"({l_ref} {op} {r_ref} if {guard} else {helper}({l_ref}, {r_ref}{extra}))",
+                    kind)
+
+    @staticmethod
+    def product_bounds(left: Code, right: Code, l_ref: str, r_ref: str) -> str:
+        """Keep native int products within 2**53, so `*` can never build a huge integer."""
+        if right.int_literal:
+            bound = SAFE // max(1, abs(right.value))
+            return f" and {-bound} <= {l_ref} <= {bound}"
+        if left.int_literal:
+            bound = SAFE // max(1, abs(left.value))
+            return f" and {-bound} <= {r_ref} <= {bound}"
+        bound = 2**26
+        return f" and {-bound} <= {l_ref} <= {bound} and {-bound} <= {r_ref} <= {bound}"
 
     def equality(self, op: str, left: Code, right: Code) -> Code:
         if left.kind == "number" and right.kind == "number":
