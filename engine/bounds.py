@@ -9,8 +9,11 @@ that rule, and every operator, function and node that makes a number calls it (o
 arithmetic step never costs more than a machine word, and every number encodes.
 
 Nesting is bounded by the `max_depth` limit: a payload deeper than that is refused at
-load with its path (`admit`), and a node result deeper than that is a node error (the
-scheduler measures with `depth_over` only when a cheap upper bound says it might be).
+load with its path (`admit`), and a node result deeper than that is a node error. So is a
+result holding more than `max_result_values` values as JSON would write them (a list
+placed in two places counts twice: `[x, [x]]` repeated doubles each time without
+allocating anything, and would take forever to encode). The scheduler measures a result
+(`measure`) only when the node type cannot bound it cheaply (Node.nesting).
 """
 
 from __future__ import annotations
@@ -57,7 +60,13 @@ def number_from_digits(text: str, what: str) -> int | float:
 # -- JSON text -------------------------------------------------------------------------------
 
 def _strict_int(text: str) -> int | float:
-    return int(text) if len(text) <= _EXACT_DIGITS else js_number(float(text), "JSON number")
+    if len(text) <= _EXACT_DIGITS:
+        return int(text)
+    number = float(text)
+    if not math.isfinite(number):
+        raise NumberOutOfRange(f"the {len(text)}-digit number {text[:12]}... is too large: "
+                               "numbers are 64-bit floats (at most about 1.8e308)")
+    return number
 
 
 def _strict_float(text: str) -> float:
@@ -145,35 +154,67 @@ def _admit(value: Any, max_depth: int, path: str, report: Report,
     return value, 0
 
 
-def depth_over(value: Any, limit: int) -> int | None:
-    """The nesting depth of `value` (a scalar is 0, `[1]` is 1), or None when it is deeper
-    than `limit`. Stops descending at the limit, so costs at most the size of the top
-    `limit` levels."""
-    return _depth(value, limit)
+class ValueTooBig(ExpressionError):
+    """A value nests deeper than max_depth, or holds more than max_result_values values."""
+
+    def __init__(self, limit: str, value: int, detail: str) -> None:
+        self.limit = limit
+        self.value = value
+        super().__init__(detail)
 
 
-def _depth(value: Any, budget: int) -> int | None:
-    cls = value.__class__
-    if cls is dict:
-        children = value.values()
-    elif cls is list or cls is tuple:
-        children = value
-    elif isinstance(value, Mapping):
-        children = value.values()
-    elif isinstance(value, list | tuple):
-        children = value
-    else:
-        return 0
-    if budget <= 0:
-        return None
-    deepest = 0
-    for child in children:
-        c = child.__class__
-        if c is str or c is int or c is float or c is bool or child is None:
-            continue
-        depth = _depth(child, budget - 1)
-        if depth is None:
-            return None
-        if depth > deepest:
-            deepest = depth
-    return deepest + 1
+def measure(value: Any, max_depth: int, max_values: int,
+            check: Callable[[], None] | None = None) -> int:
+    """The nesting depth of `value` (a scalar is 0, `[1]` is 1), counting its values as
+    JSON would write them: a list placed twice counts twice, so `[x, [x]]` nested 80 times
+    is refused instead of walked. Costs at most `max_values` steps (calling `check`, the
+    deadline, every CHECK_EVERY). Raises ValueTooBig past either limit."""
+    walk = _Walk(max_depth, max_values, check)
+    return walk.depth(value, max_depth)
+
+
+#: values visited between two deadline checks while measuring
+CHECK_EVERY = 8192
+
+
+class _Walk:
+    __slots__ = ("max_depth", "max_values", "left", "check", "next_check")
+
+    def __init__(self, max_depth: int, max_values: int,
+                 check: Callable[[], None] | None) -> None:
+        self.max_depth = max_depth
+        self.max_values = max_values
+        self.left = max_values
+        self.check = check
+        self.next_check = max_values - CHECK_EVERY
+
+    def depth(self, value: Any, budget: int) -> int:
+        cls = value.__class__
+        if cls is dict or (cls is not list and isinstance(value, Mapping)):
+            children: Any = value.values()
+        elif cls is list or isinstance(value, list | tuple):
+            children = value
+        else:
+            return 0
+        if budget <= 0:
+            raise ValueTooBig("max_depth", self.max_depth,
+                              f"the result nests arrays/objects more than {self.max_depth} "
+                              "levels deep")
+        self.left -= len(children)
+        if self.left < self.next_check:
+            if self.left < 0:
+                raise ValueTooBig("max_result_values", self.max_values,
+                                  "the result holds too many values (counting a value once "
+                                  "for every place it appears)")
+            self.next_check = self.left - CHECK_EVERY
+            if self.check is not None:
+                self.check()
+        deepest = 0
+        for child in children:
+            c = child.__class__
+            if c is str or c is int or c is float or c is bool or child is None:
+                continue
+            depth = self.depth(child, budget - 1)
+            if depth > deepest:
+                deepest = depth
+        return deepest + 1

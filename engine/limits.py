@@ -51,6 +51,8 @@ class Limits:
     #: how deeply arrays and objects may nest, in the payload and in every node result
     #: (JSON encoders and decoders recurse; 64 levels is far beyond real documents)
     max_depth: int = 64
+    #: how many values one node result may hold, counted as JSON would write them
+    max_result_values: int = 1_000_000
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from engine.bounds import depth_over
+from engine.bounds import ValueTooBig, measure
 from engine.errors import (
     Cancelled,
     ExecutionError,
@@ -235,18 +235,25 @@ class _Branches:
         return list(self.inflight.values())
 
 
-class _DepthBound:
-    """Keeps every node result within `max_depth` levels of nesting without walking big
-    results: each node's result depth has an upper bound, the deepest bound among its
-    inputs (and its own data) plus the levels the node type can add (Node.nesting). Only
-    when that bound passes the limit, or the node type cannot say, is the result measured
-    (engine/bounds.py `depth_over`, which stops at the limit); the measure then replaces
-    the bound."""
+class _ResultBound:
+    """Keeps every node result encodable (within `max_depth` and `max_result_values`,
+    engine/bounds.py) without walking big results on the hot path.
 
-    __slots__ = ("limit", "bound", "nesting", "floor", "incoming", "root")
+    Node types that build their result from one copy of their input (filter, map over
+    `item`, range, condition...) declare how many levels they add (Node.nesting): their
+    result's depth is bounded by the deepest bound among its inputs and its own data plus
+    that, and their size by what they allocate. Only when that bound passes the limit, or
+    the node type cannot say (state, loops, the network, expressions that repeat a value),
+    is the result measured; the measure then replaces the bound."""
 
-    def __init__(self, workflow: Workflow, limits: Limits, root_inputs: bool) -> None:
+    __slots__ = ("limit", "max_values", "check_deadline", "bound", "nesting", "floor",
+                 "incoming", "root")
+
+    def __init__(self, workflow: Workflow, run: Run, root_inputs: bool) -> None:
+        limits = run.limits
         self.limit = limits.max_depth
+        self.max_values = limits.max_result_values
+        self.check_deadline = run.check_deadline
         self.bound = [0] * len(workflow.nodes)
         self.nesting = workflow.nesting
         self.floor = workflow.value_depths
@@ -270,12 +277,10 @@ class _DepthBound:
             if base + nesting <= self.limit:
                 self.bound[i] = base + nesting
                 return
-        depth = depth_over(value, self.limit)
-        if depth is None:
-            raise LimitExceeded("max_depth", self.limit,
-                                detail=f"the result nests arrays/objects more than "
-                                       f"{self.limit} levels deep")
-        self.bound[i] = depth
+        try:
+            self.bound[i] = measure(value, self.limit, self.max_values, self.check_deadline)
+        except ValueTooBig as exc:
+            raise LimitExceeded(exc.limit, exc.value, detail=str(exc)) from None
 
 
 class _Scheduler:
@@ -311,7 +316,7 @@ class _Scheduler:
         self.catchers = workflow.catchers
         self.branches = _Branches(run.limits.max_parallel_branches)
         self.gates = _Gates(workflow.gates, workflow.nodes)
-        self.depth = _DepthBound(workflow, run.limits, bool(self.root_inputs))
+        self.bounds = _ResultBound(workflow, run, bool(self.root_inputs))
         self.ready: deque[int] = deque()
         self.error: ExecutionError | None = None
         self.still_running: list[str] = []
@@ -321,6 +326,8 @@ class _Scheduler:
         self.ctx = NodeContext(run, "", scope=self.scope)
         self.max_executions = run.limits.max_node_executions
         self.first_input = workflow.first_input
+        #: the run's deadline on the perf_counter clock, which run_inline reads anyway
+        self.deadline = run.deadline - time.monotonic() + time.perf_counter()
 
     # -- main loop ---------------------------------------------------------------------
     def execute(self) -> None:
@@ -421,11 +428,13 @@ class _Scheduler:
         ctx.node_id = node.id
         started = time.perf_counter()
         try:
+            if started > self.deadline:
+                self.run.check_deadline()  # raises: no node starts past the deadline
             value = node.run(inputs, ctx)
             if value.__class__ in _SIZED:
                 check_size(value, self.run.limits)
                 if value.__class__ is not str:
-                    self.depth.check(i, value)
+                    self.bounds.check(i, value)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a node error value
             self.finish(i, FAILED, None, _as_execution_error(exc, node.id), 1, started,
                         time.perf_counter() - started)
@@ -464,10 +473,12 @@ class _Scheduler:
             if policy.active:
                 value, attempts = self.with_policy(i, inputs)
             else:
-                value = node.run(inputs, NodeContext(self.run, node.id, scope=self.scope))
+                ctx = NodeContext(self.run, node.id, scope=self.scope)
+                ctx.check_deadline()
+                value = node.run(inputs, ctx)
             check_size(value, self.run.limits)
             if value.__class__ in _NESTED:
-                self.depth.check(i, value)
+                self.bounds.check(i, value)
             return SUCCEEDED, value, None, attempts, started, time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - every failure becomes a node error value
             error = _as_execution_error(exc, node.id)

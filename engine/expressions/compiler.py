@@ -9,7 +9,8 @@ code runs the common case (integers) with native operators inside a single compr
 Safety does not depend on the user's text, because the user's text never becomes code:
 - The generated source is assembled only from fixed templates in this module. Identifiers in
   it are our own: the locals `item`, `index`, `items`, `input_`, `acc`, `_s`, `_r` (a
-  value being checked against the number rule), `_start` (a reduce's window), temporaries
+  value being checked against the number rule), `_start` and `_out` (batch windows),
+  temporaries
   `_tN`, hoisted helpers `_hN`, and names from the fixed namespace built below (`_add`,
   `_f_<name>` for functions whose name was looked up in our FUNCTIONS table, ...).
 - Every value from the expression (numbers, strings, field names) is embedded with `repr()`,
@@ -67,8 +68,11 @@ from .tree import (
 
 HOIST_EVERY = 30
 SAFE = runtime.SAFE_INTEGER
-#: items a batch reduce runs between two checks of its accumulator against the number rule
-BOUND_EVERY = 256
+#: most items a batch filter/map/reduce runs between two deadline checks (and, for a
+#: reduce, checks of its accumulator against the number rule)
+BOUND_EVERY = 1024
+#: tree nodes evaluated per window of a batch loop (windows shrink as expressions grow)
+WINDOW_WORK = 4096
 _LOCALS = {"item": "item", "input": "input_", "index": "index", "items": "items",
            "accumulator": "acc"}
 _SCOPE_ATTRIBUTES = {"variables": "variables", "context": "context", "node": "nodes"}
@@ -93,6 +97,7 @@ def namespace() -> dict[str, Any]:
         "_range": range,
         "_len": len,
         "_finite": runtime.finite,
+        "_deadline": runtime.check_deadline,
         "_NO_ITEM": runtime.NO_ITEM,
         "_add": runtime.add,
         "_sub": runtime.subtract,
@@ -148,6 +153,8 @@ class Program:
     uses_input: bool   # whether the top level reads `input`
     #: whether its value may be an int beyond 2**53 (a native sum): then bounded on exit
     unbounded: bool = False
+    #: tree nodes: the cost of one evaluation, roughly
+    size: int = 1
 
 
 def generate(tree: Node) -> Program:
@@ -155,7 +162,8 @@ def generate(tree: Node) -> Program:
     code = generator.node(tree, 0)
     roots = {n.name for n in walk(tree) if isinstance(n, Root)}
     return Program(code.text, code.kind, "".join(generator.hoisted), "index" in roots,
-                   "input" in roots, generator.unbounded_sum and code.kind in ("number", "any"))
+                   "input" in roots, generator.unbounded_sum and code.kind in ("number", "any"),
+                   len(walk(tree)))
 
 
 def _bounded(value: str) -> str:
@@ -175,35 +183,31 @@ def evaluate_source(program: Program) -> str:
 
 def batch_source(program: Program) -> str:
     """Python source of the whole-list versions: `_filter(scope, input, items)`, `_map(...)`
-    and `_reduce(..., acc)`, each a single comprehension or loop."""
+    and `_reduce(..., acc)`, each a comprehension or loop over windows of the items, with a
+    deadline check per window (a window is about WINDOW_WORK tree nodes of evaluation)."""
     condition = program.body if program.kind == "boolean" else f"_truthy({program.body})"
+    size = max(1, min(BOUND_EVERY, WINDOW_WORK // max(1, program.size)))
+    window = f"items[_start:_start + {size}]"
     # Per item, `input` is the item, as in Thaiyyal; the whole list is `items`.
     if program.uses_index:
-        loop, setup = "for index, item in _enumerate(items)", ""
+        loop, setup = f"for index, item in _enumerate({window}, _start)", ""
     else:
-        loop, setup = "for item in items", "    index = None\n"
+        loop, setup = f"for item in {window}", "    index = None\n"
     each = f"{loop} for input_ in (item,)" if program.uses_input else loop
-    rebind = "        input_ = item\n" if program.uses_input else ""
+    rebind = "            input_ = item\n" if program.uses_input else ""
     value = _bounded(program.body) if program.unbounded else program.body
-    if program.unbounded:
-        # The accumulator is checked every BOUND_EVERY items, and once at the end.
-        window = f"items[_start:_start + {BOUND_EVERY}]"
-        step_loop = (f"for index, item in _enumerate({window}, _start)" if program.uses_index
-                     else f"for item in {window}")
-        reduce_body = (f"    for _start in _range(0, _len(items), {BOUND_EVERY}):\n"
-                       f"        {step_loop}:\n{rebind and '    ' + rebind}"
-                       f"            acc = {program.body}\n"
-                       f"        acc = {_bounded('acc')}\n"
-                       f"    return acc\n")
-    else:
-        reduce_body = f"    {loop}:\n{rebind}        acc = {program.body}\n    return acc\n"
+    windows = f"    for _start in _range(0, _len(items), {size}):\n        _deadline(_s)\n"
+    # a reduce's accumulator is checked against the number rule after every window
+    bound_acc = f"        acc = {_bounded('acc')}\n" if program.unbounded else ""
     return (
         f"{program.helpers}"
-        f"def _filter(_s, input_, items):\n{setup}    acc = None\n"
-        f"    return [item {each} if {condition}]\n"
-        f"def _map(_s, input_, items):\n{setup}    acc = None\n"
-        f"    return [{value} {each}]\n"
-        f"def _reduce(_s, input_, items, acc):\n{setup}{reduce_body}"
+        f"def _filter(_s, input_, items):\n{setup}    acc = None\n    _out = []\n{windows}"
+        f"        _out += [item {each} if {condition}]\n    return _out\n"
+        f"def _map(_s, input_, items):\n{setup}    acc = None\n    _out = []\n{windows}"
+        f"        _out += [{value} {each}]\n    return _out\n"
+        f"def _reduce(_s, input_, items, acc):\n{setup}{windows}"
+        f"        {loop}:\n{rebind}            acc = {program.body}\n{bound_acc}"
+        f"    return acc\n"
     )
 
 

@@ -9,10 +9,30 @@ from typing import Any
 from engine.errors import ExpressionError, ExpressionSyntaxError, ThaiyyalError
 
 from .compiler import Program, build_batch, build_evaluate, generate
+from .functions import FUNCTIONS
 from .parser import parse
-from .runtime import BUDGET, BUDGET_FACTOR, NO_ITEM, BudgetExceeded, start_budget, truthy
+from .runtime import (
+    BUDGET,
+    BUDGET_FACTOR,
+    NO_ITEM,
+    BudgetExceeded,
+    end_budget,
+    start_budget,
+    truthy,
+)
 from .scope import Scope
-from .tree import ArrayLiteral, Call, Literal, MethodCall, Node, ScopeField, walk
+from .tree import (
+    ArrayLiteral,
+    Call,
+    Literal,
+    MethodCall,
+    Name,
+    Node,
+    Root,
+    ScopeField,
+    Subject,
+    walk,
+)
 
 # Python errors our helpers are written never to raise; if one slips through it still
 # surfaces as an ExpressionError (never a raw Python error), and the fuzz tests look for it.
@@ -36,8 +56,10 @@ class Expression:
         #: ids of the nodes read with node.<id> (or node["id"]), for dependency checks
         self.node_refs = node_refs
         #: at most how many levels of nesting a value of this expression has beyond the
-        #: deepest of `input`, `item`, `items` and `accumulator`; None when it reads
-        #: `variables`, `context` or `node` (values from elsewhere in the run)
+        #: deepest of `input`, `item`, `items` and `accumulator`, for an expression that
+        #: places at most one of those (once) in its value; None when it may repeat a value
+        #: (two references, a lambda of map/filter), reads `items`, or reads `variables`,
+        #: `context` or `node` (values from elsewhere in the run)
         self.nesting = nesting
         self._program = program
         # Python code is built on first use: loading a workflow only parses and checks.
@@ -52,7 +74,9 @@ class Expression:
         """The value of the expression. Without `item`, `item` means the input; with one,
         `input` means the item (Thaiyyal's per-item rule; the whole list is `items`)."""
         # The body of _run and start_budget, inlined: this is the per-call hot path.
-        BUDGET.left = BUDGET_FACTOR * scope.max_string_length
+        budget = BUDGET
+        budget.left = BUDGET_FACTOR * scope.max_string_length
+        budget.scope = scope
         function = self._evaluate
         if function is None:
             function = self._evaluate = _build(build_evaluate, self._program)
@@ -62,11 +86,20 @@ class Expression:
             raise
         except _PYTHON_ERRORS as exc:
             raise _internal(exc) from exc
+        finally:
+            budget.scope = None  # it holds the run's results: do not keep them alive
 
     def filter(self, items: Sequence[Any], scope: Scope,
                input: Any = None) -> tuple[list[Any], int]:
         """(items for which the expression is truthy, number of items whose evaluation
         failed). A failing item is not kept."""
+        try:
+            return self._filter(items, scope, input)
+        finally:
+            end_budget()
+
+    def _filter(self, items: Sequence[Any], scope: Scope,
+                input: Any) -> tuple[list[Any], int]:
         scope.check_deadline()
         start_budget(scope)
         try:
@@ -89,6 +122,12 @@ class Expression:
             input: Any = None) -> tuple[list[Any], int]:
         """(the expression's value for each item, number of items that failed). Failed
         items are left out of the results."""
+        try:
+            return self._map(items, scope, input)
+        finally:
+            end_budget()
+
+    def _map(self, items: Sequence[Any], scope: Scope, input: Any) -> tuple[list[Any], int]:
         scope.check_deadline()
         start_budget(scope)
         try:
@@ -110,6 +149,12 @@ class Expression:
                input: Any = None) -> Any:
         """Fold the items: `accumulator` starts as `initial` and becomes each result.
         A failure raises ExpressionError naming the index of the item."""
+        try:
+            return self._reduce(items, initial, scope, input)
+        finally:
+            end_budget()
+
+    def _reduce(self, items: Sequence[Any], initial: Any, scope: Scope, input: Any) -> Any:
         scope.check_deadline()
         start_budget(scope)
         try:
@@ -180,11 +225,15 @@ _NESTING_FUNCTIONS = frozenset({"map", "zip", "split"})
 def _nesting(tree: Node) -> int | None:
     """An upper bound of the levels an evaluation can add (see Expression.nesting): one per
     array literal and per call of a function that wraps its arguments' values."""
-    levels = 0
+    levels = references = 0
     for node in walk(tree):
-        if isinstance(node, ScopeField):
+        if isinstance(node, ScopeField) or (isinstance(node, Root) and node.name == "items"):
+            return None
+        if isinstance(node, Root | Name | Subject):
+            references += 1
+        if isinstance(node, Call) and FUNCTIONS[node.name].lazy is not None:
             return None
         if isinstance(node, ArrayLiteral) or (
                 isinstance(node, Call | MethodCall) and node.name in _NESTING_FUNCTIONS):
             levels += 1
-    return levels
+    return levels if references <= 1 else None

@@ -43,8 +43,12 @@ NUMBER_TYPES = (int, float)
 # JS Number(): optional sign, digits with optional fraction (or a leading dot), exponent,
 # surrounding whitespace allowed. No hex, no "Infinity", no empty string (JS makes "" 0).
 _NUMERIC = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
-# Building a string or array at least this big also checks the run deadline.
-BIG_WORK = 10_000
+# Work is metered in items touched (compared, copied, joined, sorted...): every
+# WORK_SLICE of them (about a millisecond) the run's deadline is checked. Arrays and
+# strings shorter than METER_FROM are not metered: the bookkeeping would cost more.
+WORK_SLICE = 20_000
+METER_FROM = 64
+BIG_WORK = WORK_SLICE
 
 
 class NoItem:
@@ -166,6 +170,8 @@ def _join(values: Any, separator: str, scope: Scope | None, depth: int) -> str:
     parts = []
     size = 0
     limit = scope.max_string_length if scope is not None else None
+    if len(values) >= METER_FROM:
+        meter(len(values))
     for value in values:
         if value is None:
             part = ""
@@ -204,6 +210,34 @@ class BudgetExceeded(LimitExceeded):
 
 def start_budget(scope: Scope) -> None:
     BUDGET.left = BUDGET_FACTOR * scope.max_string_length
+    BUDGET.scope = scope
+
+
+def end_budget() -> None:
+    BUDGET.scope = None  # the scope holds the run's results: do not keep them alive
+
+
+def work(scope: Scope, amount: int) -> None:
+    """Meter `amount` items of work; check the run's deadline once a slice is used up."""
+    left = getattr(BUDGET, "work", WORK_SLICE) - amount
+    if left <= 0:
+        BUDGET.work = WORK_SLICE
+        scope.check_deadline()
+        return
+    BUDGET.work = left
+
+
+def check_deadline(scope: Scope) -> None:
+    """For generated code, which reads no attribute it does not need."""
+    scope.check_deadline()
+
+
+def meter(amount: int) -> None:
+    """`work` for helpers called without the scope (equality, text of arrays): the scope
+    of the evaluation running on this thread, if any."""
+    scope = getattr(BUDGET, "scope", None)
+    if scope is not None:
+        work(scope, amount)
 
 
 def spend(scope: Scope, amount: int) -> None:
@@ -229,8 +263,8 @@ def check_string(text: str, scope: Scope) -> str:
     if len(text) > scope.max_string_length:
         raise string_limit(scope)
     spend(scope, len(text))
-    if len(text) >= BIG_WORK:
-        scope.check_deadline()
+    if len(text) >= METER_FROM:
+        work(scope, len(text) // 64)  # copying text is cheap per character
     return text
 
 
@@ -239,8 +273,8 @@ def check_array(scope: Scope, values: list[Any]) -> list[Any]:
     if len(values) > scope.max_array_length:
         raise array_limit(scope)
     spend(scope, len(values))
-    if len(values) >= BIG_WORK:
-        scope.check_deadline()
+    if len(values) >= METER_FROM:
+        work(scope, len(values))
     return values
 
 
@@ -335,6 +369,8 @@ def equal(a: Any, b: Any, depth: int = 0) -> bool:
         return b == numeric_string(a)
     if depth > 100:
         raise ExpressionError("values are nested too deeply to compare")
+    if len(a) >= METER_FROM if isinstance(a, list | tuple | Mapping) else False:
+        meter(len(a))
     if isinstance(a, list | tuple) and isinstance(b, list | tuple):
         return len(a) == len(b) and all(equal(x, y, depth + 1) for x, y in zip(a, b, strict=True))
     if isinstance(a, Mapping) and isinstance(b, Mapping):

@@ -1,0 +1,304 @@
+"""The hostile corpus: inputs chosen to make one step of the engine run long.
+
+Every case runs under a short `max_execution_time` and must end (succeeded quickly, or
+failed) within that limit plus SLACK of wall-clock time, never raise out of the engine,
+and give a result that encodes as strict JSON. The same cases go through `thaiyyal run`,
+which must exit 0 or 1 with JSON and never print a traceback. The worst overshoot is
+printed (`pytest -s`) for docs/limits.md.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from engine import Limits, PayloadError, Workflow
+from engine.cli import main as cli_main
+from tests.engine.payloads import edge, node
+
+LIMIT = 0.2
+SLACK = 0.1
+LIMITS = Limits(max_execution_time=LIMIT)
+MiB = 1024 * 1024
+
+#: (case id, payload) built lazily: some are a megabyte of JSON
+CASES: dict[str, Callable[[], dict[str, Any]]] = {}
+OVERSHOOTS: dict[str, float] = {}
+
+
+def case(name: str) -> Callable[[Callable[[], dict[str, Any]]], Callable[[], dict[str, Any]]]:
+    def register(build: Callable[[], dict[str, Any]]) -> Callable[[], dict[str, Any]]:
+        CASES[name] = build
+        return build
+    return register
+
+
+def chain(*nodes: dict[str, Any]) -> dict[str, Any]:
+    return {"nodes": list(nodes),
+            "edges": [edge(a["id"], b["id"]) for a, b in zip(nodes, nodes[1:], strict=False)]}
+
+
+def text(value: str) -> dict[str, Any]:
+    return node("t", "text_input", text=value)
+
+
+def parsed(value: Any) -> list[dict[str, Any]]:
+    """Nodes producing `value` from JSON text (arrays bigger than a literal is worth)."""
+    return [text(json.dumps(value)), node("p", "parse", input_type="json")]
+
+
+BIG_INTS = list(range(100_000))
+BIG_OBJECTS = [{"k": i % 977, "s": f"item-{i}"} for i in range(20_000)]
+
+
+# -- catastrophic regular expressions ---------------------------------------------------------
+
+@case("schema-pattern-nested-quantifier")
+def _() -> dict[str, Any]:
+    return chain(text("a" * 27 + "!"),
+                 node("s", "schema_validator", schema={"type": "string", "pattern": "^(a+)+$"}))
+
+
+@case("schema-pattern-alternation-on-1mib")
+def _() -> dict[str, Any]:
+    return chain(text("a" * (MiB - 2000) + "!"),
+                 node("s", "schema_validator", schema={"pattern": "^(a|aa)*(b|c)*$"}))
+
+
+@case("schema-pattern-properties")
+def _() -> dict[str, Any]:
+    keys = {"x" * 30 + str(i) + "!": i for i in range(2_000)}
+    return chain(*parsed(keys), node("s", "schema_validator", schema={
+        "patternProperties": {"^(x+x+)+y$": {"type": "string"}},
+        "additionalProperties": {"type": "integer"}}))
+
+
+@case("schema-unevaluated-properties")
+def _() -> dict[str, Any]:
+    keys = {"a" * 25 + str(i) + "!": i for i in range(1_000)}
+    return chain(*parsed(keys), node("s", "schema_validator", schema={
+        "patternProperties": {"^(a|a)*$": True}, "unevaluatedProperties": False}))
+
+
+@case("schema-unique-items-of-20000-objects")
+def _() -> dict[str, Any]:
+    return chain(*parsed(BIG_OBJECTS), node("s", "schema_validator", schema={
+        "type": "array", "uniqueItems": True, "items": {"type": "object"}}))
+
+
+@case("schema-items-over-100000")
+def _() -> dict[str, Any]:
+    return chain(*parsed(BIG_INTS), node("s", "schema_validator", schema={
+        "type": "array",
+        "items": {"anyOf": [{"type": "string"}, {"type": "integer", "minimum": 0,
+                                                 "multipleOf": 1}]}}))
+
+
+# -- huge numbers ------------------------------------------------------------------------------
+
+@case("reduce-quadrupling-accumulator")
+def _() -> dict[str, Any]:
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("s", "reduce", expression="accumulator + accumulator + accumulator + "
+                                               "accumulator", initial_value=1))
+
+
+@case("operation-multiply-huge-floats")
+def _() -> dict[str, Any]:
+    return {"nodes": [node("a", "number", value=1.7e308), node("b", "number", value=1.7e308),
+                      node("o", "operation", op="multiply")],
+            "edges": [edge("a", "o"), edge("b", "o")]}
+
+
+@case("power-of-big-numbers")
+def _() -> dict[str, Any]:
+    return {"nodes": [node("a", "number", value=2**53), node("b", "number", value=2**53),
+                      node("o", "operation", op="power")],
+            "edges": [edge("a", "o"), edge("b", "o")]}
+
+
+@case("parse-json-with-huge-integers")
+def _() -> dict[str, Any]:
+    return chain(text("[" + ",".join(["9" * 4000] * 200) + "]"), node("p", "parse"))
+
+
+@case("counter-increment-by-2^53-in-a-loop")
+def _() -> dict[str, Any]:
+    body = {"nodes": [node("c", "counter", counter_op="increment", delta=2**53)], "edges": []}
+    return chain(node("r", "range", start=1, end=1000), node("f", "for_each", body=body))
+
+
+# -- deep nesting ------------------------------------------------------------------------------
+
+@case("while-loop-building-990-levels")
+def _() -> dict[str, Any]:
+    body = {"nodes": [node("e", "expression", expression="[input[0] + 1, [input[1]]]")],
+            "edges": []}
+    return chain(node("s", "expression", expression="[0, []]"),
+                 node("w", "while_loop", condition="input[0] < 990", max_iterations=1000,
+                      body=body))
+
+
+@case("reduce-wrapping-the-accumulator")
+def _() -> dict[str, Any]:
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("s", "reduce", expression="[accumulator]", initial_value=0))
+
+
+@case("expression-chain-of-array-literals")
+def _() -> dict[str, Any]:
+    nodes = [node("n0", "number", value=1)]
+    nodes += [node(f"n{i}", "expression", expression="[input, [input]]") for i in range(1, 80)]
+    return chain(*nodes)
+
+
+@case("parse-deeply-nested-json")
+def _() -> dict[str, Any]:
+    return chain(text("[" * 200_000 + "]" * 200_000), node("p", "parse"))
+
+
+# -- big strings -------------------------------------------------------------------------------
+
+@case("text-repeat-to-the-string-limit")
+def _() -> dict[str, Any]:
+    return chain(text("x" * 1000), node("r", "text_operation", text_op="repeat",
+                                        repeat_n=1048))
+
+
+@case("reduce-concatenating-strings-quadratically")
+def _() -> dict[str, Any]:
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("s", "reduce", expression="accumulator + 'xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
+                                               "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx'",
+                      initial_value=""))
+
+
+@case("replace-and-split-a-mebibyte")
+def _() -> dict[str, Any]:
+    return chain(text("ab" * (MiB // 2 - 1000)),
+                 node("e", "expression",
+                      expression="input.replace('a', 'aa').split('b').length"))
+
+
+# -- wide fan-out --------------------------------------------------------------------------------
+
+@case("thousand-nodes-each-sorting-10000")
+def _() -> dict[str, Any]:
+    nodes = [node("r", "range", start=1, end=10_000)]
+    nodes += [node(f"s{i}", "sort", order="desc") for i in range(999)]
+    return {"nodes": nodes, "edges": [edge("r", f"s{i}") for i in range(999)]}
+
+
+@case("thousand-nodes-each-uniquing-10000")
+def _() -> dict[str, Any]:
+    nodes = [node("r", "range", start=1, end=10_000)]
+    nodes += [node(f"u{i}", "expression", expression="unique(input.range).length")
+              for i in range(999)]
+    return {"nodes": nodes, "edges": [edge("r", f"u{i}") for i in range(999)]}
+
+
+# -- big arrays through expensive per-item expressions --------------------------------------------
+
+@case("map-comparing-every-item-with-all")
+def _() -> dict[str, Any]:
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("m", "map", expression="items.includes(item + 0.5)"))
+
+
+@case("filter-equal-whole-arrays-per-item")
+def _() -> dict[str, Any]:
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("f", "filter", condition="items == items"))
+
+
+@case("filter-sorting-per-item")
+def _() -> dict[str, Any]:
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("f", "filter", condition="sort(items, 'desc')[0] > item"))
+
+
+@case("map-joining-per-item")
+def _() -> dict[str, Any]:
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("m", "map", expression="join(items, '-').length"))
+
+
+@case("sort-20000-objects-by-field")
+def _() -> dict[str, Any]:
+    return chain(*parsed(BIG_OBJECTS), node("s", "sort", field="s"))
+
+
+@case("group-by-20000")
+def _() -> dict[str, Any]:
+    return chain(*parsed(BIG_OBJECTS), node("g", "group_by", field="k"))
+
+
+@case("unique-node-of-20000-objects")
+def _() -> dict[str, Any]:
+    return chain(*parsed(BIG_OBJECTS), node("u", "unique"))
+
+
+@case("longest-expression-over-10000-items")
+def _() -> dict[str, Any]:
+    # expressions are at most 10,000 characters and 100 levels deep: one flat call
+    expression = "sum(" + ", ".join(["item"] * 1_600) + ")"
+    return chain(node("r", "range", start=1, end=10_000),
+                 node("m", "map", expression=expression))
+
+
+@case("for-each-body-filtering-10000-per-item")
+def _() -> dict[str, Any]:
+    body = {"nodes": [node("b", "expression", expression="filter(items, item > 3).length")],
+            "edges": []}
+    return chain(node("r", "range", start=1, end=1000), node("f", "for_each", body=body))
+
+
+# -- the harness --------------------------------------------------------------------------------
+
+def _payload_text(name: str) -> str:
+    return json.dumps(CASES[name]())
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_hostile_case_ends_within_the_limit(name):
+    raw = _payload_text(name)
+    try:
+        workflow = Workflow.load(raw, LIMITS)
+    except PayloadError:
+        return  # refused at load: a 400, nothing runs
+    started = time.perf_counter()
+    result = workflow.execute(limits=LIMITS)
+    elapsed = time.perf_counter() - started
+    OVERSHOOTS[name] = elapsed - LIMIT
+    json.dumps(result.to_dict(), allow_nan=False)  # every result encodes as strict JSON
+    assert elapsed <= LIMIT + SLACK, (name, result.status, result.error, elapsed)
+    assert result.status in ("succeeded", "failed"), result.status
+
+
+def test_print_the_worst_overshoot():
+    if not OVERSHOOTS:
+        pytest.skip("run with the corpus cases")
+    worst = max(OVERSHOOTS, key=OVERSHOOTS.__getitem__)
+    print(f"\n[hostile corpus] {len(OVERSHOOTS)} cases; worst: {worst} ended "
+          f"{OVERSHOOTS[worst] * 1000:+.1f} ms past the {LIMIT * 1000:.0f} ms limit")
+
+
+@pytest.mark.parametrize("name", list(CASES))
+def test_cli_answers_hostile_case_with_json_not_a_traceback(name, tmp_path):
+    path = tmp_path / "workflow.json"
+    path.write_text(_payload_text(name))
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli_main([str(path), "--max-execution-time", f"{LIMIT}s", "--compact"])
+    assert "Traceback" not in err.getvalue()
+    assert code in (0, 1, 2), code
+    document = json.loads(out.getvalue() if code in (0, 1) else err.getvalue())
+    if code == 1:
+        assert document["status"] == "failed"
+        assert document["error"]["code"]
