@@ -206,7 +206,7 @@ class _Walk:
                 raise ValueTooBig("max_result_values", self.max_values,
                                   "the result holds too many values (counting a value once "
                                   "for every place it appears)")
-            self.next_check = self.left - CHECK_EVERY
+            self.next_check = max(0, self.left - CHECK_EVERY)
             if self.check is not None:
                 self.check()
         deepest = 0

@@ -21,7 +21,7 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
-from engine.bounds import ValueTooBig, measure
+from engine.bounds import ValueTooBig, admit, measure
 from engine.errors import (
     Cancelled,
     ExecutionError,
@@ -76,7 +76,7 @@ def execute_workflow(workflow: Workflow, limits: Limits, observer: Observer | No
     execution_id = secrets.token_hex(8)
     context = workflow.context_defaults()
     if inputs:
-        context.update(bind_inputs(workflow, inputs))
+        context.update(bind_inputs(workflow, inputs, limits.max_depth))
     run = Run(execution_id, limits, context, observer, services)
     if observer is not None:
         _notify(observer.run_started, execution_id, workflow.workflow_id, workflow.node_count)
@@ -111,9 +111,12 @@ def _loop_scope(run: Run, item: Any, index: int | None) -> Scope:
     return dataclasses.replace(run.scope, variables=ChainMap(loop_vars, run.state.variables))
 
 
-def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any]) -> dict[str, Any]:
+def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any],
+                max_depth: int | None = None) -> dict[str, Any]:
     """Caller inputs as `context.<name>` values: each must name a `context_variable` of the
-    workflow and convert to its declared type. PayloadError lists every bad input."""
+    workflow, obey the number rule and `max_depth` (engine/bounds.py) and convert to its
+    declared type. PayloadError lists every bad input."""
+    max_depth = max_depth or Limits().max_depth
     owners: dict[str, Any] = {}
     for i in workflow.plan.order:
         node = workflow.nodes[i]
@@ -127,6 +130,11 @@ def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any]) -> dict[str, Any]
         if owner is None:
             known = ", ".join(sorted(owners)) or "none"
             problems.append(Problem(path, f"unknown input (context variables: {known})"))
+            continue
+        before = len(problems)
+        value, _ = admit(value, max_depth, path,
+                         lambda where, message: problems.append(Problem(where, message)))
+        if len(problems) > before:
             continue
         try:
             bound[name] = owner.coerce(name, value)
