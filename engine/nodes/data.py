@@ -215,8 +215,19 @@ def _from_yaml(value: Any, budget: _Budget) -> Any:
     """A loaded YAML value as JSON values: keys become strings, sets arrays, explicit
     timestamps ISO text, binary base64 text."""
     budget.spend()
+    # Converted in place where the shape allows: the loader's values are ours, and a
+    # megabyte of YAML is a million objects, which a copy would double (and the garbage
+    # collector's pauses with them).
+    if value.__class__ is dict and all(k.__class__ is str for k in value):
+        for key, item in value.items():
+            value[key] = _from_yaml(item, budget)
+        return value
     if isinstance(value, dict):
         return {_yaml_key(k): _from_yaml(v, budget) for k, v in value.items()}
+    if value.__class__ is list:
+        for position, item in enumerate(value):
+            value[position] = _from_yaml(item, budget)
+        return value
     if isinstance(value, list | tuple):
         return [_from_yaml(v, budget) for v in value]
     if isinstance(value, set):
