@@ -42,7 +42,9 @@ from .scope import Scope
 NUMBER_TYPES = (int, float)
 # JS Number(): optional sign, digits with optional fraction (or a leading dot), exponent,
 # surrounding whitespace allowed. No hex, no "Infinity", no empty string (JS makes "" 0).
-_NUMERIC = re.compile(r"\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
+# Written so that no two parts can match the same digits: linear time on any text
+# (`\d+\.?\d*` took 5 ms on 399 digits and an `x`, once per comparison).
+_NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
 # Work is metered in items touched (compared, copied, joined, sorted...): every
 # WORK_SLICE of them (about a millisecond) the run's deadline is checked. Arrays and
 # strings shorter than METER_FROM are not metered: the bookkeeping would cost more.
