@@ -31,6 +31,7 @@ from engine.errors import (
     PayloadError,
     Problem,
 )
+from engine.expressions.runtime import meter_for
 from engine.expressions.scope import Scope
 from engine.limits import Limits
 from engine.nodes.base import Failure
@@ -345,6 +346,7 @@ class _Scheduler:
                 self.status[i] = QUEUED
                 self.ready.append(i)
         branches = self.branches
+        previous_meter = meter_for(self.run.check_deadline)
         try:
             while True:
                 while self.ready and self.error is None:
@@ -356,6 +358,7 @@ class _Scheduler:
                     break
                 self.wait_some()
         finally:
+            meter_for(previous_meter)
             if branches.inflight:
                 # Past the deadline they stay "running" (the result lists them); otherwise
                 # another node's failure stopped the run and they are cancelled.
@@ -478,12 +481,16 @@ class _Scheduler:
         started = time.perf_counter()
         attempts = 1
         try:
-            if policy.active:
-                value, attempts = self.with_policy(i, inputs)
-            else:
-                ctx = NodeContext(self.run, node.id, scope=self.scope)
-                ctx.check_deadline()
-                value = node.run(inputs, ctx)
+            previous_meter = meter_for(self.run.check_deadline)  # may be a pool thread
+            try:
+                if policy.active:
+                    value, attempts = self.with_policy(i, inputs)
+                else:
+                    ctx = NodeContext(self.run, node.id, scope=self.scope)
+                    ctx.check_deadline()
+                    value = node.run(inputs, ctx)
+            finally:
+                meter_for(previous_meter)
             check_size(value, self.run.limits)
             if value.__class__ in _NESTED:
                 self.bounds.check(i, value)

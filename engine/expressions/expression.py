@@ -16,7 +16,6 @@ from .runtime import (
     BUDGET_FACTOR,
     NO_ITEM,
     BudgetExceeded,
-    end_budget,
     start_budget,
     truthy,
 )
@@ -74,9 +73,7 @@ class Expression:
         """The value of the expression. Without `item`, `item` means the input; with one,
         `input` means the item (Thaiyyal's per-item rule; the whole list is `items`)."""
         # The body of _run and start_budget, inlined: this is the per-call hot path.
-        budget = BUDGET
-        budget.left = BUDGET_FACTOR * scope.max_string_length
-        budget.scope = scope
+        BUDGET.left = BUDGET_FACTOR * scope.max_string_length
         function = self._evaluate
         if function is None:
             function = self._evaluate = _build(build_evaluate, self._program)
@@ -86,17 +83,12 @@ class Expression:
             raise
         except _PYTHON_ERRORS as exc:
             raise _internal(exc) from exc
-        finally:
-            budget.scope = None  # it holds the run's results: do not keep them alive
 
     def filter(self, items: Sequence[Any], scope: Scope,
                input: Any = None) -> tuple[list[Any], int]:
         """(items for which the expression is truthy, number of items whose evaluation
         failed). A failing item is not kept."""
-        try:
-            return self._filter(items, scope, input)
-        finally:
-            end_budget()
+        return self._filter(items, scope, input)
 
     def _filter(self, items: Sequence[Any], scope: Scope,
                 input: Any) -> tuple[list[Any], int]:
@@ -122,10 +114,7 @@ class Expression:
             input: Any = None) -> tuple[list[Any], int]:
         """(the expression's value for each item, number of items that failed). Failed
         items are left out of the results."""
-        try:
-            return self._map(items, scope, input)
-        finally:
-            end_budget()
+        return self._map(items, scope, input)
 
     def _map(self, items: Sequence[Any], scope: Scope, input: Any) -> tuple[list[Any], int]:
         scope.check_deadline()
@@ -149,10 +138,7 @@ class Expression:
                input: Any = None) -> Any:
         """Fold the items: `accumulator` starts as `initial` and becomes each result.
         A failure raises ExpressionError naming the index of the item."""
-        try:
-            return self._reduce(items, initial, scope, input)
-        finally:
-            end_budget()
+        return self._reduce(items, initial, scope, input)
 
     def _reduce(self, items: Sequence[Any], initial: Any, scope: Scope, input: Any) -> Any:
         scope.check_deadline()

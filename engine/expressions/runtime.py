@@ -31,7 +31,7 @@ from __future__ import annotations
 import math
 import re
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from engine.bounds import SAFE_INTEGER, js_number
@@ -212,11 +212,16 @@ class BudgetExceeded(LimitExceeded):
 
 def start_budget(scope: Scope) -> None:
     BUDGET.left = BUDGET_FACTOR * scope.max_string_length
-    BUDGET.scope = scope
 
 
-def end_budget() -> None:
-    BUDGET.scope = None  # the scope holds the run's results: do not keep them alive
+def meter_for(check: Callable[[], None] | None) -> Callable[[], None] | None:
+    """Make `check` (a run's deadline check) the one `meter` calls on this thread, until
+    the next call; returns the previous one, for the caller to put back. The scheduler
+    sets it while it runs nodes: equality and the text of arrays, which get no scope,
+    then check the deadline of the run they work for."""
+    previous = getattr(BUDGET, "check", None)
+    BUDGET.check = check
+    return previous
 
 
 def work(scope: Scope, amount: int) -> None:
@@ -235,11 +240,16 @@ def check_deadline(scope: Scope) -> None:
 
 
 def meter(amount: int) -> None:
-    """`work` for helpers called without the scope (equality, text of arrays): the scope
-    of the evaluation running on this thread, if any."""
-    scope = getattr(BUDGET, "scope", None)
-    if scope is not None:
-        work(scope, amount)
+    """`work` for helpers called without the scope (equality, text of arrays), for the run
+    whose nodes this thread is running (see `meter_for`)."""
+    left = getattr(BUDGET, "work", WORK_SLICE) - amount
+    if left <= 0:
+        BUDGET.work = WORK_SLICE
+        check = getattr(BUDGET, "check", None)
+        if check is not None:
+            check()
+        return
+    BUDGET.work = left
 
 
 def spend(scope: Scope, amount: int) -> None:
