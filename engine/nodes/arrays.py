@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
@@ -44,6 +44,15 @@ def find_array(value: Any) -> list[Any] | None:
     """`value` itself if it is an array, else the first array under one of `ENVELOPE_KEYS`
     of an object, else None."""
     return values.find_array(value, ENVELOPE_KEYS)
+
+
+def checked(items: Any, ctx: NodeContext) -> Iterator[Any]:
+    """`items`, checking the run's deadline every _DEADLINE_EVERY of them: for per-item
+    work that is more than a few operations (keys of objects as JSON text, groups...)."""
+    for index, item in enumerate(items):
+        if index % _DEADLINE_EVERY == 0:
+            ctx.check_deadline()
+        yield item
 
 
 def check_array_length(ctx: NodeContext, length: int, what: str) -> None:
@@ -203,7 +212,8 @@ class SortNode(Node):
         order = self.config.get("order") or "asc"
         values = [item.get(field) if isinstance(item, dict) else None for item in arr] \
             if field else arr
-        keys: list[Any] = values if _one_plain_type(values) else [sort_key(v) for v in values]
+        keys: list[Any] = values if _one_plain_type(values) else [
+            sort_key(v) for v in checked(values, ctx)]
         # sort positions, not items: equal keys never compare the items themselves
         positions = sorted(range(len(arr)), key=keys.__getitem__, reverse=order == "desc")
         ordered = [arr[i] for i in positions]
@@ -260,7 +270,7 @@ class FlatMapNode(Node):
         by_field = field not in ("", ".")
         flattened: list[Any] = []
         limit = ctx.limits.max_array_length
-        for item in arr:
+        for item in checked(arr, ctx):
             if by_field:
                 if not isinstance(item, dict) or field not in item:
                     continue
@@ -309,7 +319,7 @@ class GroupByNode(Node):
         field = self.config["field"]
         aggregate = self.config.get("aggregate") or "count"
         groups: dict[str, list[Any]] = {}
-        for item in arr:
+        for item in checked(arr, ctx):
             if isinstance(item, dict):
                 key = value_key(item[field]) if field in item else "<missing>"
             else:
@@ -354,7 +364,7 @@ class UniqueNode(Node):
         field = self.config.get("field") or ""
         seen: set[str] = set()
         unique: list[Any] = []
-        for item in arr:
+        for item in checked(arr, ctx):
             if field and isinstance(item, dict):
                 if field not in item:
                     unique.append(item)
