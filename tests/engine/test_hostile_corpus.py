@@ -20,8 +20,11 @@ import contextlib
 import gc
 import io
 import json
+import subprocess
+import sys
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -385,3 +388,18 @@ def test_cli_answers_hostile_case_with_json_not_a_traceback(name, tmp_path):
     if code == 1:
         assert document["status"] == "failed"
         assert document["error"]["code"]
+
+
+@pytest.mark.parametrize("name", ["while-loop-building-990-levels", "parse-json-with-huge-integers",
+                                  "schema-pattern-nested-quantifier",
+                                  "expression-chain-of-array-literals"])
+def test_thaiyyal_run_console_script_answers_json_not_a_traceback(name, tmp_path):
+    path = tmp_path / "workflow.json"
+    path.write_text(_payload_text(name))
+    script = Path(sys.executable).with_name("thaiyyal")
+    done = subprocess.run([str(script), "run", str(path), "--max-execution-time", "200ms",
+                           "--compact"], capture_output=True, text=True, timeout=120,
+                          check=False)
+    assert "Traceback" not in done.stderr
+    assert done.returncode in (0, 1), done.stderr
+    assert json.loads(done.stdout)["status"] in ("succeeded", "failed")
