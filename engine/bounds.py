@@ -94,9 +94,16 @@ def _lenient_int(text: str) -> int | float:
 
 
 def loads_payload(text: str) -> Any:
-    """JSON text of a payload: like `loads`, but out-of-range numbers are left as inf/nan
-    for `admit` to report with their path."""
-    return json.loads(text, parse_int=_lenient_int)
+    """JSON text of a payload, for `admit` to hold to the rule and report out-of-range
+    numbers (left as big ints, inf or nan) with their path. Python refuses to read an
+    integer of more than 4300 digits: only then is the text read again, with a parse hook
+    (a hook on every number would slow every load)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError:
+        raise
+    except ValueError:
+        return json.loads(text, parse_int=_lenient_int)
 
 
 # -- checking values -------------------------------------------------------------------------

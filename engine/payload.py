@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine import bounds
 from engine import nodes as _catalog  # noqa: F401 - registers every node type
+from engine.bounds import SAFE_INTEGER
 from engine.errors import ExpressionSyntaxError, PayloadError, Problem
 from engine.graph import Edge, Plan, build_plan, concurrency_gates, find_cycle
 from engine.limits import Limits, parse_duration
@@ -254,6 +255,11 @@ class _Loader:
     def admit(self, value: Any, path: str) -> Any:
         """`value` under the number rule and the depth limit (engine/bounds.py); _MISSING
         after reporting where it breaks them."""
+        cls = value.__class__
+        if cls is str or cls is bool or value is None or (
+                cls is int and -SAFE_INTEGER <= value <= SAFE_INTEGER) or (
+                cls is float and math.isfinite(value)):
+            return value  # the common case, at no cost
         before = len(self.problems)
         value, depth = bounds.admit(value, self.limits.max_depth, path, self.problem)
         if len(self.problems) > before:

@@ -100,12 +100,10 @@ def test_payload_number_beyond_floats_is_a_400_naming_its_path():
     text = json.dumps({"nodes": [node("n", "number", value="N"),
                                  node("v", "expression", expression="input"),
                                  node("s", "schema_validator", schema={"maximum": "N"})]})
+    too_large = "number is too large: numbers are 64-bit floats (at most about 1.8e308)"
     assert problems(text.replace('"N"', nines)) == [
-        {"path": "$.nodes[0].data.value", "message": "number is too large or not a number: "
-         "numbers are 64-bit floats (at most about 1.8e308; NaN and Infinity are not JSON)"},
-        {"path": "$.nodes[2].data.schema.maximum", "message": "number is too large or not a "
-         "number: numbers are 64-bit floats (at most about 1.8e308; NaN and Infinity are not "
-         "JSON)"}]
+        {"path": "$.nodes[0].data.value", "message": too_large},
+        {"path": "$.nodes[2].data.schema.maximum", "message": too_large}]
 
 
 @pytest.mark.parametrize("as_bytes", [False, True])
