@@ -368,8 +368,9 @@ class _Scheduler:
                 self.run.cancel()
             for i, _ in branches.backlog:
                 self.status[i] = CANCELLED
-            for i in self.gates.waiters():
-                self.status[i] = CANCELLED
+            if self.gates.waiting:
+                for i in self.gates.waiters():
+                    self.status[i] = CANCELLED
 
     def wait_some(self) -> None:
         done = self.branches.wait(self.run.deadline - time.monotonic())

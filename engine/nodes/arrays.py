@@ -145,6 +145,7 @@ class SliceNode(Node):
     """`sliced` = input[start:end] (or start + length); negative indexes count from the end."""
 
     type_name = "slice"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (Field("start", "number"), Field("end", "number"), Field("length", "number"))
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
@@ -198,6 +199,7 @@ class SortNode(Node):
     objects, in `sort_key` order."""
 
     type_name = "sort"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (
         Field("field", "string", default=""),
         Field("order", "string", default="asc", choices=("asc", "desc"), fold_case=True),
@@ -225,6 +227,7 @@ class FindNode(Node):
     """The first item for which `condition` holds (`index` too with `return_index`)."""
 
     type_name = "find"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (
         Field("condition", "expression", required=True, aliases=("expression",)),
         Field("return_index", "boolean", default=False),
@@ -354,6 +357,7 @@ class UniqueNode(Node):
     field (objects without it are always kept)."""
 
     type_name = "unique"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (Field("field", "string", default=""),)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
@@ -410,6 +414,7 @@ class ReverseNode(Node):
     """The array in reverse order."""
 
     type_name = "reverse"
+    nesting = 1  # items of its input, once, in an envelope
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         value = first_input("reverse", inputs)
@@ -592,6 +597,7 @@ class CompactNode(Node):
     """Drops null (and NaN) items; with `remove_empty`, empty strings too."""
 
     type_name = "compact"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (Field("remove_empty", "boolean", default=False),)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:

@@ -74,6 +74,7 @@ class VisualizationNode(Node):
 
     type_name = "visualization"
     fields = (Field("mode", "string"),)
+    nesting = 0  # its input, unchanged
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         if not inputs:
@@ -87,6 +88,7 @@ class RendererNode(Node):
 
     type_name = "renderer"
     fields = (Field("mode", "string"),)
+    nesting = 0  # its input, unchanged
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         return inputs[0] if inputs else None
