@@ -211,6 +211,11 @@ class _Gates:
         return [i for queue in self.waiting.values() for i, _ in queue]
 
 
+#: shared by workflows without a `parallel {max_concurrency}`: it admits every node at once
+#: and so never holds state
+_NO_GATES = _Gates({}, ())
+
+
 class _Branches:
     """Pooled nodes of one run on the process-wide branch pool: at most
     `max_parallel_branches` in flight; the others wait in the backlog, first come first
@@ -324,7 +329,7 @@ class _Scheduler:
         self.waiting = list(self.plan.source_count)
         self.catchers = workflow.catchers
         self.branches = _Branches(run.limits.max_parallel_branches)
-        self.gates = _Gates(workflow.gates, workflow.nodes)
+        self.gates = _Gates(workflow.gates, workflow.nodes) if workflow.gates else _NO_GATES
         self.bounds = _ResultBound(workflow, run, bool(self.root_inputs))
         self.ready: deque[int] = deque()
         self.error: ExecutionError | None = None
