@@ -40,5 +40,6 @@ RUN pip install --no-deps -e . \
     && chown -R thaiyyal:thaiyyal /var/run/thaiyyal /tmp/thaiyyal
 
 USER 10001:10001
-EXPOSE 8080
+# 8080: the application; 8081: /healthz and /readyz, answered by the gunicorn master
+EXPOSE 8080 8081
 CMD ["thaiyyal", "serve", "--bind", "0.0.0.0:8080"]

@@ -5,11 +5,9 @@
 command) behaves the same. Timeouts follow THAIYYAL_MAX_EXECUTION_TIME.
 """
 
-import logging
 import os
-import threading
 
-from thaiyyal import serving
+from thaiyyal import serving, sync_worker
 from workflows import gunicorn_hooks
 
 gunicorn_hooks.prepare_environment()
@@ -17,8 +15,12 @@ gunicorn_hooks.prepare_environment()
 bind = os.environ.get("THAIYYAL_BIND", "127.0.0.1:8080")
 workers = int(os.environ.get("WEB_CONCURRENCY") or serving.default_workers())
 # Sync workers: a run is CPU work in the request's own process, one at a time; parallel
-# branches inside a run use the engine's own thread pool.
-worker_class = "sync"
+# branches inside a run use the engine's own thread pool. This one bounds the time a client
+# may take to send its headers (THAIYYAL_HEADER_TIMEOUT), which gunicorn's own does not.
+# Probes do not go through the workers at all: the master answers them on
+# THAIYYAL_PROBE_BIND (see when_ready below).
+worker_class = "thaiyyal.sync_worker.HeaderDeadlineWorker"
+sync_worker.header_timeout()  # a malformed THAIYYAL_HEADER_TIMEOUT stops the server here
 
 _limit = serving.max_execution_time()
 timeout = serving.worker_timeout(_limit)
@@ -57,27 +59,21 @@ def on_starting(server):
     gunicorn_hooks.on_starting(server)
 
 
+def when_ready(server):
+    gunicorn_hooks.start_probe_listener(server)
+
+
+def post_fork(server, worker):
+    gunicorn_hooks.close_probe_listener_in_worker()
+
+
+def on_exit(server):
+    gunicorn_hooks.stop_probe_listener()
+
+
 def child_exit(server, worker):
     gunicorn_hooks.child_exit(server, worker)
 
 
 def post_worker_init(worker):
     gunicorn_hooks.post_worker_init(worker)
-    # A new worker usually replaces one that died: its runs (committed as `running`) are
-    # marked `interrupted` now rather than at the next server start. On a thread of its
-    # own, so a slow or absent database never delays the worker's start.
-    threading.Thread(target=_reap_runs_of_dead_workers, name="thaiyyal-reaper",
-                     daemon=True).start()
-
-
-def _reap_runs_of_dead_workers():
-    from django.db import connections
-
-    from workflows.maintenance import reap_interrupted
-
-    try:
-        reap_interrupted()
-    except Exception:  # noqa: BLE001 - the worker must start even if the database is down
-        logging.getLogger("thaiyyal").warning("reaping interrupted runs failed", exc_info=True)
-    finally:
-        connections.close_all()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from engine.canonical import canonical_definition
 from engine.errors import (
     ExecutionError,
     ExpressionError,
@@ -36,5 +37,6 @@ def execute(payload: Any, limits: Limits | None = None, observer: Observer | Non
 __all__ = [
     "ExecutionError", "ExpressionError", "ExpressionSyntaxError", "LimitExceeded", "Limits",
     "NodeError", "NodeOutcome", "NullObserver", "Observer", "PayloadError", "Problem",
-    "RecordingObserver", "Result", "Workflow", "execute", "parse_duration",
+    "RecordingObserver", "Result", "Workflow", "canonical_definition", "execute",
+    "parse_duration",
 ]

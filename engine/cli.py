@@ -1,6 +1,8 @@
 """`thaiyyal run FILE|-`: execute a workflow file with the engine alone and print the result.
 
-Exit status: 0 succeeded, 1 failed, 2 invalid payload (problems on stderr as JSON).
+Exit status: 0 succeeded, 1 failed, 2 invalid payload or inputs (problems on stderr as JSON).
+`--input name=value` (repeatable) and `--inputs JSON` set context variables as the API's
+`inputs` do. `thaiyyal validate FILE|-` prints every problem with its path (exit 0 or 2).
 """
 
 from __future__ import annotations
@@ -48,8 +50,48 @@ def build_parser(parser: argparse.ArgumentParser | None = None) -> argparse.Argu
                                                description=__doc__.splitlines()[0])
     parser.add_argument("file", help="workflow JSON file, or - for standard input")
     parser.add_argument("--compact", action="store_true", help="print JSON on one line")
+    parser.add_argument("--input", action="append", default=[], metavar="NAME=VALUE",
+                        dest="input_pairs",
+                        help="set context variable NAME (repeatable); the text is converted "
+                             "to the variable's declared type")
+    parser.add_argument("--inputs", metavar="JSON", dest="inputs_json",
+                        help='context variables as a JSON object, e.g. \'{"age": 30}\'; '
+                             "--input wins for a name given both ways")
     add_limit_arguments(parser)
     return parser
+
+
+def build_validate_parser(parser: argparse.ArgumentParser | None = None,
+                          ) -> argparse.ArgumentParser:
+    parser = parser or argparse.ArgumentParser(
+        prog="thaiyyal validate", description="Check a workflow file without running it.")
+    parser.add_argument("file", help="workflow JSON file, or - for standard input")
+    return parser
+
+
+def inputs_from_args(args: argparse.Namespace) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """(inputs, problems) from `--inputs JSON` and the repeated `--input NAME=VALUE`."""
+    inputs: dict[str, Any] = {}
+    problems: list[dict[str, str]] = []
+    if args.inputs_json is not None:
+        try:
+            decoded = json.loads(args.inputs_json)
+        except json.JSONDecodeError as exc:
+            problems.append({"path": "$.inputs", "message": f"--inputs is not JSON: {exc.msg} "
+                                                           f"at column {exc.colno}"})
+        else:
+            if isinstance(decoded, dict):
+                inputs.update(decoded)
+            else:
+                problems.append({"path": "$.inputs", "message": "--inputs must be a JSON object"})
+    for pair in args.input_pairs:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            problems.append({"path": "$.inputs",
+                             "message": f"--input {pair!r}: expected NAME=VALUE"})
+            continue
+        inputs[name] = value
+    return inputs, problems
 
 
 def run(args: argparse.Namespace) -> int:
@@ -59,12 +101,20 @@ def run(args: argparse.Namespace) -> int:
         _print_error([{"path": "$", "message": f"cannot read {args.file}: {exc.strerror}"}])
         return EXIT_INVALID
     limits = limits_from_args(args)
+    inputs, problems = inputs_from_args(args)
     try:
         workflow = Workflow.load(raw, limits)
     except PayloadError as exc:
+        _print_error(exc.to_list() + problems)
+        return EXIT_INVALID
+    if problems:
+        _print_error(problems)
+        return EXIT_INVALID
+    try:
+        result = workflow.execute(limits=limits, inputs=inputs or None)
+    except PayloadError as exc:  # an input that names no context variable or will not convert
         _print_error(exc.to_list())
         return EXIT_INVALID
-    result = workflow.execute(limits=limits)
     indent = None if args.compact else 2
     try:
         text = json.dumps(result.to_dict(), indent=indent, default=_fallback, allow_nan=False)
@@ -80,6 +130,24 @@ def run(args: argparse.Namespace) -> int:
         return EXIT_FAILED
     print(text)
     return EXIT_SUCCEEDED if result.succeeded else EXIT_FAILED
+
+
+def validate(args: argparse.Namespace) -> int:
+    """Print `valid: ...` (exit 0) or every problem as `path: message` lines (exit 2)."""
+    try:
+        raw = sys.stdin.buffer.read() if args.file == "-" else _read(args.file)
+    except OSError as exc:
+        print(f"$: cannot read {args.file}: {exc.strerror}")
+        return EXIT_INVALID
+    try:
+        workflow = Workflow.load(raw)
+    except PayloadError as exc:
+        for problem in exc.problems:
+            print(f"{problem.path}: {problem.message}")
+        return EXIT_INVALID
+    edges = sum(len(out) for out in workflow.plan.outgoing)
+    print(f"valid: {workflow.node_count} nodes, {edges} edges")
+    return EXIT_SUCCEEDED
 
 
 def _read(path: str) -> bytes:

@@ -69,8 +69,22 @@ class NodeError(ExecutionError):
     code = "node_error"
 
 
+#: Thaiyyal's wording for each limit (its tests and API clients match on these phrases);
+#: ours says the same, then names the limit and its value.
+THAIYYAL_LIMIT_PHRASES = {
+    "max_node_executions": "maximum node executions exceeded",
+    "max_http_calls": "maximum HTTP calls per execution exceeded",
+    "max_string_length": "string too long",
+    "max_array_length": "array too large",
+    "max_loop_iterations": "maximum iterations exceeded",
+    "max_http_response_bytes": "response too large",
+    "max_http_redirects": "too many redirects",
+}
+
+
 class LimitExceeded(ExecutionError):
-    """A limit stopped the run. The message names the limit and its value."""
+    """A limit stopped the run. The message starts with Thaiyyal's phrase for it
+    (`workflow execution timeout: exceeded 100ms`) and names the limit and its value."""
 
     code = "limit_exceeded"
 
@@ -78,10 +92,53 @@ class LimitExceeded(ExecutionError):
                  detail: str = "") -> None:
         self.limit = limit
         self.value = value
-        text = f"limit {limit}={value} exceeded"
+        text = f"{limit_phrase(limit, value)} (limit {limit}={value} exceeded)"
         if detail:
             text = f"{text}: {detail}"
         super().__init__(text, node_id)
+
+
+def limit_phrase(limit: str, value: object) -> str:
+    """Thaiyyal's words for `limit` being hit."""
+    if limit == "max_execution_time":
+        return f"workflow execution timeout: exceeded {go_duration(_seconds(value))}"
+    return THAIYYAL_LIMIT_PHRASES.get(limit, "limit exceeded")
+
+
+def _seconds(value: object) -> float:
+    """The limit's value in seconds: a number, or the `"0.1s"` text the runner passes."""
+    if isinstance(value, int | float):
+        return float(value)
+    text = str(value)
+    try:
+        return float(text[:-1] if text.endswith("s") else text)
+    except ValueError:
+        return 0.0
+
+
+def go_duration(seconds: float) -> str:
+    """`seconds` written as Go's time.Duration prints it (Thaiyyal's messages use `%v`):
+    100ms, 1.5s, 30s, 5m0s, 1h30m0s."""
+    nanos = round(seconds * 1e9)
+    if nanos == 0:
+        return "0s"
+    sign, nanos = ("-", -nanos) if nanos < 0 else ("", nanos)
+    if nanos < 1_000_000_000:
+        for unit, size in (("ms", 1_000_000), ("µs", 1_000), ("ns", 1)):
+            if nanos >= size or unit == "ns":
+                return sign + _trim(nanos / size) + unit
+    hours, rest = divmod(nanos, 3_600_000_000_000)
+    minutes, rest = divmod(rest, 60_000_000_000)
+    text = _trim(rest / 1e9) + "s"
+    if hours:
+        return f"{sign}{hours}h{minutes}m{text}"
+    if minutes:
+        return f"{sign}{minutes}m{text}"
+    return sign + text
+
+
+def _trim(number: float) -> str:
+    return f"{number:.9f}".rstrip("0").rstrip(".")
 
 
 class NodeTimeout(ExecutionError):

@@ -1,24 +1,24 @@
 """JSON payload -> immutable, validated `Workflow`. Every problem is reported, with its path.
 
+Two steps: `engine.payload_check` reports problems (and nothing else); `build_workflow` here
+turns what passed into nodes, the plan and the policies (and never reports problems).
 Nothing a user sends may raise anything but `PayloadError` from `Workflow.load`.
 """
 
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from engine import bounds
-from engine import nodes as _catalog  # noqa: F401 - registers every node type
-from engine.bounds import SAFE_INTEGER
-from engine.errors import ExpressionSyntaxError, PayloadError, Problem
-from engine.graph import Edge, Plan, build_plan, concurrency_gates, find_cycle
-from engine.limits import Limits, parse_duration
-from engine.nodes.base import NODE_TYPES, Field, Node
-from engine.policy import NO_POLICY, NodePolicy, parse_retry, parse_timeout
+from engine.errors import PayloadError, Problem
+from engine.graph import Plan, build_plan, concurrency_gates
+from engine.limits import Limits
+from engine.nodes.base import Node
+from engine.payload_check import CheckedPayload, NodeSpec, PayloadChecker
+from engine.policy import NodePolicy
 from engine.runner import execute_workflow
 
 if TYPE_CHECKING:
@@ -26,311 +26,37 @@ if TYPE_CHECKING:
     from engine.result import Result
 
 DEFAULT_LIMITS = Limits()
-_MISSING = object()
-#: field kinds holding JSON values from the payload: checked against engine/bounds.py
-_JSON_KINDS = frozenset({"any", "array", "object", "number", "integer"})
 
 
-def infer_type(data: Mapping[str, Any]) -> str | None:
-    """Thaiyyal's rule for nodes saved without `type`: guess from the data keys."""
-    if "value" in data:
-        return "number"
-    if "text" in data:
-        return "text_input"
-    if "mode" in data:
-        return "visualization"
-    if "op" in data:
-        return "operation"
-    if "url" in data:
-        return "http"
-    if "condition" in data:
-        return "condition" if "true_path" in data else "filter"
-    if "expression" in data:
-        return "reduce" if "initial_value" in data else "expression"
-    if "field" in data or "fields" in data:
-        return "extract"
-    if "cases" in data:
-        return "switch"
-    return None
+def build_workflow(checked: CheckedPayload) -> Workflow:
+    """The runnable Workflow for a checked payload (loop bodies built too)."""
+    built = [_build_node(spec) for spec in checked.specs]
+    nodes = tuple(n for n, _ in built)
+    plan = build_plan(list(checked.node_ids), list(checked.edges))
+    policies = apply_upstream_policies(nodes, [p for _, p in built], plan)
+    return Workflow(
+        nodes=nodes,
+        policies=policies,
+        plan=plan,
+        workflow_id=checked.workflow_id,
+        catchers=tuple(any(nodes[t].catches_errors for t in out) for out in plan.outgoing),
+        pooled=tuple(node.io_bound or policy.active
+                     for node, policy in zip(nodes, policies, strict=True)),
+        first_input=tuple(node.wants_first_input for node in nodes),
+        gates=concurrency_gates(
+            [i for i, node in enumerate(nodes) if node.concurrency_cap()], plan),
+        value_depths=tuple(spec.config["_depth"] for spec in checked.specs),
+        nesting=tuple(node.result_nesting() for node in nodes),
+    )
 
 
-def _type_name(value: Any) -> str:
-    return {dict: "object", list: "array", str: "string", bool: "boolean",
-            type(None): "null"}.get(type(value), "number" if isinstance(value, int | float)
-                                    else type(value).__name__)
-
-
-class _Loader:
-    """Collects problems while turning a decoded payload into a Workflow."""
-
-    def __init__(self, limits: Limits, prefix: str, depth: int) -> None:
-        self.limits = limits
-        self.prefix = prefix
-        self.depth = depth
-        self.problems: list[Problem] = []
-
-    def problem(self, path: str, message: str) -> None:
-        self.problems.append(Problem(self.prefix + path, message))
-
-    def load(self, doc: Any) -> Workflow | None:
-        if not isinstance(doc, Mapping):
-            self.problem("", f"workflow must be a JSON object, got {_type_name(doc)}")
-            return None
-        raw_nodes = doc.get("nodes")
-        raw_edges = doc.get("edges", [])
-        workflow_id = doc.get("workflow_id")
-        if workflow_id is not None and not isinstance(workflow_id, str):
-            self.problem(".workflow_id", "must be a string")
-            workflow_id = None
-        if not isinstance(raw_nodes, list):
-            self.problem(".nodes", "required: a list of nodes" if raw_nodes is None
-                         else f"must be a list, got {_type_name(raw_nodes)}")
-            raw_nodes = []
-        if raw_edges is None:
-            raw_edges = []
-        if not isinstance(raw_edges, list):
-            self.problem(".edges", f"must be a list, got {_type_name(raw_edges)}")
-            raw_edges = []
-        if len(raw_nodes) > self.limits.max_nodes:
-            self.problem(".nodes", f"{len(raw_nodes)} nodes exceed limit "
-                         f"max_nodes={self.limits.max_nodes}")
-            return None
-        if len(raw_edges) > self.limits.max_edges:
-            self.problem(".edges", f"{len(raw_edges)} edges exceed limit "
-                         f"max_edges={self.limits.max_edges}")
-            return None
-        specs = [self.node(i, raw) for i, raw in enumerate(raw_nodes)]
-        ids = self.check_ids(specs)
-        edges = [e for i, raw in enumerate(raw_edges) if (e := self.edge(i, raw, ids))]
-        if self.problems:
-            return None
-        node_ids = [spec[0] for spec in specs if spec is not None]
-        cycle = find_cycle(node_ids, edges)
-        if cycle:
-            self.problem(".edges", "cycle: " + " -> ".join(cycle))
-            return None
-        value_depths = tuple(spec[2]["_depth"] for spec in specs if spec is not None)
-        built = [self.build(spec) for spec in specs if spec is not None]
-        if self.problems:
-            return None
-        nodes = tuple(n for n, _ in built)
-        plan = build_plan(node_ids, edges)
-        policies = apply_upstream_policies(nodes, [p for _, p in built], plan)
-        return Workflow(
-            nodes=nodes,
-            policies=policies,
-            plan=plan,
-            workflow_id=workflow_id,
-            catchers=tuple(any(nodes[t].catches_errors for t in out) for out in plan.outgoing),
-            pooled=tuple(node.io_bound or policy.active
-                         for node, policy in zip(nodes, policies, strict=True)),
-            first_input=tuple(node.wants_first_input for node in nodes),
-            gates=concurrency_gates(
-                [i for i, node in enumerate(nodes) if node.concurrency_cap()], plan),
-            value_depths=value_depths,
-            nesting=tuple(node.result_nesting() for node in nodes),
-        )
-
-    def node(self, i: int, raw: Any) -> tuple[str, type[Node], dict[str, Any], int] | None:
-        path = f".nodes[{i}]"
-        if not isinstance(raw, Mapping):
-            self.problem(path, f"node must be an object, got {_type_name(raw)}")
-            return None
-        node_id = raw.get("id")
-        ok = True
-        if node_id is None or node_id == "":
-            self.problem(f"{path}.id", "required: a non-empty string")
-            ok = False
-        elif not isinstance(node_id, str):
-            self.problem(f"{path}.id", f"must be a string, got {_type_name(node_id)}")
-            ok = False
-        data = raw.get("data", {})
-        if data is None:
-            data = {}
-        if not isinstance(data, Mapping):
-            self.problem(f"{path}.data", f"must be an object, got {_type_name(data)}")
-            return None
-        node_type = raw.get("type")
-        if node_type is None or node_type == "":
-            node_type = infer_type(data)
-            if node_type is None:
-                self.problem(f"{path}.type", "required: cannot infer the node type from its data")
-                return None
-        if not isinstance(node_type, str):
-            self.problem(f"{path}.type", f"must be a string, got {_type_name(node_type)}")
-            return None
-        cls = NODE_TYPES.get(node_type)
-        if cls is None:
-            self.problem(f"{path}.type", f"unknown node type {node_type!r}")
-            return None
-        if not (ok and isinstance(node_id, str)):
-            self.fields(cls, data, f"{path}.data", f"#{i}")  # still report its data problems
-            return None
-        return node_id, cls, self.fields(cls, data, f"{path}.data", node_id), i
-
-    def fields(self, cls: type[Node], data: Mapping[str, Any], path: str,
-               node_id: str) -> dict[str, Any]:
-        config: dict[str, Any] = {}
-        before = len(self.problems)
-        self.value_depth = 0
-        for f in cls.fields:
-            key, value = _find(data, f)
-            if value is _MISSING:
-                if f.required:
-                    self.problem(f"{path}.{f.name}", f"required ({f.kind})")
-                    continue
-                value = f.default
-                if value is None:
-                    config[f.name] = None
-                    continue
-                key = f.name
-            config[f.name] = self.convert(f, value, f"{path}.{key}", node_id)
-        if len(self.problems) == before:
-            cls.check(config, lambda name, message: self.problem(f"{path}.{name}", message))
-        names = {f.name for f in cls.fields}
-        config["_policy"] = self.policy(data, names, path)
-        config["_depth"] = self.value_depth
-        return config
-
-    def policy(self, data: Mapping[str, Any], declared: set[str], path: str) -> NodePolicy:
-        retry = timeout = None
-        if "retry" not in declared and "retry" in data:
-            retry = parse_retry(data["retry"], lambda sub, msg: self.problem(
-                f"{path}.retry{sub}", msg))
-        if "timeout" not in declared and "timeout" in data:
-            timeout = parse_timeout(data["timeout"], lambda sub, msg: self.problem(
-                f"{path}.timeout{sub}", msg))
-        if retry is None and timeout is None:
-            return NO_POLICY
-        return NodePolicy(retry=retry, timeout=timeout)
-
-    def convert(self, f: Field, value: Any, path: str, node_id: str) -> Any:
-        converted = _MISSING
-        kind = f.kind
-        if kind in _JSON_KINDS:
-            value = self.admit(value, path)
-            if value is _MISSING:
-                return None
-        if kind == "any":
-            converted = value
-        elif kind == "string":
-            if isinstance(value, str):
-                converted = value
-        elif kind in ("number", "integer"):
-            converted = _number(value, integral=kind == "integer")
-        elif kind == "boolean":
-            if isinstance(value, bool):
-                converted = value
-            elif isinstance(value, str) and value.lower() in ("true", "false"):
-                converted = value.lower() == "true"
-        elif kind == "array":
-            if isinstance(value, list):
-                converted = value
-        elif kind == "object":
-            if isinstance(value, Mapping):
-                converted = value
-        elif kind == "duration":
-            try:
-                return parse_duration(value)
-            except ValueError as exc:
-                self.problem(path, str(exc))
-                return None
-        elif kind == "expression":
-            return self.expression(value, path, node_id)
-        elif kind == "workflow":
-            return self.body(value, path)
-        if converted is _MISSING:
-            self.problem(path, f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, "
-                         f"got {_type_name(value)}")
-            return None
-        if f.choices:
-            probe = converted.lower() if f.fold_case and isinstance(converted, str) else converted
-            if probe not in f.choices:
-                self.problem(path, f"must be one of {', '.join(map(str, f.choices))}; "
-                             f"got {converted!r}")
-                return None
-            converted = probe
-        return converted
-
-    def admit(self, value: Any, path: str) -> Any:
-        """`value` under the number rule and the depth limit (engine/bounds.py); _MISSING
-        after reporting where it breaks them."""
-        cls = value.__class__
-        if cls is str or cls is bool or value is None or (
-                cls is int and -SAFE_INTEGER <= value <= SAFE_INTEGER) or (
-                cls is float and math.isfinite(value)):
-            return value  # the common case, at no cost
-        before = len(self.problems)
-        value, depth = bounds.admit(value, self.limits.max_depth, path, self.problem)
-        if len(self.problems) > before:
-            return _MISSING
-        self.value_depth = max(self.value_depth, depth)
-        return value
-
-    def expression(self, value: Any, path: str, node_id: str) -> Any:
-        if not isinstance(value, str):
-            self.problem(path, f"expression must be a string, got {_type_name(value)}")
-            return None
-        from engine.expressions import compile_expression  # the compiler loads on first use
-
-        try:
-            return compile_expression(value)
-        except ExpressionSyntaxError as exc:
-            self.problem(path, f"node {node_id!r}: expression syntax error at column "
-                         f"{exc.column}: {exc.reason}")
-            return None
-
-    def body(self, value: Any, path: str) -> Workflow | None:
-        if self.depth >= 8:
-            self.problem(path, "sub-workflows nest deeper than 8 levels")
-            return None
-        loader = _Loader(self.limits, self.prefix + path, self.depth + 1)
-        workflow = loader.load(value)
-        self.problems.extend(loader.problems)
-        return workflow
-
-    def check_ids(self, specs: list[Any]) -> set[str]:
-        seen: dict[str, int] = {}
-        for spec in specs:
-            if spec is None:
-                continue
-            node_id, _, _, i = spec
-            if node_id in seen:
-                self.problem(f".nodes[{i}].id", f"duplicate id {node_id!r} "
-                             f"(also at $.nodes[{seen[node_id]}])")
-            else:
-                seen[node_id] = i
-        return set(seen)
-
-    def edge(self, i: int, raw: Any, ids: set[str]) -> Edge | None:
-        path = f".edges[{i}]"
-        if not isinstance(raw, Mapping):
-            self.problem(path, f"edge must be an object, got {_type_name(raw)}")
-            return None
-        ends = []
-        for key in ("source", "target"):
-            value = raw.get(key)
-            if not isinstance(value, str) or not value:
-                self.problem(f"{path}.{key}", "required: a node id (string)")
-            elif value not in ids:
-                self.problem(f"{path}.{key}", f"unknown node {value!r}")
-            else:
-                ends.append(value)
-        handle = raw.get("sourceHandle")
-        if handle is None:
-            handle = raw.get("condition")  # Thaiyyal's legacy name
-        if handle is not None and not isinstance(handle, str):
-            self.problem(f"{path}.sourceHandle", f"must be a string, got {_type_name(handle)}")
-            return None
-        if len(ends) != 2:
-            return None
-        return Edge(ends[0], ends[1], handle or None)
-
-    def build(self, spec: tuple[str, type[Node], dict[str, Any], int]) -> tuple[Node, NodePolicy]:
-        node_id, cls, config, _ = spec
-        policy = config.pop("_policy")
-        config.pop("_depth")
-        return cls(node_id, config), policy
+def _build_node(spec: NodeSpec) -> tuple[Node, NodePolicy]:
+    config: dict[str, Any] = {
+        key: build_workflow(value) if isinstance(value, CheckedPayload) else value
+        for key, value in spec.config.items()}
+    policy = config.pop("_policy")
+    config.pop("_depth")
+    return spec.cls(spec.node_id, config), policy
 
 
 def apply_upstream_policies(nodes: tuple[Node, ...], policies: list[NodePolicy],
@@ -357,32 +83,6 @@ def apply_upstream_policies(nodes: tuple[Node, ...], policies: list[NodePolicy],
             merged[s] = NodePolicy(retry=own.retry or extra.retry,
                                    timeout=min(timeouts) if timeouts else None)
     return tuple(merged)
-
-
-def _find(data: Mapping[str, Any], f: Field) -> tuple[str, Any]:
-    for key in (f.name, *f.aliases):
-        value = data.get(key, _MISSING)
-        if value is not _MISSING and value is not None:
-            return key, value
-    return f.name, _MISSING
-
-
-def _number(value: Any, integral: bool) -> Any:
-    if isinstance(value, bool):
-        return _MISSING
-    if isinstance(value, str):
-        try:
-            value = float(value) if any(c in value for c in ".eE") else int(value)
-        except ValueError:
-            return _MISSING
-    if isinstance(value, float) and integral:
-        return int(value) if value.is_integer() else _MISSING
-    if isinstance(value, int | float):
-        # NaN and infinities (JSON's 1e400 decodes to inf) are not numbers users mean
-        if isinstance(value, float) and not math.isfinite(value):
-            return _MISSING
-        return value
-    return _MISSING
 
 
 def decode(payload: Any, limits: Limits) -> Any:
@@ -443,14 +143,14 @@ class Workflow:
         """
         limits = limits or DEFAULT_LIMITS
         doc = decode(payload, limits)
-        loader = _Loader(limits, "$", 0)
+        checker = PayloadChecker(limits, "$", 0)
         try:
-            workflow = loader.load(doc)
+            checked = checker.check(doc)
         except RecursionError:
             raise PayloadError([Problem("$", "payload nested too deeply")]) from None
-        if workflow is None:
-            raise PayloadError(loader.problems)
-        return workflow
+        if checked is None:
+            raise PayloadError(checker.problems)
+        return build_workflow(checked)
 
     @property
     def node_count(self) -> int:

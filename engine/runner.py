@@ -31,9 +31,9 @@ from engine.errors import (
     PayloadError,
     Problem,
 )
-from engine.expressions.runtime import meter_for
 from engine.expressions.scope import Scope
 from engine.limits import Limits
+from engine.metering import meter_for
 from engine.nodes.base import Failure
 from engine.observe import Observer
 from engine.result import NodeOutcome, Result

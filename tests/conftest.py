@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from engine.egress import EgressPolicy
+from tests.faultproxy import FaultProxy, postgres_url, proxy_for
 from tests.httpserver import LoopbackHTTPServer
 
 
@@ -53,3 +54,13 @@ def http_server(_loopback_http_server: LoopbackHTTPServer) -> LoopbackHTTPServer
 def loopback_policy() -> EgressPolicy:
     """An egress policy whose allowlist opens 127.0.0.1 only: tests reach their server."""
     return EgressPolicy(allowed_networks=("127.0.0.1/32",))
+
+
+@pytest.fixture
+def db_proxy() -> Iterator[FaultProxy]:
+    """A cuttable TCP proxy in front of DATABASE_URL's PostgreSQL (tests/faultproxy.py):
+    `proxy.url_for(url)` for a server's DATABASE_URL, then `cut("refuse" | "hang")` and
+    `restore()`. Skips on SQLite."""
+    proxy = proxy_for(postgres_url())
+    yield proxy
+    proxy.close()

@@ -9,6 +9,8 @@
 Routes (query parameters in brackets):
     /json                       {"hello": "world", "items": [1, 2, 3]}
     /text, /html                a text/plain or text/html body
+    /say [text, code=200]       that text (text/plain) with that status, like a Go
+                                httptest handler's w.WriteHeader(code); w.Write(text)
     /bad-json                   says application/json, is not JSON
     /echo                       JSON of the request: method, path, query, headers, body
     /status [code]              that status with a JSON body {"status": code}
@@ -126,6 +128,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def route_text(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
         self.send_body(b"plain text body")
+
+    def route_say(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
+        code = int(query.get("code", "200"))
+        if code == 204:  # no body allowed (Go's server drops it too)
+            self.route_no_content(request, query, hits)
+            return
+        self.send_body(query.get("text", "").encode(), code,
+                       content_type="text/plain; charset=utf-8")
 
     def route_html(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
         self.send_body(b"<p>hello</p>", content_type="text/html; charset=utf-8")

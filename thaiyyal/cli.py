@@ -1,6 +1,7 @@
 """The `thaiyyal` command.
 
     thaiyyal run FILE|-        execute a workflow file with the engine alone (no database)
+    thaiyyal validate FILE|-   check a workflow file; print every problem with its path
     thaiyyal serve [...]       migrate, reap interrupted runs, then serve with gunicorn
     thaiyyal manage CMD [...]  any Django management command (migrate, create_demo, ...)
 """
@@ -14,11 +15,14 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from engine import cli as engine_cli
+from thaiyyal.probe_listener import parse_bind
 from thaiyyal.serving import default_workers
 
 DEFAULT_BIND = "127.0.0.1:8080"
 LIMIT_FLAGS = ("max_execution_time", "max_node_executions", "max_http_calls",
                "max_loop_iterations")
+#: seconds `serve` waits for the database to accept connections before migrating
+DEFAULT_DB_WAIT = 60.0
 GUNICORN_CONF = Path(__file__).resolve().parent.parent / "deploy" / "gunicorn.conf.py"
 
 
@@ -30,21 +34,41 @@ def build_parser() -> argparse.ArgumentParser:
                          description=engine_cli.__doc__.splitlines()[0])
     engine_cli.build_parser(run)
 
+    validate = sub.add_parser("validate", help="check a workflow file without running it",
+                              description="Check a workflow file without running it: print "
+                                          "every problem with its JSON path (exit 2), or "
+                                          "`valid: ...` (exit 0).")
+    engine_cli.build_validate_parser(validate)
+
     serve = sub.add_parser("serve", help="serve the platform with gunicorn",
                            description="Migrate the database, mark runs left by dead "
                                        "workers interrupted, and start gunicorn.")
     serve.add_argument("--bind", default=DEFAULT_BIND,
                        help=f"address to listen on (default {DEFAULT_BIND})")
+    serve.add_argument("--probe-bind", default=None, metavar="HOST:PORT", type=_probe_bind,
+                       help="where the master answers /healthz and /readyz whatever the "
+                            "workers are doing (default THAIYYAL_PROBE_BIND, else the --bind "
+                            "host on port 8081; `off` for nowhere)")
     serve.add_argument("--workers", type=_positive, default=None,
                        help=f"worker processes (default WEB_CONCURRENCY, else 2 x CPUs + 1 "
                             f"= {default_workers()})")
     serve.add_argument("--no-migrate", action="store_true",
                        help="skip `migrate` (when a separate job runs migrations)")
+    serve.add_argument("--db-wait", type=_seconds, default=None, metavar="SECONDS",
+                       help="how long to wait for the database before migrating (default "
+                            f"THAIYYAL_DB_WAIT_SECONDS, else {DEFAULT_DB_WAIT:g}); 0: no wait")
     engine_cli.add_limit_arguments(serve)
 
     # Parsed by Django, not here (see main); listed for --help.
     sub.add_parser("manage", help="run a Django management command (thaiyyal manage help)")
     return parser
+
+
+def _seconds(text: str) -> float:
+    value = float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError("must be zero or more seconds")
+    return value
 
 
 def _positive(text: str) -> int:
@@ -54,6 +78,15 @@ def _positive(text: str) -> int:
     return value
 
 
+def _probe_bind(text: str) -> str:
+    if text.strip().lower() != "off":
+        try:
+            parse_bind(text)
+        except ValueError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv[:1] == ["manage"]:
@@ -61,6 +94,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "run":
         return engine_cli.run(args)
+    if args.command == "validate":
+        return engine_cli.validate(args)
     return serve(args)
 
 
@@ -79,9 +114,14 @@ def serve(args: argparse.Namespace) -> int:
         value = getattr(args, name)
         if value is not None:
             os.environ[f"THAIYYAL_{name.upper()}"] = str(value)
+    if args.probe_bind is not None:
+        os.environ["THAIYYAL_PROBE_BIND"] = args.probe_bind
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
+    db_wait = args.db_wait
+    if db_wait is None:
+        db_wait = _seconds(os.environ.get("THAIYYAL_DB_WAIT_SECONDS") or str(DEFAULT_DB_WAIT))
     try:
-        prepare_database(migrate=not args.no_migrate)
+        prepare_database(migrate=not args.no_migrate, wait=db_wait)
     except Exception as exc:  # noqa: BLE001 - any setup failure ends here, said plainly
         print(f"thaiyyal serve: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
@@ -94,9 +134,11 @@ def serve(args: argparse.Namespace) -> int:
     return 0  # not reached: exec replaced this process
 
 
-def prepare_database(migrate: bool) -> None:
-    """Migrate and reap in this process, then close every connection (and pool) so the
-    gunicorn that replaces it inherits no database socket."""
+def prepare_database(migrate: bool, wait: float = 0.0) -> None:
+    """Migrate (once the database answers, waiting up to `wait` seconds) and reap in this
+    process, then close every connection (and pool) so the gunicorn that replaces it
+    inherits no database socket. Without `migrate` the server starts at once, database or
+    not (/readyz says 503 until it is back)."""
     import django
     import psycopg
     from django.core.management import call_command
@@ -107,9 +149,10 @@ def prepare_database(migrate: bool) -> None:
 
     try:
         if migrate:
+            wait_for_database(wait)
             call_command("migrate", interactive=False, verbosity=1)
         try:
-            ping_database()  # fails fast (2 s) rather than after the pool's own timeout
+            ping_database()  # fails fast (1 s) rather than after the pool's own timeout
             call_command("reap_runs")
         except (DatabaseError, psycopg.Error) as exc:
             # Not fatal: the server starts (and /readyz says 503) until the database is
@@ -120,6 +163,48 @@ def prepare_database(migrate: bool) -> None:
             connection.close()
             if hasattr(connection, "close_pool"):
                 connection.close_pool()
+
+
+def wait_for_database(seconds: float) -> None:
+    """Return once the database answers; raise its last error after `seconds`. Says what
+    it waits for, once, and again every 10 s."""
+    import time
+
+    import psycopg
+    from django.db import DatabaseError, connection
+
+    from thaiyyal.health import ping_database
+
+    where = _database_name(connection.settings_dict)
+    start = time.monotonic()
+    said = -1.0
+    while True:
+        try:
+            ping_database()
+        except (DatabaseError, psycopg.Error) as exc:
+            waited = time.monotonic() - start
+            if waited >= seconds:
+                raise DatabaseError(f"the database at {where} did not answer within "
+                                    f"{seconds:g}s (--db-wait / THAIYYAL_DB_WAIT_SECONDS): "
+                                    f"{str(exc).strip()}") from exc
+            if said < 0 or waited - said >= 10:
+                print(f"thaiyyal serve: waiting for the database at {where} "
+                      f"({waited:.0f}s of {seconds:g}s): {str(exc).strip()[:200]}",
+                      file=sys.stderr, flush=True)
+                said = waited
+            connection.close()
+            time.sleep(min(1.0, max(0.0, seconds - waited)))
+            continue
+        if said >= 0:
+            print(f"thaiyyal serve: the database at {where} answered after "
+                  f"{time.monotonic() - start:.1f}s", file=sys.stderr, flush=True)
+        return
+
+
+def _database_name(db: dict[str, object]) -> str:
+    if "sqlite" in str(db.get("ENGINE")):
+        return str(db.get("NAME"))
+    return f"{db.get('HOST') or 'localhost'}:{db.get('PORT') or 5432}/{db.get('NAME')}"
 
 
 if __name__ == "__main__":

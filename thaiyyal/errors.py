@@ -1,9 +1,12 @@
-"""Site-wide 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere."""
+"""Site-wide 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere; an
+unreachable database is a JSON 503 with Retry-After everywhere (thaiyyal.unavailable)."""
 
 from __future__ import annotations
 
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
+
+from thaiyyal.unavailable import current_exception_is_unreachable_database, unavailable_response
 
 
 def _api(request: HttpRequest) -> bool:
@@ -18,6 +21,10 @@ def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its `except` block: the exception is still current. This
+    # catches database errors raised anywhere, middleware included (session, token).
+    if current_exception_is_unreachable_database():
+        return unavailable_response()
     if _api(request):
         return JsonResponse({"success": False, "error": "internal server error",
                              "details": []}, status=500)

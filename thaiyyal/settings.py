@@ -44,6 +44,7 @@ MIDDLEWARE = [
     # Probes first: they must answer whatever Host header a load balancer sends and
     # without an HTTPS redirect.
     "thaiyyal.health.ProbeMiddleware",
+    "thaiyyal.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "thaiyyal.body_limit.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -83,10 +84,19 @@ def _database() -> dict[str, Any]:
         # Server-side binding lets psycopg prepare statements a connection runs often (the
         # token lookup, the run insert): PostgreSQL then skips parsing and planning them.
         db.setdefault("OPTIONS", {})["server_side_binding"] = True
+        # A database that is down must cost a request little (docs/reliability.md): the
+        # pool lends a connection within `timeout` or the request answers 503; a new
+        # connection gives up after connect_timeout (libpq's minimum is 2 s) when the
+        # network swallows packets; a pool whose connection attempts keep failing stops
+        # retrying on its own schedule (exponential, up to minutes) after
+        # reconnect_timeout, so the next request tries afresh and serving resumes within
+        # seconds of the database's return.
+        db["OPTIONS"]["connect_timeout"] = env_int("THAIYYAL_DB_CONNECT_TIMEOUT", 2, minimum=2)
         db["OPTIONS"]["pool"] = {
             "min_size": env_int("THAIYYAL_DB_POOL_MIN_SIZE", 1),
             "max_size": env_int("THAIYYAL_DB_POOL_MAX_SIZE", 4, minimum=1),
-            "timeout": env_int("THAIYYAL_DB_POOL_TIMEOUT", 10, minimum=1),
+            "timeout": env_int("THAIYYAL_DB_POOL_TIMEOUT", 1, minimum=1),
+            "reconnect_timeout": env_int("THAIYYAL_DB_RECONNECT_TIMEOUT", 2, minimum=1),
         }
         # With the pool, this makes it check a connection before lending it: one broken
         # while idle (database restart, failover) is replaced instead of failing a request.
@@ -191,6 +201,11 @@ THAIYYAL_SLOW_RUN_MS = env_int("THAIYYAL_SLOW_RUN_MS", 1000)
 THAIYYAL_ADMIN_RUN_COUNT_CAP = env_int("THAIYYAL_ADMIN_RUN_COUNT_CAP", 10_000, minimum=1)
 #: a `running` run older than its own time limit plus this is interrupted on any host
 THAIYYAL_REAP_GRACE_SECONDS = env_int("THAIYYAL_REAP_GRACE_SECONDS", 60)
+#: a worker accepts a token it verified this recently, when the database is unreachable,
+#: on endpoints that need nothing else from it (validate); 0 turns that off
+THAIYYAL_AUTH_REMEMBER_SECONDS = env_int("THAIYYAL_AUTH_REMEMBER_SECONDS", 300)
+#: how often each server worker looks for abandoned runs (at most half the grace)
+THAIYYAL_REAP_INTERVAL_SECONDS = env_int("THAIYYAL_REAP_INTERVAL_SECONDS", 10, minimum=1)
 
 
 def _rate(name: str, default: str) -> str | None:
@@ -201,7 +216,7 @@ def _rate(name: str, default: str) -> str | None:
 REST_FRAMEWORK = {
     # Token first: its WWW-Authenticate header makes unauthenticated requests a 401.
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        "workflows.api.authentication.OutageTolerantTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

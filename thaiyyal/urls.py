@@ -7,8 +7,11 @@ urlpatterns = [
     # benchmark-only floors, empty unless THAIYYAL_BENCH_ENDPOINTS=1 (make bench-api)
     path("api/v1/bench/", include("workflows.api.bench")),
     path("api/v1/", include("workflows.api.urls")),
-    path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
+    # Public, and the same for everyone: no authentication, so no token or session lookup
+    # (they answer with the database down).
+    path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[]),
+         name="api-docs"),
     # /metrics, /debug/pprof/, /silk/ (observability; see docs/performance.md)
     path("", include("workflows.ops_urls")),
 ]

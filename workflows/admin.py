@@ -21,7 +21,7 @@ from django.utils.html import format_html
 from engine import PayloadError
 from workflows import services
 from workflows.forms import ExecuteForm, WorkflowAdminForm
-from workflows.models import NodeRun, Run, Workflow, WorkflowVersion
+from workflows.models import IdempotencyKey, NodeRun, Run, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -88,6 +88,21 @@ class WorkflowAdmin(admin.ModelAdmin):
             obj.save()
         services.update_workflow(obj, user=request.user,
                                  definition=form.cleaned_data["definition"])
+
+    # Deleting follows services.delete_workflow (soft deletion): the workflow leaves the
+    # admin and the API, its versions stay for the runs that ran them. The confirmation
+    # page lists only the workflows: nothing else is deleted.
+    def delete_model(self, request: HttpRequest, obj: Workflow) -> None:
+        services.delete_workflow(obj)
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet[Workflow]) -> None:
+        for workflow in queryset:
+            services.delete_workflow(workflow)
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> tuple[Any, ...]:
+        workflows = list(objs)
+        return ([str(w) for w in workflows],
+                {Workflow._meta.verbose_name_plural: len(workflows)}, set(), [])
 
     def get_urls(self) -> list[Any]:
         custom = [
@@ -283,6 +298,25 @@ class RunAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+@admin.register(IdempotencyKey)
+class IdempotencyKeyAdmin(admin.ModelAdmin):
+    """Read-only: which keys were used, by whom, for which run, with what answer (they
+    are written by the execute endpoints and deleted by prune_runs after 24 hours)."""
+
+    list_display = ["key", "user", "created_at", "response_status", "run_id"]
+    list_select_related = ["user"]
+    search_fields = ["key", "=run_id"]
+    readonly_fields = ["key", "user", "created_at", "request_hash", "run_id",
+                       "response_status", "response_body"]
+    show_facets = admin.ShowFacets.NEVER
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
 

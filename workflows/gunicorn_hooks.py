@@ -10,20 +10,31 @@ prometheus_client at import time: it runs in the master, before the app is loade
 - `child_exit`: marks a dead worker, so its live gauges (requests in progress, worker
   slots) stop counting. Its counters and histograms stay (they are history), folded into
   one archive file per type so that recycled workers do not slow every scrape.
-- `post_worker_init`: the worker adds its request slots and, with THAIYYAL_PPROF=1,
-  starts the profiling agent that lets any worker sample every worker.
+- `post_worker_init`: the worker adds its request slots, starts its reaper (runs whose
+  worker died are marked `interrupted` by the server itself, every few seconds; see
+  workflows/maintenance.py) and, with THAIYYAL_PPROF=1, starts the profiling agent that
+  lets any worker sample every worker.
+- `start_probe_listener` (`when_ready`), `close_probe_listener_in_worker` (`post_fork`),
+  `stop_probe_listener` (`on_exit`): `/healthz` and `/readyz` on THAIYYAL_PROBE_BIND,
+  answered by the master (thaiyyal/probe_listener.py).
 """
 
 from __future__ import annotations
 
 import glob
+import importlib
 import os
+import sys
 import tempfile
+from functools import partial
 from typing import Any
 
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 PPROF_DIR_ENV = "THAIYYAL_PPROF_DIR"
 SERVER_PID_ENV = "THAIYYAL_SERVER_PID"
+PROBE_BIND_ENV = "THAIYYAL_PROBE_BIND"
+
+_probe_listener: Any = None
 
 
 def prepare_environment() -> None:
@@ -71,7 +82,66 @@ def post_worker_init(worker: Any) -> None:
     from workflows.metrics import register_worker
 
     register_worker(int(getattr(worker.cfg, "threads", 1) or 1))
+    from workflows.maintenance import reaper
+
+    # A new worker usually replaces one that died: its first tick marks that worker's
+    # runs at once. A thread of its own: a slow or absent database never delays serving.
+    reaper.start()
     if os.environ.get("THAIYYAL_PPROF") == "1":
         from workflows.profiling.agent import start_agent
 
         start_agent(worker_timeout=getattr(worker.cfg, "timeout", None))
+
+
+def probe_bind(main_bind: list[str] | str) -> str | None:
+    """Where the probe listener listens: THAIYYAL_PROBE_BIND, `off` for nowhere, else the
+    main bind's host on port 8081."""
+    from thaiyyal.probe_listener import default_probe_bind
+
+    configured = os.environ.get(PROBE_BIND_ENV, "").strip()
+    if configured.lower() in {"off", "none", "0"}:
+        return None
+    if configured:
+        return configured
+    first = main_bind[0] if isinstance(main_bind, list) else main_bind
+    return default_probe_bind(first)
+
+
+def start_probe_listener(server: Any) -> None:
+    """In the master, once its listening sockets exist and before any worker is forked."""
+    global _probe_listener
+    from thaiyyal import probe_listener as probes
+    from thaiyyal.health import ping_new_connection
+
+    bind = probe_bind(server.cfg.bind)
+    if bind is None:
+        return
+    settings = importlib.import_module(os.environ.get("DJANGO_SETTINGS_MODULE",
+                                                      "thaiyyal.settings"))
+    database = settings.DATABASES["default"]
+    view = probes.ArbiterView(server)
+    try:
+        _probe_listener = probes.ProbeListener(
+            probes.parse_bind(bind), live=lambda: probes.liveness(view.state()),
+            stopping=lambda: not server.LISTENERS,
+            ping=partial(ping_new_connection, database,
+                         probes.READY_TIMEOUT_SECONDS)).start()
+    except (OSError, ValueError) as exc:
+        # A server whose probes cannot answer would be restarted by its orchestrator in a
+        # loop: better not to start, and say why.
+        server.log.error("probe listener: cannot listen on %s (%s=%s): %s", bind,
+                         PROBE_BIND_ENV, os.environ.get(PROBE_BIND_ENV, ""), exc)
+        sys.exit(1)
+    server.log.info("Probes (/healthz, /readyz) at: http://%s:%s",
+                    *_probe_listener.address[:2])
+
+
+def close_probe_listener_in_worker() -> None:
+    """In a worker just forked: it must not hold the master's probe port open."""
+    if _probe_listener is not None:
+        _probe_listener.close_in_child()
+
+
+def stop_probe_listener() -> None:
+    if _probe_listener is not None:
+        _probe_listener.close()

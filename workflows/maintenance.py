@@ -1,17 +1,20 @@
-"""Keeping run history honest and bounded: reap runs whose worker died, prune old runs."""
+"""Keeping run history honest and bounded: reap runs whose worker died, prune old runs,
+purge deleted workflows no run needs, forget expired idempotency keys."""
 
 from __future__ import annotations
 
+import logging
 import os
+import threading
 from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import QuerySet
+from django.db import DatabaseError, connections, transaction
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 
-from workflows.models import NodeRun, Run, RunStatus
+from workflows.models import IdempotencyKey, NodeRun, Run, RunStatus, Workflow
 from workflows.recording import this_worker
 
 
@@ -60,6 +63,79 @@ def _abandoned(run: Run, host: str, now: datetime, grace: int) -> str | None:
     return None
 
 
+#: the advisory lock key one server at a time holds while reaping ("thaiyyal-reaper")
+REAPER_LOCK_KEY = int.from_bytes(b"thaiyyal", "big") & 0x7FFF_FFFF_FFFF_FFFF
+
+log = logging.getLogger(__name__)
+
+
+def reap_once(grace_seconds: int | None = None) -> list[Run] | None:
+    """reap_interrupted under a PostgreSQL advisory lock: when another server (or worker) is
+    reaping, returns None at once instead of racing it over the same rows. The lock is
+    transaction-scoped (pg_try_advisory_xact_lock), so a pooled connection can never be
+    handed on still holding it, and a reaper that dies mid-way releases it."""
+    connection = connections[Run.objects.db]
+    if connection.vendor != "postgresql":
+        return reap_interrupted(grace_seconds=grace_seconds)
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_try_advisory_xact_lock(%s)", [REAPER_LOCK_KEY])
+            (locked,) = cursor.fetchone()
+        if not locked:
+            return None
+        return reap_interrupted(grace_seconds=grace_seconds)
+
+
+def reap_interval(grace_seconds: int) -> float:
+    """Seconds between the server's reaps: THAIYYAL_REAP_INTERVAL_SECONDS, at most half the
+    grace (so a run is reaped within its time limit plus the grace, not a tick later)."""
+    return max(0.5, min(float(settings.THAIYYAL_REAP_INTERVAL_SECONDS), grace_seconds / 2))
+
+
+class Reaper:
+    """The server's own reaper: one daemon thread per worker process reaps every
+    `reap_interval()`; the advisory lock makes the workers (and other servers on the same
+    database) take turns. A run is marked once its time limit plus the grace is past, or
+    as soon as its worker on this host is gone. No command to run."""
+
+    def __init__(self) -> None:
+        self._thread: threading.Thread | None = None
+        self._stop = threading.Event()
+
+    def start(self) -> None:
+        if self._thread is not None and self._thread.is_alive():
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._loop, name="thaiyyal-reaper", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        grace = settings.THAIYYAL_REAP_GRACE_SECONDS
+        interval = reap_interval(grace)
+        while not self._stop.is_set():
+            try:
+                # The tick's length comes off the grace: the reap then lands within limit
+                # plus grace, however the ticks fall.
+                reaped = reap_once(grace_seconds=max(0, int(grace - interval)))
+                if reaped:
+                    log.warning("marked %d run(s) interrupted: %s", len(reaped),
+                                ", ".join(str(run.id) for run in reaped))
+            except DatabaseError as exc:
+                log.info("reaper: database unavailable (%s); trying again in %gs",
+                         str(exc).strip()[:200], interval)
+            except Exception:  # noqa: BLE001 - the thread must outlive any one bad tick
+                log.exception("reaper tick failed")
+            finally:
+                connections.close_all()
+            self._stop.wait(interval)
+
+
+reaper = Reaper()
+
+
 def prune_runs(*, older_than_days: int | None = None, keep_per_workflow: int | None = None,
                chunk_size: int = 1000, now: datetime | None = None) -> int:
     """Delete finished runs (and their node runs) older than `older_than_days`, and beyond
@@ -99,3 +175,44 @@ def _delete_ids(ids: list[Any]) -> int:
         NodeRun.objects.filter(run_id__in=ids).delete()
         _, per_model = Run.objects.filter(id__in=ids).delete()
     return per_model.get(Run._meta.label, 0)
+
+
+#: how long a deleted workflow is kept even when no run references it: far longer than any
+#: run can last, so a run still in flight when it was deleted has recorded its version
+PURGE_DELETED_AFTER = timedelta(days=1)
+
+
+def purge_deleted_workflows(*, now: datetime | None = None, chunk_size: int = 1000) -> int:
+    """Delete for good (with their versions) the workflows deleted more than a day ago
+    that no run references. Workflows with runs stay until those runs are pruned.
+    Returns the number of workflows purged."""
+    now = now or timezone.now()
+    referenced = Run.objects.filter(workflow_id=OuterRef("pk"))
+    referenced_version = Run.objects.filter(version__workflow_id=OuterRef("pk"))
+    purgeable = (Workflow.all_objects
+                 .filter(deleted_at__lt=now - PURGE_DELETED_AFTER)
+                 .exclude(Exists(referenced)).exclude(Exists(referenced_version))
+                 .order_by("deleted_at"))
+    purged = 0
+    while True:
+        ids = list(purgeable.values_list("id", flat=True)[:chunk_size])
+        if not ids:
+            return purged
+        with transaction.atomic():
+            _, per_model = Workflow.all_objects.filter(id__in=ids).delete()
+        purged += per_model.get(Workflow._meta.label, 0)
+
+
+def prune_idempotency_keys(*, now: datetime | None = None, chunk_size: int = 1000) -> int:
+    """Delete idempotency keys past their lifetime (they are already ignored); returns
+    how many."""
+    from workflows.idempotency import expired_before
+
+    expired = IdempotencyKey.objects.filter(created_at__lt=expired_before(now)).order_by(
+        "created_at")
+    deleted = 0
+    while True:
+        ids = list(expired.values_list("id", flat=True)[:chunk_size])
+        if not ids:
+            return deleted
+        deleted += IdempotencyKey.objects.filter(id__in=ids).delete()[0]

@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 def new_run_id() -> uuid.UUID:
@@ -23,9 +24,23 @@ def new_run_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+class LiveWorkflowManager(models.Manager["Workflow"]):
+    """Workflows that are not deleted: what the API, the admin and execute see."""
+
+    def get_queryset(self) -> models.QuerySet[Workflow]:
+        return super().get_queryset().filter(deleted_at__isnull=True)
+
+
 class Workflow(models.Model):
     """A named workflow. Its definition lives in versions; `current_version` is the one
-    that runs unless a caller names another."""
+    that runs unless a caller names another.
+
+    Deleting a workflow only sets `deleted_at` (services.delete_workflow): it disappears
+    from `Workflow.objects` (lists, details, execute), while its versions stay, so a run
+    still in flight can record the version it ran and old runs keep theirs. Deleted
+    workflows no run references are purged later (maintenance.purge_deleted_workflows).
+    `Workflow.all_objects` sees every row; related lookups (`run.workflow`) do too.
+    """
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200)
@@ -37,11 +52,20 @@ class Workflow(models.Model):
                                         on_delete=models.SET_NULL, related_name="+")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    #: when it was deleted; null while it is live
+    deleted_at = models.DateTimeField(null=True, blank=True)
+
+    objects = LiveWorkflowManager()
+    all_objects: models.Manager[Workflow] = models.Manager()
 
     class Meta:
         ordering = ["name", "id"]
+        base_manager_name = "all_objects"
         constraints = [
-            models.UniqueConstraint(fields=["owner", "slug"], name="workflow_unique_owner_slug"),
+            # Among live workflows only: a deleted workflow's slug is free again.
+            models.UniqueConstraint(fields=["owner", "slug"],
+                                    condition=models.Q(deleted_at__isnull=True),
+                                    name="workflow_unique_owner_slug_live"),
         ]
         indexes = [models.Index(fields=["owner", "-updated_at"], name="workflow_owner_updated")]
 
@@ -150,3 +174,33 @@ class NodeRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.node_id} ({self.status})"
+
+
+class IdempotencyKey(models.Model):
+    """An `Idempotency-Key` a user sent with an execute request (Stripe's model): the
+    first request inserts it (the unique constraint decides which of concurrent requests
+    runs), links the run it starts, and stores its answer, which later requests with the
+    same key replay for 24 hours (workflows/idempotency.py)."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                             related_name="+", db_index=False)
+    key = models.CharField(max_length=255)
+    #: sha256 of the request's method, path, query and body: the same key with another
+    #: request is refused
+    request_hash = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    #: the run the first request started (its row may come later, or never for an
+    #: unrecorded ad-hoc run); no foreign key, so the key can be written first
+    run_id = models.UUIDField(null=True, blank=True)
+    #: the first request's answer, once it is known
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_body = models.TextField(blank=True, default="")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="idempotencykey_unique_user_key"),
+        ]
+        indexes = [models.Index(fields=["created_at"], name="idempotencykey_created")]
+
+    def __str__(self) -> str:
+        return f"{self.key} ({self.response_status or 'pending'})"

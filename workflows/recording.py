@@ -8,10 +8,17 @@ mark `interrupted`; the end then updates that row instead of inserting it.
 
 One scheduler thread per process does the timing for every run (a thread per run would
 cost ~0.2 ms of every request just to start and stop it).
+
+When the database goes away at the end of a run, the final write is retried briefly on a
+fresh connection; after that the caller gets DatabaseUnavailable (the API answers 503)
+and the run's outcome waits in the process's pending outcomes, written as `failed` with
+the reason once the database answers (docs/reliability.md).
 """
 
 from __future__ import annotations
 
+import collections
+import contextlib
 import functools
 import heapq
 import itertools
@@ -21,13 +28,15 @@ import math
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError, connections, transaction
+from django.db import DatabaseError, InterfaceError, OperationalError, connections, transaction
+from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from workflows.models import NodeRun, Run
+from workflows.models import NodeRun, Run, RunStatus
 
 log = logging.getLogger(__name__)
 
@@ -129,11 +138,40 @@ class RunRecorder:
             self._ended = True
             return self._inserted
 
-    def finish(self, node_rows: list[dict[str, Any]]) -> None:
-        """Write the finished run (fields already set on `self.run`) and its node runs
-        (NodeRun field values, without `run`) in one transaction. Returns only once that
-        is committed."""
+    def finish(self, *, status: str, duration_ms: float, execution_id: str, final_output: Any,
+               error: dict[str, Any] | None, node_rows: list[dict[str, Any]]) -> None:
+        """Write the finished run and its node runs (NodeRun field values, without `run`;
+        `final_output` already capped) in one transaction. Returns only once that is
+        committed.
+
+        The timer is stopped before the run's fields change: a `running` row committed
+        afterwards could otherwise carry this outcome without its node runs, and stay so
+        if this write fails. A lost database connection is retried for
+        FINAL_WRITE_RETRY_SECONDS; then the run is left to the pending outcomes (written
+        `failed` once the database is back) and DatabaseUnavailable is raised: the caller
+        must not tell its client the run succeeded."""
         inserted = self._end()
+        run = self.run
+        run.status = status
+        run.finished_at = timezone.now()
+        run.duration_ms = round(duration_ms, 3)
+        run.execution_id = execution_id
+        run.final_output = final_output
+        run.error = error
+        try:
+            with_retries(lambda: self._write(inserted, node_rows), done=self._written)
+        except (OperationalError, InterfaceError) as exc:
+            pending_outcomes.add(run, f"the run ended ({status}) but the database "
+                                 f"was unreachable when it was to be recorded ({exc}); its "
+                                 "client was answered 503 and its results were not kept")
+            raise DatabaseUnavailable(str(exc)) from exc
+
+    def _written(self) -> bool:
+        """Whether a write that lost its connection had committed all the same (the
+        commit's acknowledgement is what was lost): the row carries this finish time."""
+        return Run.objects.filter(pk=self.run.pk, finished_at=self.run.finished_at).exists()
+
+    def _write(self, inserted: bool, node_rows: list[dict[str, Any]]) -> None:
         connection = connections[Run.objects.db]
         if not inserted and connection.vendor == "postgresql" and not connection.in_atomic_block:
             insert_in_one_statement(connection, self.run, node_rows)
@@ -155,6 +193,124 @@ class RunRecorder:
         """The run never started (e.g. its inputs were refused): leave no trace."""
         if self._end():
             Run.objects.filter(pk=self.run.pk).delete()
+
+
+class DatabaseUnavailable(OperationalError):
+    """The database could not be reached in time: the API answers 503 with Retry-After."""
+
+
+#: how long the final write of a run keeps trying after its connection was lost: a
+#: database that restarts or fails over comes back within this without losing the answer
+FINAL_WRITE_RETRY_SECONDS = 1.5
+
+
+def with_retries(write: Callable[[], None], done: Callable[[], bool],
+                 retry_for: float = FINAL_WRITE_RETRY_SECONDS) -> None:
+    """`write()`, tried again on a fresh connection while the database connection is what
+    fails (a query error is not retried), for up to `retry_for` seconds. Before each
+    retry, `done()` says whether the lost attempt had committed after all."""
+    connection = connections[Run.objects.db]
+    deadline = time.monotonic() + retry_for
+    delay = 0.05
+    retrying = False
+    while True:
+        try:
+            if not (retrying and done()):
+                write()
+            return
+        except (OperationalError, InterfaceError):
+            if connection.in_atomic_block or time.monotonic() + delay > deadline:
+                raise
+            retrying = True
+        # The broken connection goes back to the pool, which discards it.
+        with contextlib.suppress(Exception):
+            connection.close()
+        time.sleep(delay)
+        delay = min(delay * 2, 0.4)
+
+
+class _PendingOutcomes:
+    """Runs whose end could not be written (the database was away): written as `failed`,
+    with the reason, by one thread per process that tries every RETRY_SECONDS until the
+    database answers. Never as `succeeded`: their clients were not told so. Bounded: past
+    MAX_PENDING the oldest are dropped (a `running` row left by one is the reaper's)."""
+
+    RETRY_SECONDS = 1.0
+    MAX_PENDING = 1000
+
+    def __init__(self) -> None:
+        self._queue: collections.deque[tuple[Run, str]] = collections.deque(
+            maxlen=self.MAX_PENDING)
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self._thread: threading.Thread | None = None
+
+    def add(self, run: Run, reason: str) -> None:
+        with self._lock:
+            self._queue.append((run, reason))
+            if self._pid != os.getpid() or self._thread is None or not self._thread.is_alive():
+                self._pid = os.getpid()
+                self._thread = threading.Thread(target=self._loop, name="thaiyyal-outcomes",
+                                                daemon=True)
+                self._thread.start()
+
+    def _loop(self) -> None:
+        while True:
+            time.sleep(self.RETRY_SECONDS)
+            try:
+                self.flush()
+            finally:
+                connections.close_all()
+            with self._lock:
+                if not self._queue:
+                    self._thread = None
+                    return
+
+    def flush(self) -> int:
+        """Write what can be written now; returns how many were."""
+        written = 0
+        while True:
+            with self._lock:
+                if not self._queue:
+                    return written
+                run, reason = self._queue[0]
+            try:
+                write_failed_outcome(run, reason)
+            except (OperationalError, InterfaceError):
+                log.info("run %s: outcome not written yet (database unreachable)", run.id)
+                return written
+            except DatabaseError:
+                # Not the connection: retrying cannot help, and must not hold up the rest.
+                log.exception("run %s: outcome cannot be written; dropped", run.id)
+            with self._lock:
+                if self._queue and self._queue[0][0] is run:
+                    self._queue.popleft()
+            written += 1
+
+
+pending_outcomes = _PendingOutcomes()
+
+
+def write_failed_outcome(run: Run, reason: str) -> None:
+    """Mark `run` failed with `reason`: its `running` row if there is one, or the row of
+    a final write whose commit went through unacknowledged (it has this run's finish
+    time), else a new row. A row another writer finished (the reaper) is left as it is."""
+    error = {"code": "database_unavailable", "node_id": None, "message": reason}
+    fields = {"status": RunStatus.FAILED, "finished_at": run.finished_at or timezone.now(),
+              "duration_ms": run.duration_ms, "execution_id": run.execution_id,
+              "final_output": None, "error": error}
+    ours = Q(status=RunStatus.RUNNING)
+    if run.finished_at is not None:
+        ours |= Q(finished_at=run.finished_at)
+    with transaction.atomic():
+        if Run.objects.filter(ours, pk=run.pk).update(**fields):
+            return
+        if Run.objects.filter(pk=run.pk).exists():
+            return
+        for name, value in fields.items():
+            setattr(run, name, value)
+        run.inputs = storable(run.inputs)
+        run.save(force_insert=True)
 
 
 def insert_in_one_statement(connection: Any, run: Run, node_rows: list[dict[str, Any]]) -> None:
@@ -247,16 +403,6 @@ def valid_text(text: str) -> str:
     except UnicodeEncodeError:
         return text.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
     return text
-
-
-def finish_fields(run: Run, status: str, duration_ms: float, execution_id: str,
-                  final_output: Any, error: dict[str, Any] | None, output_cap: int) -> None:
-    run.status = status
-    run.finished_at = timezone.now()
-    run.duration_ms = round(duration_ms, 3)
-    run.execution_id = execution_id
-    run.final_output, _ = capped_json(final_output, output_cap)
-    run.error = error
 
 
 def capped_json(value: Any, cap: int) -> tuple[Any, bool]:

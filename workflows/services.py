@@ -7,9 +7,12 @@ definitions (every change a new version).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
+import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any, TypeAlias
@@ -30,7 +33,7 @@ from engine.observe import Observer
 from workflows.loading import LoadedWorkflows
 from workflows.metrics import run_observer
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion, new_run_id
-from workflows.recording import RunRecorder, capped_json, finish_fields, this_worker
+from workflows.recording import DatabaseUnavailable, RunRecorder, capped_json, this_worker
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +48,8 @@ class Execution:
     run_id: Any | None
     limits: Limits
     workflow: engine.Workflow
+    #: what the caller's `answer` made of it (the encoded response), before it was recorded
+    answer: Any = None
 
     def node_path(self, node_id: str | None) -> str:
         """The JSON path of a node in the payload, e.g. `$.nodes[3]`."""
@@ -183,28 +188,39 @@ def nul_paths(value: Any, path: str = "$") -> list[str]:
 
 def execute_payload(payload: Any, *, user: User, limits: Limits | None = None,
                     record: bool | None = None, observer: Observer | None = None,
-                    raw: bytes | None = None) -> Execution:
+                    raw: bytes | None = None, run_id: uuid.UUID | None = None,
+                    answer: Callable[[Execution], Any] | None = None) -> Execution:
     """Run an ad-hoc payload. Recorded unless THAIYYAL_RECORD_ADHOC_RUNS is off (or
-    `record` says otherwise). Raises PayloadError for an invalid payload."""
+    `record` says otherwise), under `run_id` when the caller chose it (an idempotency key
+    names its run before it starts). Raises PayloadError for an invalid payload.
+
+    `answer(execution)` (the API's response encoder) is called before the run is recorded;
+    its value is the returned Execution's `answer`. If it cannot encode the result, the
+    run is recorded failed (`unencodable_result`) and answered as such. DatabaseUnavailable
+    means the outcome could not be recorded: the client must not be told it succeeded."""
     workflow = load_payload(payload, raw)
     if record is None:
         record = settings.THAIYYAL_RECORD_ADHOC_RUNS
-    return _execute(workflow, user=user, limits=limits, record=record, observer=observer)
+    return _execute(workflow, user=user, limits=limits, record=record, observer=observer,
+                    answer=answer, run_id=run_id)
 
 
 def execute_version(version: WorkflowVersion, *, user: User,
                     inputs: dict[str, Any] | None = None, limits: Limits | None = None,
-                    observer: Observer | None = None) -> Execution:
-    """Run a stored version (any version, not only the current one), always recorded.
-    `inputs` override the workflow's context variables by name; an unknown name or a
-    value of the wrong type raises PayloadError (paths `$.inputs.<name>`)."""
+                    observer: Observer | None = None,
+                    run_id: uuid.UUID | None = None,
+                    answer: Callable[[Execution], Any] | None = None) -> Execution:
+    """Run a stored version (any version, not only the current one), always recorded
+    (under `run_id` when the caller chose it). `inputs` override the workflow's context
+    variables by name; an unknown name or a value of the wrong type raises PayloadError
+    (paths `$.inputs.<name>`). `answer` as for execute_payload."""
     workflow = load_version(version)
     return _execute(workflow, user=user, limits=limits, record=True, observer=observer,
-                    version=version, inputs=inputs)
+                    version=version, inputs=inputs, answer=answer, run_id=run_id)
 
 
 def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVersion | None]:
-    """A workflow `user` may run (their own, or any for staff) and its current version,
+    """A live workflow `user` may run (their own, or any for staff) and its current version,
     in one fixed SQL statement. Raises Workflow.DoesNotExist otherwise.
 
     This is the stored-execute hot path: the equivalent ORM query (select_related and
@@ -238,25 +254,32 @@ def _workflow_to_run_sql(alias: str) -> str:
     workflows, versions = (quote(m._meta.db_table) for m in (Workflow, WorkflowVersion))
     return (f"SELECT w.id, w.name, w.owner_id, w.current_version_id, v.number, v.checksum "
             f"FROM {workflows} w LEFT JOIN {versions} v ON v.id = w.current_version_id "
-            f"WHERE w.id = %s AND (%s OR w.owner_id = %s)")
+            f"WHERE w.id = %s AND w.deleted_at IS NULL AND (%s OR w.owner_id = %s)")
 
 
 def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, record: bool,
              observer: Observer | None, version: WorkflowVersion | None = None,
-             inputs: dict[str, Any] | None = None) -> Execution:
+             inputs: dict[str, Any] | None = None,
+             answer: Callable[[Execution], Any] | None = None,
+             run_id: uuid.UUID | None = None) -> Execution:
     limits = limits or server_limits()
     label = str(version.workflow_id) if version is not None else None
     if not record:
         observer = run_observer(observer, workflow=label)  # metrics and the JSON run log
-        return Execution(workflow.execute(limits=limits, observer=observer, inputs=inputs,
-                                          services=engine_services()),
-                         None, limits, workflow)
+        result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
+                                  services=engine_services())
+        execution = Execution(result, None, limits, workflow)
+        try:
+            return _answered(execution, answer)
+        except _UNENCODABLE as exc:
+            return _answered(_unencodable(execution, exc), answer)
     host, pid = this_worker()
-    run = Run(id=new_run_id(), version=version,
+    cap = settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES
+    run = Run(id=run_id or new_run_id(), version=version,
               workflow_id=version.workflow_id if version is not None else None,
               status=RunStatus.RUNNING, started_at=timezone.now(), limits=limits.to_dict(),
-              inputs=capped_json(inputs, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES)[0]
-              if inputs else None, node_count=workflow.node_count,
+              inputs=capped_json(inputs, cap)[0] if inputs else None,
+              node_count=workflow.node_count,
               requested_by=user if user is not None and user.is_authenticated else None,
               worker_host=host, worker_pid=pid)
     recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS)
@@ -269,25 +292,104 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
         recorder.discard()
         raise
     except Exception as exc:
-        # An engine defect, not the user's doing: keep the evidence, then let it surface.
+        # An engine defect, not the user's doing: keep the evidence, then let it surface
+        # (the API answers a JSON 500).
         log.exception("run %s crashed", run.id)
-        elapsed = (timezone.now() - run.started_at).total_seconds() * 1000
-        finish_fields(run, RunStatus.FAILED, elapsed, "", None,
-                      {"code": "internal_error", "node_id": None,
-                       "message": f"{type(exc).__name__}: {exc}"}, 0)
-        recorder.finish([])
+        _record_failure(recorder, "internal_error", f"{type(exc).__name__}: {exc}")
         raise
-    finish_fields(run, result.status, result.duration_ms, result.execution_id,
-                  result.final_output, result.error, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES)
-    recorder.finish(node_rows(result, settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES))
-    return Execution(result, run.id, limits, workflow)
+    # The answer is encoded before the run is recorded: a result the client cannot be
+    # sent must not be recorded as succeeded (that encoding is the one the response
+    # uses, so it is not paid twice).
+    try:
+        execution, final_output, rows = _encoded(Execution(result, run.id, limits, workflow),
+                                                 answer, cap)
+    except Exception as exc:
+        log.exception("run %s could not be answered", run.id)
+        _record_failure(recorder, "internal_error", f"{type(exc).__name__}: {exc}")
+        raise
+    result = execution.result
+    try:
+        recorder.finish(status=result.status, duration_ms=result.duration_ms,
+                        execution_id=result.execution_id, final_output=final_output,
+                        error=result.error, node_rows=rows)
+    except DatabaseUnavailable:
+        raise
+    except Exception as exc:
+        # The result could not be stored (not for want of a database): the client gets a
+        # JSON 500, so the record says failed, with why.
+        log.exception("run %s could not be recorded", run.id)
+        _record_failure(recorder, "recording_failed",
+                        f"the run's result could not be recorded: {type(exc).__name__}: {exc}")
+        raise
+    return execution
 
 
-def node_rows(result: Result, output_cap: int) -> list[dict[str, Any]]:
+def _encoded(execution: Execution, answer: Callable[[Execution], Any] | None,
+             cap: int) -> tuple[Execution, Any, list[dict[str, Any]]]:
+    """The execution with its answer, its final output as stored and its node rows; a
+    result that cannot be encoded becomes a failed execution (see _unencodable)."""
+    try:
+        answered = _answered(execution, answer)
+        return (answered, capped_json(execution.result.final_output, cap)[0],
+                node_rows(execution.result, cap))
+    except _UNENCODABLE as exc:
+        failed = _answered(_unencodable(execution, exc), answer)
+        return failed, None, unencodable_node_rows(failed.result, cap)
+
+
+#: what json.dumps raises on a value it cannot write: an integer past Python's digit
+#: limit (ValueError), nesting deeper than the stack allows (RecursionError)
+_UNENCODABLE = (ValueError, RecursionError, TypeError)
+
+
+def _answered(execution: Execution, answer: Callable[[Execution], Any] | None) -> Execution:
+    if answer is None:
+        return execution
+    return dataclasses.replace(execution, answer=answer(execution))
+
+
+def _unencodable(execution: Execution, exc: BaseException) -> Execution:
+    """The run as failed: its result cannot be written as JSON (for the client or the
+    record). Its values are dropped; its nodes' statuses and timings are kept."""
+    result = execution.result
+    message = ("the run's result cannot be encoded as JSON: "
+               f"{type(exc).__name__}: {str(exc)[:200]}")
+    failed = dataclasses.replace(
+        result, status=RunStatus.FAILED, final_output=None, node_results={},
+        error={"code": "unencodable_result", "node_id": None, "message": message},
+        errors=[*result.errors, message])
+    failed._nodes = result.nodes
+    return dataclasses.replace(execution, result=failed)
+
+
+def _record_failure(recorder: RunRecorder, code: str, message: str) -> None:
+    message = message[:1000]
+    elapsed = (timezone.now() - recorder.run.started_at).total_seconds() * 1000
+    recorder.finish(status=RunStatus.FAILED, duration_ms=elapsed, execution_id="",
+                    final_output=None, node_rows=[],
+                    error={"code": code, "node_id": None, "message": message})
+
+
+def unencodable_node_rows(result: Result, output_cap: int) -> list[dict[str, Any]]:
+    """node_rows for a run whose outputs could not all be encoded: each output that can be
+    is kept; the others are stored as null with the reason."""
+    rows = node_rows(result, 1, outputs=False)
+    for row in rows:
+        if row["node_id"] not in result.node_results:
+            continue
+        try:
+            row["output"], row["output_truncated"] = capped_json(
+                result.node_results[row["node_id"]], output_cap)
+        except _UNENCODABLE as exc:
+            row["error"] = row["error"] or f"output cannot be encoded as JSON: {exc}"[:500]
+    return rows
+
+
+def node_rows(result: Result, output_cap: int, outputs: bool = True) -> list[dict[str, Any]]:
     """The run's NodeRun rows as field values (not model instances: building those cost
     more than inserting them)."""
     rows = []
-    results = result.node_results
+    results = result.node_results if outputs else {}
     for node in result.nodes:
         if node.id in results:
             output, truncated = capped_json(results[node.id], output_cap)
@@ -313,7 +415,9 @@ def definition_checksum(definition: Any) -> str:
 
 def create_workflow(*, owner: AbstractBaseUser, name: str, definition: Any,
                     description: str = "") -> Workflow:
-    """A new workflow with `definition` as version 1. Raises PayloadError if invalid."""
+    """A new workflow with `definition` as version 1, stored in canonical form (the
+    editor's type names and camelCase keys rewritten). Raises PayloadError if invalid."""
+    definition = engine.canonical_definition(definition)
     validate_stored_definition(definition)
     with transaction.atomic():
         workflow = Workflow.objects.create(owner=owner, name=name, description=description,
@@ -330,6 +434,7 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
     current one becomes a new version (returned); earlier versions are kept. Raises
     PayloadError if the definition is invalid."""
     if definition is not None:
+        definition = engine.canonical_definition(definition)
         validate_stored_definition(definition)
     with transaction.atomic():
         if name is not None and name != workflow.name:
@@ -341,7 +446,10 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
             current = workflow.current_version
             if current is None or current.checksum != definition_checksum(definition):
                 version = _add_version(workflow, definition, user)
-        workflow.save()
+        # Never `deleted_at`: a delete that committed while this request held the workflow
+        # must not be undone by saving the copy it loaded before.
+        workflow.save(update_fields=["name", "description", "owner", "current_version",
+                                     "updated_at"])
     return version
 
 
@@ -355,6 +463,17 @@ def _add_version(workflow: Workflow, definition: Any, user: Any) -> WorkflowVers
         created_by=user if user is not None and user.is_authenticated else None)
     workflow.current_version = version
     return version
+
+
+def delete_workflow(workflow: Workflow) -> None:
+    """Delete a workflow for its users: from now on it is hidden from lists and details and
+    cannot be run. Its versions stay: a run of it still in flight records the version it
+    ran, and the history keeps showing it (soft deletion; see Workflow). Its slug is free
+    for a new workflow. Deleting a deleted workflow changes nothing."""
+    now = timezone.now()
+    Workflow.all_objects.filter(pk=workflow.pk, deleted_at__isnull=True).update(
+        deleted_at=now, updated_at=now)
+    workflow.deleted_at = now
 
 
 def free_slug(owner: AbstractBaseUser, name: str) -> str:

@@ -150,14 +150,21 @@ class Server:
     port: int
     log: Path
     process: subprocess.Popen | None = None
+    #: servers run side by side: each probe listener needs a port of its own too
+    probe_port: int = field(default_factory=free_port)
 
     @property
     def base(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    @property
+    def probe_base(self) -> str:
+        return f"http://127.0.0.1:{self.probe_port}"
+
     def start(self, env: dict[str, str], workers: int | None) -> None:
         command = [str(Path(sys.executable).with_name("thaiyyal")), "serve", "--no-migrate",
-                   "--bind", f"127.0.0.1:{self.port}"]
+                   "--bind", f"127.0.0.1:{self.port}",
+                   "--probe-bind", f"127.0.0.1:{self.probe_port}"]
         if workers:
             command += ["--workers", str(workers)]
         # Our own session: stop() signals exactly this server's process group.

@@ -160,10 +160,30 @@ class Program:
     size: int = 1
 
 
+#: Thaiyyal binds the current item as `variables.item` (and `variables.index`, `variables.input`)
+#: in every per-item evaluation, besides `item` and `index`. Per item (`index` set) they are
+#: the item's; otherwise a user variable of that name wins, as in Thaiyyal's Evaluate.
+_LOOP_VARIABLES = {
+    "item": "(item if index is not None else _s.variables.get('item', item))",
+    "index": "(index if index is not None else _s.variables.get('index'))",
+    "input": "(input_ if index is not None else _s.variables.get('input', input_))",
+}
+
+
+def _loop_variable(node: Node) -> str | None:
+    """`item`, `index` or `input` for `variables.item` & co (literal keys only)."""
+    if isinstance(node, ScopeField) and node.scope == "variables" \
+            and isinstance(node.key, Literal) and node.key.value in _LOOP_VARIABLES:
+        return str(node.key.value)
+    return None
+
+
 def generate(tree: Node) -> Program:
     generator = _Generator()
     code = generator.node(tree, 0)
     roots = {n.name for n in walk(tree) if isinstance(n, Root)}
+    # `variables.*` loop names read `index` (to tell per-item from not) and `input`
+    roots |= {"index", "input"} if any(_loop_variable(n) for n in walk(tree)) else set()
     return Program(code.text, code.kind, "".join(generator.hoisted), "index" in roots,
                    "input" in roots, generator.unbounded_sum and code.kind in ("number", "any"),
                    len(walk(tree)))
@@ -316,6 +336,9 @@ class _Generator:
 
     def gen_ScopeField(self, node: ScopeField, depth: int) -> Code:
         mapping = f"_s.{_SCOPE_ATTRIBUTES[node.scope]}"
+        loop_name = _loop_variable(node)
+        if loop_name is not None:
+            return Code(_LOOP_VARIABLES[loop_name])
         if isinstance(node.key, Literal) and node.key.value.__class__ is str:
             return Code(f"{mapping}.get({node.key.value!r})")
         return Code(f"_scope_get({mapping}, {self.node(node.key, depth).text})")

@@ -16,6 +16,7 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from engine.errors import ExpressionError
+from engine.nodes.values import json_key
 
 from . import dates
 from .runtime import (
@@ -252,30 +253,11 @@ def _unique(scope: Scope, values: Any) -> list[Any]:
     seen: set[Any] = set()
     out = []
     for value in values:
-        key = identity(value, 0)
+        key = json_key(value)  # the one equality rule (engine.nodes.values)
         if key not in seen:
             seen.add(key)
             out.append(value)
     return check_array(scope, out)
-
-
-def identity(value: Any, depth: int) -> Any:
-    """A hashable stand-in so equal JSON values (1 and 1.0, equal objects) match once."""
-    if depth > 100:
-        raise ExpressionError("unique(): values are nested too deeply")
-    cls = value.__class__
-    if value is None or cls is str:
-        return (cls.__name__, value)
-    if cls is bool:
-        return ("bool", value)
-    if cls is int or cls is float:
-        return ("number", value)
-    if isinstance(value, list | tuple):
-        return ("array", tuple(identity(v, depth + 1) for v in value))
-    if isinstance(value, Mapping):
-        return ("object", tuple(sorted((str(k), identity(v, depth + 1))
-                                       for k, v in value.items())))
-    raise ExpressionError(f"unique(): cannot compare {type_name(value)}")
 
 
 def _zip(scope: Scope, *arrays: Any) -> list[list[Any]]:

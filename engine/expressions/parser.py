@@ -140,8 +140,12 @@ class _Parser:
             if prec is None or prec <= min_prec:
                 return left
             self.advance()
-            right = self.binary(prec)
             op = str(token.value)
+            if op in ("&&", "||") and self.at_op(*_COMPARISONS):
+                # `>100 && <200`: each side of && / || may be a shorthand (as in Thaiyyal)
+                right = self.binary(prec, Subject(self.token.column))
+            else:
+                right = self.binary(prec)
             if op in ("&&", "||"):
                 left = Logical(op, left, right, token.column)
             else:

@@ -29,27 +29,21 @@ and str operations written below.
 from __future__ import annotations
 
 import math
-import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from engine.bounds import SAFE_INTEGER, js_number
 from engine.errors import ExpressionError, LimitExceeded
+from engine.metering import METER_FROM, WORK_SLICE, meter
+from engine.metering import work as _work
+from engine.nodes.values import json_equal, numeric_text
 
 from .scope import Scope
 
 NUMBER_TYPES = (int, float)
 # JS Number(): optional sign, digits with optional fraction (or a leading dot), exponent,
 # surrounding whitespace allowed. No hex, no "Infinity", no empty string (JS makes "" 0).
-# Written so that no two parts can match the same digits: linear time on any text
-# (`\d+\.?\d*` took 5 ms on 399 digits and an `x`, once per comparison).
-_NUMERIC = re.compile(r"\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?\s*\Z")
-# Work is metered in items touched (compared, copied, joined, sorted...): every
-# WORK_SLICE of them (about a millisecond) the run's deadline is checked. Arrays and
-# strings shorter than METER_FROM are not metered: the bookkeeping would cost more.
-WORK_SLICE = 20_000
-METER_FROM = 64
 BIG_WORK = WORK_SLICE
 
 
@@ -90,16 +84,8 @@ def is_number(value: Any) -> bool:
     return cls is int or cls is float
 
 
-def numeric_string(text: str) -> int | float | None:
-    """The number a numeric string stands for, or None."""
-    if len(text) > 400 or not _NUMERIC.match(text):
-        return None
-    stripped = text.strip()
-    digits = stripped.lstrip("+-")
-    if len(digits) <= 15 and digits.isdigit():  # beyond 15 digits: may pass 2**53
-        return int(stripped)
-    number = float(stripped)
-    return number if math.isfinite(number) else None
+#: the one definition (engine.nodes.values); named here as the compiler and functions use it
+numeric_string = numeric_text
 
 
 def to_number(value: Any, what: str) -> int | float:
@@ -214,42 +200,14 @@ def start_budget(scope: Scope) -> None:
     BUDGET.left = BUDGET_FACTOR * scope.max_string_length
 
 
-def meter_for(check: Callable[[], None] | None) -> Callable[[], None] | None:
-    """Make `check` (a run's deadline check) the one `meter` calls on this thread, until
-    the next call; returns the previous one, for the caller to put back. The scheduler
-    sets it while it runs nodes: equality and the text of arrays, which get no scope,
-    then check the deadline of the run they work for."""
-    previous = getattr(BUDGET, "check", None)
-    BUDGET.check = check
-    return previous
-
-
 def work(scope: Scope, amount: int) -> None:
-    """Meter `amount` items of work; check the run's deadline once a slice is used up."""
-    left = getattr(BUDGET, "work", WORK_SLICE) - amount
-    if left <= 0:
-        BUDGET.work = WORK_SLICE
-        scope.check_deadline()
-        return
-    BUDGET.work = left
+    """Meter `amount` items of work (engine/metering.py) against the scope's deadline."""
+    _work(scope.check_deadline, amount)
 
 
 def check_deadline(scope: Scope) -> None:
     """For generated code, which reads no attribute it does not need."""
     scope.check_deadline()
-
-
-def meter(amount: int) -> None:
-    """`work` for helpers called without the scope (equality, text of arrays), for the run
-    whose nodes this thread is running (see `meter_for`)."""
-    left = getattr(BUDGET, "work", WORK_SLICE) - amount
-    if left <= 0:
-        BUDGET.work = WORK_SLICE
-        check = getattr(BUDGET, "check", None)
-        if check is not None:
-            check()
-        return
-    BUDGET.work = left
 
 
 def spend(scope: Scope, amount: int) -> None:
@@ -364,31 +322,8 @@ def truthy(value: Any) -> bool:
     return True
 
 
-def equal(a: Any, b: Any, depth: int = 0) -> bool:
-    if a is None or b is None:
-        return a is b
-    ca, cb = a.__class__, b.__class__
-    if ca is bool or cb is bool:
-        return ca is cb and a == b
-    a_num, b_num = ca is int or ca is float, cb is int or cb is float
-    if a_num and b_num:
-        return a == b
-    if ca is str and cb is str:
-        return a == b
-    if a_num and cb is str:
-        return a == numeric_string(b)
-    if b_num and ca is str:
-        return b == numeric_string(a)
-    if depth > 100:
-        raise ExpressionError("values are nested too deeply to compare")
-    if len(a) >= METER_FROM if isinstance(a, list | tuple | Mapping) else False:
-        meter(len(a))
-    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
-        return len(a) == len(b) and all(equal(x, y, depth + 1) for x, y in zip(a, b, strict=True))
-    if isinstance(a, Mapping) and isinstance(b, Mapping):
-        return len(a) == len(b) and all(
-            key in b and equal(value, b[key], depth + 1) for key, value in a.items())
-    return False
+#: `==` is Thaiyyal's JSON equality, the one rule (engine.nodes.values.json_equal)
+equal = json_equal
 
 
 def not_equal(a: Any, b: Any) -> bool:
@@ -505,9 +440,10 @@ def bare(holder: Any, name: str) -> Any:
 
 
 def subject(value: Any) -> Any:
-    """The left side of the `>= 18` shorthand: the value, or its `value` field."""
-    if isinstance(value, Mapping) and "value" in value:
-        return value["value"]
+    """The left side of the `>= 18` shorthand: the value, its `value` field, that one's
+    `value` field, and so on (Thaiyyal unwraps nested envelopes at every depth)."""
+    while isinstance(value, Mapping) and "value" in value:
+        value = value["value"]
     return value
 
 

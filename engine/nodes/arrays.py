@@ -21,7 +21,7 @@ from engine.bounds import SAFE_INTEGER, js_number
 from engine.errors import ExpressionError, LimitExceeded, NodeError
 from engine.nodes import values
 from engine.nodes.base import Field, Node, Report, register
-from engine.nodes.values import ARRAY_KEYS, is_number, json_type, truthy
+from engine.nodes.values import ARRAY_KEYS, is_number, json_key, json_type, truthy
 
 if TYPE_CHECKING:
     from engine.expressions import Expression
@@ -98,23 +98,6 @@ def value_key(value: Any) -> str:
     if is_number(value):
         return repr(value)
     return json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
-
-
-def identity_key(value: Any) -> str:
-    """A key equal for equal JSON values and different across types (`1` vs `"1"`),
-    with `1 == 1.0`."""
-    return json.dumps(_normalize_numbers(value), sort_keys=True, separators=(",", ":"),
-                      default=str)
-
-
-def _normalize_numbers(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, list):
-        return [_normalize_numbers(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _normalize_numbers(v) for k, v in value.items()}
-    return value
 
 
 def _whole(value: Any) -> int | None:
@@ -202,7 +185,8 @@ class SortNode(Node):
     nesting = 1  # items of its input, once, in an envelope
     fields = (
         Field("field", "string", default=""),
-        Field("order", "string", default="asc", choices=("asc", "desc"), fold_case=True),
+        Field("order", "string", default="asc", choices=("asc", "desc"), fold_case=True,
+              unsupported="sort order must be 'asc' or 'desc', got '{value}'"),
     )
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
@@ -302,7 +286,8 @@ class GroupByNode(Node):
     type_name = "group_by"
     fields = (
         Field("field", "string", required=True),
-        Field("aggregate", "string", default="count", choices=tuple(_AGGREGATE_KEYS)),
+        Field("aggregate", "string", default="count", choices=tuple(_AGGREGATE_KEYS),
+              unsupported="unknown aggregate function: {value}"),
         Field("value_field", "string", default=""),
     )
 
@@ -366,16 +351,19 @@ class UniqueNode(Node):
         if arr is None:
             return not_an_array(value)
         field = self.config.get("field") or ""
-        seen: set[str] = set()
+        seen: set[Any] = set()
         unique: list[Any] = []
         for item in checked(arr, ctx):
-            if field and isinstance(item, dict):
-                if field not in item:
-                    unique.append(item)
-                    continue
-                key = identity_key(item[field])
-            else:
-                key = identity_key(item)
+            try:
+                if field and isinstance(item, dict):
+                    if field not in item:
+                        unique.append(item)
+                        continue
+                    key = json_key(item[field])
+                else:
+                    key = json_key(item)
+            except ExpressionError as exc:  # nested too deeply
+                raise NodeError(f"unique: {exc}") from None
             if key not in seen:
                 seen.add(key)
                 unique.append(item)
@@ -487,7 +475,8 @@ class SampleNode(Node):
     type_name = "sample"
     fields = (
         Field("count", "number", default=1),
-        Field("method", "string", default="random", choices=("random", "first", "last")),
+        Field("method", "string", default="random", choices=("random", "first", "last"),
+              unsupported="unknown sample method: {value}"),
         Field("seed", "integer"),
     )
 

@@ -46,6 +46,10 @@ class Field:
     aliases: tuple[str, ...] = ()
     #: choices compared case-insensitively and stored lower-cased (Thaiyyal's editor varies case)
     fold_case: bool = False
+    #: Thaiyyal's words for a value not among `choices`, `{value}` standing for it
+    #: ("unsupported output type: {value}"): the load error starts with them, so clients
+    #: matching Thaiyyal's message still match
+    unsupported: str = ""
 
     def __post_init__(self) -> None:
         if self.kind not in FIELD_KINDS:
@@ -93,6 +97,12 @@ class Node(ABC):
     def setup(self) -> None:
         """Derive attributes from `self.config` once, at load."""
         return None
+
+    def given(self, name: str, default: Any = None) -> Any:
+        """Field `name` as the user wrote it (before conversion), or `default` when absent:
+        Thaiyyal's results echo some fields that way (a cache `ttl` of `"10m"`)."""
+        value = self.config.get("_given", {}).get(name)
+        return default if value is None else value
 
     @abstractmethod
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:

@@ -156,11 +156,14 @@ class SwitchNode(Node):
                 report("cases", problem)
         defaults = [i for i, c in enumerate(cases)
                     if isinstance(c, Mapping) and c.get("is_default") is True]
+        # Thaiyyal's words; unlike Thaiyyal, a switch without a default case is accepted
+        # (nothing matched selects `default_path`): see docs/compatibility.md
         if len(defaults) > 1:
-            report("cases", f"switch node must have at most one default case "
+            report("cases", f"switch node must have exactly one default case "
                             f"(found {len(defaults)})")
         elif defaults and defaults[0] != len(cases) - 1:
-            report("cases", "default case must be the last case")
+            report("cases", f"default case must be the last case in the array (found at "
+                            f"index {defaults[0]}, but last index is {len(cases) - 1})")
 
     def setup(self) -> None:
         self._cases = tuple(_build_case(case) for case in self.config.get("cases") or ())

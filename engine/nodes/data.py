@@ -378,7 +378,8 @@ class ParseNode(Node):
 
     type_name = "parse"
     fields = (Field("input_type", "string", default="auto",
-                    choices=("auto", *_PARSERS), fold_case=True),)
+                    choices=("auto", *_PARSERS), fold_case=True,
+                    unsupported="invalid input_type: {value}"),)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         if not inputs:
@@ -419,15 +420,40 @@ def format_table(data: Any, delimiter: str, include_headers: bool) -> str:
     return out.getvalue()
 
 
+#: what Go's encoding/json escapes in strings (Thaiyyal's format node uses it)
+_GO_ESCAPES = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+               "\u2029": "\\u2029"}
+
+
 def format_json(data: Any, pretty: bool) -> str:
+    """JSON text as Thaiyyal's format node writes it (Go's encoding/json): object keys
+    sorted, whole numbers without `.0`, `<`, `>` and `&` escaped."""
     try:
+        data = _go_numbers(data)
         if pretty:
-            return json.dumps(data, ensure_ascii=False, allow_nan=False, indent=2)
-        return json.dumps(data, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False, indent=2,
+                              sort_keys=True)
+        else:
+            text = json.dumps(data, ensure_ascii=False, allow_nan=False,
+                              separators=(",", ":"), sort_keys=True)
+        for char, escaped in _GO_ESCAPES.items():
+            text = text.replace(char, escaped)  # these only occur inside strings
+        return text
     except (TypeError, ValueError) as exc:
         raise NodeError(f"failed to format as JSON: {exc}") from None
     except RecursionError:
         raise NodeError("failed to format as JSON: nested too deeply") from None
+
+
+def _go_numbers(value: Any) -> Any:
+    """Whole floats as ints (Go prints float64 2.0 as 2), everything else unchanged."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e21:
+        return int(value)
+    if isinstance(value, list):
+        return [_go_numbers(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _go_numbers(v) for k, v in value.items()}
+    return value
 
 
 @register
@@ -438,7 +464,7 @@ class FormatNode(Node):
     type_name = "format"
     fields = (
         Field("output_type", "string", default="json", choices=("json", "csv", "tsv"),
-              fold_case=True),
+              fold_case=True, unsupported="unsupported output type: {value}"),
         Field("pretty_print", "boolean", default=False),
         Field("include_headers", "boolean", default=True),
         Field("delimiter", "string", default=","),

@@ -46,7 +46,6 @@ class ParallelNode(Node):
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         return {
-            "value": inputs[0] if inputs else None,
             "results": list(inputs),
             "count": len(inputs),
             "concurrency": self._cap,
@@ -65,7 +64,8 @@ class JoinNode(Node):
 
     type_name = "join"
     fields = (Field("join_strategy", "string", default="all", choices=JOIN_STRATEGIES,
-                    aliases=("strategy",), fold_case=True),)
+                    aliases=("strategy",), fold_case=True,
+                    unsupported="unsupported join strategy: {value}"),)
 
     __slots__ = ("_strategy",)
 
@@ -154,10 +154,10 @@ class SplitNode(Node):
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         value = inputs[0] if inputs else None
         active = [p.name for p in self._paths if self._active(p, value, ctx)]
+        # `outputs` holds the active paths only: edges fire on its keys
         return {
             "value": value,
             "paths": [p.name for p in self._paths],
-            "active_paths": active,
             "outputs": dict.fromkeys(active, value),
         }
 
@@ -171,4 +171,5 @@ class SplitNode(Node):
             return False  # as condition nodes do: a failing test is "not this path"
 
     def fires(self, result: Any, handle: str) -> bool:
-        return isinstance(result, dict) and handle in result.get("active_paths", ())
+        outputs = result.get("outputs") if isinstance(result, dict) else None
+        return isinstance(outputs, dict) and handle in outputs

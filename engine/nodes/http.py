@@ -32,6 +32,7 @@ from engine.cache import CACHEABLE_METHODS, ResponseCache, cache_key, default_re
 from engine.egress import EgressClient, EgressError, Request, Response, default_policy
 from engine.errors import LimitExceeded, NodeError
 from engine.nodes.base import Field, Node, Report, register
+from engine.nodes.values import MISSING, lookup_path
 
 if TYPE_CHECKING:
     from engine.state import NodeContext
@@ -49,9 +50,10 @@ class HTTPStatusError(NodeError):
 
     def __init__(self, status: int, method: str, url: str, node_id: str | None) -> None:
         self.status = status
-        # "status 503" so that `retry_on: ["status 5"]` picks server errors
-        super().__init__(f"HTTP request returned error status {status} ({method} {url})",
-                         node_id)
+        # Thaiyyal's words first ("error status: 503"); then "status 503", so that
+        # `retry_on: ["status 5"]` picks server errors
+        super().__init__(f"HTTP request returned error status: {status} "
+                         f"(status {status}, {method} {url})", node_id)
 
 
 REQUEST_FIELDS = (
@@ -378,16 +380,12 @@ def next_link(header: str) -> str | None:
 
 
 def field_at(value: Any, path: str) -> Any:
-    """`value` at a dotted path (`data.items`, `links.0.href`); the value itself for ""."""
-    for part in (p for p in path.split(".") if p) if path else ():
-        if isinstance(value, Mapping) and part in value:
-            value = value[part]
-        elif isinstance(value, list) and part.lstrip("-").isdigit() and \
-                -len(value) <= int(part) < len(value):
-            value = value[int(part)]
-        else:
-            raise KeyError(path)
-    return value
+    """`value` at a dotted path (`data.items`, `links[0].href`, `links.0.href`; see
+    `lookup_path`); the value itself for "". KeyError when the path leads nowhere."""
+    found = lookup_path(value, path)
+    if found is MISSING:
+        raise KeyError(path)
+    return found
 
 
 @register

@@ -20,13 +20,6 @@ if TYPE_CHECKING:
     from engine.state import NodeContext
 
 
-def duration_text(seconds: float) -> str:
-    """`0.2` -> "200ms", `90` -> "90s": how results show a configured duration."""
-    if seconds < 1:
-        return f"{round(seconds * 1000, 3):g}ms"
-    return f"{seconds:g}s"
-
-
 @register
 class DelayNode(Node):
     """Waits `duration`, then passes its first input on."""
@@ -43,7 +36,7 @@ class DelayNode(Node):
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         ctx.sleep(self._seconds)
         return {"value": inputs[0] if inputs else None,
-                "duration": duration_text(self._seconds), "delayed": True}
+                "duration": self.given("duration"), "delayed": True}
 
 
 def _check_key(config: Mapping[str, Any], report: Report) -> None:
@@ -96,8 +89,7 @@ class RateLimiterNode(Node):
             "rate_limited": True,
             "requests_count": in_window,
             "max_requests": self._max,
-            "window": duration_text(self._window),
-            "waited_ms": round((at - now) * 1000),
+            "window": self.given("per_duration", self.given("window", "1s")),
         }
 
 

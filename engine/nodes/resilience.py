@@ -15,9 +15,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from engine.errors import ExecutionError, NodeError
+from engine.errors import ExecutionError, NodeError, go_duration
 from engine.nodes.base import Failure, Field, Node, Report, register
-from engine.nodes.pacing import duration_text
 from engine.policy import BACKOFFS, NodePolicy, RetryPolicy
 
 if TYPE_CHECKING:
@@ -45,7 +44,8 @@ def _error_envelope(value: Any) -> str | None:
 @register
 class RetryNode(Node):
     """Re-executes its upstream node on failure (up to `max_attempts`, with backoff between
-    attempts); passes the successful value on as `{value, success}`."""
+    attempts); passes the successful value on as Thaiyyal's `{value, attempts: 1, success:
+    true}` (the upstream node's own record in `nodes[]` says how many attempts it took)."""
 
     type_name = "retry"
     fields = (
@@ -89,9 +89,7 @@ class RetryNode(Node):
             # The upstream node succeeded with an error result: running it again would give
             # the same answer, so there is nothing to retry.
             raise NodeError(f"upstream returned an error result: {message}")
-        assert self._policy.retry is not None
-        return {"value": inputs[0], "success": True,
-                "max_attempts": self._policy.retry.max_attempts}
+        return {"value": inputs[0], "attempts": 1, "success": True}
 
 
 TIMEOUT_ACTIONS = ("error", "continue_with_partial")
@@ -132,14 +130,21 @@ class TimeoutNode(Node):
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         if not inputs:
             raise NodeError("timeout node requires at least one input")
-        result: dict[str, Any] = {"timeout_duration": duration_text(self._seconds)}
         failure = next((i for i in inputs if isinstance(i, Failure)), None)
         if failure is None:
-            return {"value": inputs[0], "timed_out": False, **result}
+            return self._result(inputs[0], timed_out=False)
         if failure.code != "timeout":
             raise rethrow(failure, self.id)
-        return {"value": None, "timed_out": True, "timeout_exceeded": True,
-                "partial_result": True, "error_message": failure.message, **result}
+        return {**self._result(None, timed_out=True), "timeout_exceeded": True,
+                "partial_result": True}
+
+    def _result(self, value: Any, timed_out: bool) -> dict[str, Any]:
+        # Thaiyyal's keys, durations as Go prints them; `execution_time` is the input's own
+        # `execution_time` when it reports one, else 0s (as in Thaiyyal)
+        reported = value.get("execution_time") if isinstance(value, dict) else None
+        return {"value": value, "timeout_duration": go_duration(self._seconds),
+                "execution_time": reported if isinstance(reported, str) else "0s",
+                "timed_out": timed_out}
 
 
 @register
@@ -168,23 +173,32 @@ class TryCatchNode(Node):
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         if not inputs:
-            raise NodeError("try_catch node requires at least one input")
+            raise NodeError("try-catch node requires at least one input")
         failure = next((i for i in inputs if isinstance(i, Failure)), None)
         if failure is not None:
             if failure.code in UNCATCHABLE:
                 raise rethrow(failure, self.id)
-            return self._caught(failure.message, {"error_node": failure.node_id,
-                                                  "error_code": failure.code})
+            return self._caught(failure.message, failure.node_id)
         message = _error_envelope(inputs[0])
         if message is not None:
-            return self._caught(message, {})
-        return {"value": inputs[0], "error_caught": False, "output_path": "success"}
+            return self._caught(message)
+        return {"value": inputs[0], "error_caught": False}
 
-    def _caught(self, message: str, detail: dict[str, Any]) -> dict[str, Any]:
+    def _caught(self, message: str, failed_node: str | None = None) -> dict[str, Any]:
         if not self._continue:
             raise NodeError(f"error caught: {message}")
-        result = {"value": self._fallback, "error_caught": True, "error_message": message,
-                  **detail, "output_path": self._error_path or "error"}
+        if failed_node is not None:  # Thaiyyal's words for a failed node: they name it
+            message = f"error executing node {failed_node}: {message}"
+        result = {"value": self._fallback, "error_caught": True, "error_message": message}
         if self._error_path:
             result["error_output_path"] = self._error_path
         return result
+
+    def fires(self, result: Any, handle: str) -> bool:
+        """Handle `success` fires when nothing was caught; `error_output_path` (default
+        `error`) when something was. (Ours: Thaiyyal's try_catch has no branching.)"""
+        if not isinstance(result, dict):
+            return False
+        if result.get("error_caught"):
+            return handle == (self._error_path or "error")
+        return handle == "success"

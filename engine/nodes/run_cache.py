@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import NodeError
 from engine.nodes.base import Field, Node, Report, register
-from engine.nodes.pacing import duration_text
 
 if TYPE_CHECKING:
     from engine.state import NodeContext, RunState
@@ -29,7 +28,7 @@ class CacheNode(Node):
     type_name = "cache"
     fields = (
         Field("cache_op", "string", required=True, choices=CACHE_OPS, aliases=("operation",),
-              fold_case=True),
+              fold_case=True, unsupported="unsupported cache operation: {value}"),
         Field("cache_key", "string", required=True, aliases=("key",)),
         Field("ttl", "duration", default=300.0),
     )
@@ -56,12 +55,12 @@ class CacheNode(Node):
                 raise NodeError("cache set needs an input value to store")
             with state.lock:
                 state.cache[self._key] = (inputs[0], time.monotonic() + self._ttl)
-            return {**result, "value": inputs[0], "ttl": duration_text(self._ttl)}
+            return {**result, "value": inputs[0], "ttl": self.given("ttl")}
         with state.lock:
             found, value = _live_entry(state, self._key)
             if self._op == "delete":
                 state.cache.pop(self._key, None)
-                return {**result, "deleted": found}
+                return {**result, "deleted": True}  # as Thaiyyal: the key is gone either way
         return {**result, "found": found, "value": value}
 
 

@@ -30,7 +30,7 @@ from jsonschema import FormatChecker, ValidationError
 from jsonschema.validators import extend
 
 from engine import regex
-from engine.expressions.functions import identity
+from engine.nodes.values import json_key
 
 #: keyword calls between two deadline checks (a keyword call costs about a microsecond)
 TICKS_PER_CHECK = 512
@@ -70,7 +70,7 @@ def _unique_items(validator: Any, unique: Any, instance: Any,
     for position, item in enumerate(instance):
         if position & 1023 == 1023:
             _tick_check()
-        key = identity(item, 0)
+        key = json_key(item)
         if key in seen:
             yield ValidationError(f"{_preview(instance)} has non-unique elements")
             return

@@ -14,7 +14,7 @@ from engine.bounds import js_number
 from engine.errors import NodeError
 from engine.nodes.arrays import check_array_length, check_string_length
 from engine.nodes.base import Field, Node, Report, register
-from engine.nodes.values import is_number, json_type
+from engine.nodes.values import MISSING, is_number, json_type, lookup_path
 
 if TYPE_CHECKING:
     from engine.state import NodeContext
@@ -30,7 +30,8 @@ class VariableNode(Node):
     type_name = "variable"
     fields = (
         Field("var_name", "string", required=True),
-        Field("var_op", "string", required=True, choices=("get", "set"), fold_case=True),
+        Field("var_op", "string", required=True, choices=("get", "set"), fold_case=True,
+              unsupported="unsupported variable operation: {value}"),
     )
 
     @classmethod
@@ -56,21 +57,14 @@ class VariableNode(Node):
 
 
 def lookup(value: Any, path: str) -> Any:
-    """`value[path]`, or, when there is no such key, the dotted path `a.b.0.c` (numbers
-    index arrays). Returns `_MISSING` when neither leads anywhere."""
+    """`value[path]`, or, when there is no such key, the dotted path (`a.b[0].c`,
+    `a.b.0.c`: see `lookup_path`). Returns `_MISSING` when neither leads anywhere."""
     if isinstance(value, dict) and path in value:
         return value[path]
-    if "." not in path:
+    if "." not in path and "[" not in path:
         return _MISSING
-    current = value
-    for part in path.split("."):
-        if isinstance(current, dict) and part in current:
-            current = current[part]
-        elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
-            current = current[int(part)]
-        else:
-            return _MISSING
-    return current
+    found = lookup_path(value, path)
+    return _MISSING if found is MISSING else found
 
 
 @register
@@ -123,7 +117,8 @@ class TransformNode(Node):
 
     type_name = "transform"
     fields = (
-        Field("transform_type", "string", choices=_TRANSFORM_TYPES),
+        Field("transform_type", "string", choices=_TRANSFORM_TYPES,
+              unsupported="unsupported transform type: {value}"),
         Field("expression", "expression"),
     )
 
@@ -212,7 +207,8 @@ class AccumulatorNode(Node):
 
     type_name = "accumulator"
     fields = (
-        Field("accum_op", "string", required=True, choices=tuple(_ACCUMULATOR_START)),
+        Field("accum_op", "string", required=True, choices=tuple(_ACCUMULATOR_START),
+              unsupported="unsupported accumulator operation: {value}"),
         Field("initial_value", "any"),
     )
 
@@ -270,7 +266,8 @@ class CounterNode(Node):
     type_name = "counter"
     fields = (
         Field("counter_op", "string", required=True,
-              choices=("increment", "decrement", "reset", "get"), fold_case=True),
+              choices=("increment", "decrement", "reset", "get"), fold_case=True,
+              unsupported="unsupported counter operation: {value}"),
         Field("delta", "number", default=1),
         Field("initial_value", "number"),
         Field("counter_name", "string", default=""),

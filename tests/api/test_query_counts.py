@@ -54,3 +54,20 @@ def test_run_list_costs_the_same_whatever_the_page_size(api, adder, page_size):
 def test_run_detail(api):
     run_id = api.post("/api/v1/workflow/execute", ADD, format="json").json()["run_id"]
     assert count(api, "get", f"/api/v1/runs/{run_id}") == BASELINES["run_detail"]
+
+
+def test_adhoc_execute_with_an_idempotency_key(api):
+    api.post("/api/v1/workflow/execute", ADD, format="json")
+    assert count(api, "post", "/api/v1/workflow/execute", data=ADD, format="json",
+                 HTTP_IDEMPOTENCY_KEY="first") == BASELINES["execute_adhoc_idempotent"]
+    assert count(api, "post", "/api/v1/workflow/execute", data=ADD, format="json",
+                 HTTP_IDEMPOTENCY_KEY="first") == BASELINES["execute_replay"]
+
+
+def test_stored_execute_with_an_idempotency_key(api, adder):
+    url = f"/api/v1/workflows/{adder.pk}/execute"
+    api.post(url, format="json")
+    assert count(api, "post", url, format="json", HTTP_IDEMPOTENCY_KEY="first") == (
+        BASELINES["execute_stored_idempotent"])
+    assert count(api, "post", url, format="json", HTTP_IDEMPOTENCY_KEY="first") == (
+        BASELINES["execute_replay"])

@@ -103,13 +103,15 @@ def test_staff_see_everyone_s_workflows(adder, staff_user):
     assert staff.get(f"{URL}{adder.pk}").status_code == 200
 
 
-def test_delete_removes_the_workflow_but_keeps_its_runs(api, adder):
+def test_delete_removes_the_workflow_but_keeps_its_runs_and_their_version(api, adder):
     run_id = api.post(f"{URL}{adder.pk}/execute", {}, format="json").json()["run_id"]
 
     assert api.delete(f"{URL}{adder.pk}").status_code == 204
 
+    assert api.get(f"{URL}{adder.pk}").status_code == 404
     assert not Workflow.objects.filter(pk=adder.pk).exists()
-    assert Run.objects.get(pk=run_id).workflow is None
+    run = Run.objects.get(pk=run_id)
+    assert (run.workflow_id, run.version.number) == (adder.pk, 1)
 
 
 def test_unauthenticated_is_401(anon, adder):

@@ -19,6 +19,7 @@ import pytest
 import yaml
 
 from engine.limits import Limits, parse_duration
+from thaiyyal.probe_listener import READY_TIMEOUT_SECONDS
 
 ROOT = Path(__file__).resolve().parents[2]
 K8S = ROOT / "deploy" / "k8s"
@@ -102,20 +103,32 @@ def test_deployment_requests_and_limits_match_the_capacity_docs():
                          "limits": {"cpu": "1000m", "memory": "1Gi"}}
 
 
-def test_deployment_probes_liveness_on_healthz_and_readiness_on_readyz():
+def test_deployment_probes_the_masters_probe_port():
     c = container(the("Deployment", "thaiyyal"))
     port_names = {p["name"]: p["containerPort"] for p in c["ports"]}
-    assert port_names == {"http": 8080}
-    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
-    assert c["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    assert port_names == {"http": 8080, "probes": 8081}
+    # The probe listener (in the gunicorn master) answers whatever the workers are doing;
+    # the main port's /healthz waits behind busy workers.
+    command = c["command"]
+    assert command[command.index("--probe-bind") + 1] == "0.0.0.0:8081"
+    liveness, readiness = c["livenessProbe"], c["readinessProbe"]
+    assert liveness["httpGet"] == {"path": "/healthz", "port": "probes"}
+    assert readiness["httpGet"] == {"path": "/readyz", "port": "probes"}
+    # The readiness check gives the database 2 s: the probe waits longer than that.
+    assert readiness["timeoutSeconds"] > READY_TIMEOUT_SECONDS
     # Readiness reacts faster than liveness restarts: a slow database takes the pod out of
     # the Service without killing it.
-    assert c["readinessProbe"]["periodSeconds"] <= c["livenessProbe"]["periodSeconds"]
+    assert readiness["periodSeconds"] <= liveness["periodSeconds"]
+    assert readiness["periodSeconds"] * readiness["failureThreshold"] < \
+        liveness["periodSeconds"] * liveness["failureThreshold"]
+    # A restart needs several misses in a row, not one slow answer.
+    assert liveness["failureThreshold"] >= 3
 
 
 def test_deployment_serves_on_all_interfaces_port_8080_and_leaves_migrations_to_the_job():
     c = container(the("Deployment", "thaiyyal"))
-    assert c["command"] == ["thaiyyal", "serve", "--bind", "0.0.0.0:8080", "--no-migrate"]
+    assert c["command"] == ["thaiyyal", "serve", "--bind", "0.0.0.0:8080", "--no-migrate",
+                            "--probe-bind", "0.0.0.0:8081"]
 
 
 def test_every_config_sets_the_worker_count_for_a_one_cpu_pod():
@@ -191,6 +204,8 @@ def test_service_selects_the_deployment_pods_on_the_http_port():
     pod_labels = the("Deployment", "thaiyyal")["spec"]["template"]["metadata"]["labels"]
     assert service["spec"]["selector"].items() <= pod_labels.items()
     assert service["spec"]["ports"][0]["targetPort"] == "http"
+    # Probes are the kubelet's, pod to pod: the Service does not publish their port.
+    assert [p["targetPort"] for p in service["spec"]["ports"]] == ["http"]
 
 
 def test_hpa_scales_the_deployment_on_cpu_utilization():
@@ -249,7 +264,7 @@ def test_dockerfile_runs_the_same_server_as_a_non_root_user():
     (cmd,) = re.findall(r"^CMD\s+(.+)$", text, re.M)
     assert json.loads(cmd) == ["thaiyyal", "serve", "--bind", "0.0.0.0:8080"]
     assert container(the("Deployment", "thaiyyal"))["command"][:4] == json.loads(cmd)
-    assert re.search(r"^EXPOSE\s+8080\b", text, re.M)
+    assert re.search(r"^EXPOSE\s+8080 8081$", text, re.M)
     images = {container(the(kind, name))["image"]
               for kind, name in (("Deployment", "thaiyyal"), ("Job", "thaiyyal-migrate"))}
     assert len(images) == 1

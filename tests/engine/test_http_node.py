@@ -81,7 +81,8 @@ def test_error_status_fails_the_node_and_names_the_status(http_server, services)
     assert result.status == "failed"
     assert result.error["code"] == "http_status"
     assert result.error["node_id"] == "h"
-    assert "returned error status 503" in result.error["message"]
+    assert "HTTP request returned error status: 503 (status 503, GET " in \
+        result.error["message"]
 
 
 def test_allow_error_status_returns_the_error_body(http_server, services):

@@ -34,8 +34,10 @@ def test_loop_variables_do_not_leak_into_the_run_after_the_loop():
     payload = for_each_over("[5]", {"nodes": [
         {"id": "b", "type": "expression", "data": {"expression": "variables.item"}}]})
     payload["nodes"].append({"id": "after", "type": "expression",
-                             "data": {"expression": "isNull(variables.item)"}})
+                             "data": {"expression":
+                                      "[isNull(variables.index), variables.item.results]"}})
     payload["edges"].append({"source": "loop", "target": "after"})
     result = execute(payload)
     assert result.node_results["loop"]["results"] == [5]
-    assert result.final_output is True
+    # after the loop, variables.item is the node's own input again (Thaiyyal's rule), not 5
+    assert result.final_output == [True, [5]]

@@ -72,13 +72,14 @@ def test_cycle_names_its_nodes():
         "edges": [{"source": "a", "target": "b"}, {"source": "b", "target": "c"},
                   {"source": "c", "target": "a"}],
     })
-    assert found == {("$.edges", "cycle: a -> b -> c -> a")}
+    assert found == {
+        ("$.edges", "workflow contains cycles (circular dependencies): a -> b -> c -> a")}
 
 
 def test_self_loop_is_a_cycle():
     assert problems({"nodes": [{"id": "a", "type": "visualization", "data": {"mode": "x"}}],
                      "edges": [{"source": "a", "target": "a"}]}) == {
-        ("$.edges", "cycle: a -> a")}
+        ("$.edges", "workflow contains cycles (circular dependencies): a -> a")}
 
 
 @pytest.mark.parametrize(("data", "inferred"), [

@@ -153,7 +153,7 @@ def test_while_loop_building_990_levels_is_a_node_error_not_a_crash():
                             max_iterations=1000, body=body)))
     assert result.status == "failed"
     assert result.error["code"] == "limit_exceeded"
-    assert result.error["message"].startswith("limit max_depth=64 exceeded")
+    assert "limit max_depth=64 exceeded" in result.error["message"]
 
 
 def test_reduce_nesting_its_accumulator_is_stopped_at_max_depth():
@@ -161,7 +161,7 @@ def test_reduce_nesting_its_accumulator_is_stopped_at_max_depth():
                        node("s", "reduce", expression="[accumulator]", initial_value=0)),
                  max_depth=20)
     assert result.error["node_id"] == "s"
-    assert result.error["message"].startswith("limit max_depth=20 exceeded")
+    assert "limit max_depth=20 exceeded" in result.error["message"]
 
 
 def test_results_at_max_depth_are_kept():
@@ -205,7 +205,7 @@ def test_repeating_a_value_in_every_node_is_stopped_by_max_result_values():
     nodes += [node(f"n{i}", "expression", expression="[input, input]") for i in range(1, 60)]
     result = run(chain(*nodes), max_result_values=10_000, max_depth=64)
     assert result.status == "failed"
-    assert result.error["message"].startswith("limit max_result_values=10000 exceeded")
+    assert "limit max_result_values=10000 exceeded" in result.error["message"]
     assert result.error["node_id"] == "n13"  # n13 holds 2 * (2**13 - 1) > 10000 values
 
 

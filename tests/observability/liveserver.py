@@ -71,6 +71,8 @@ class Server:
     process: subprocess.Popen
     log: Path
     env: dict[str, str] = field(default_factory=dict)
+    #: where the master answers /healthz and /readyz (--probe-bind)
+    probe_base: str = ""
 
     @property
     def master_pid(self) -> int:
@@ -122,15 +124,16 @@ def start_server(tmp: Path, workers: int = 2, **extra_env: str) -> Server:
                            capture_output=True, text=True, check=False, timeout=120)
     assert setup.returncode == 0, setup.stderr
     token = setup.stdout.strip().splitlines()[-1]
-    port = free_port()
+    port, probe_port = free_port(), free_port()
     log = tmp / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
             [str(BIN / "thaiyyal"), "serve", "--no-migrate", "--workers", str(workers),
-             "--bind", f"127.0.0.1:{port}"],
+             "--bind", f"127.0.0.1:{port}", "--probe-bind", f"127.0.0.1:{probe_port}"],
             env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
             start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}", token, metrics_token, process, log, env)
+    server = Server(f"http://127.0.0.1:{port}", token, metrics_token, process, log, env,
+                    f"http://127.0.0.1:{probe_port}")
     try:
         _wait_http(f"{server.base}/readyz", process, log, 60)
         wait_for(lambda: len(worker_pids(server.master_pid)) == workers, 30,

@@ -46,11 +46,14 @@ class Server:
     base: str
     process: subprocess.Popen
     log: Path
+    #: where the master answers /healthz and /readyz (--probe-bind)
+    probe_base: str = ""
 
     def request(self, method: str, path: str, token: str | None = None, body: Any = None,
-                timeout: float = 30) -> tuple[int, Any]:
+                timeout: float = 30, headers: dict[str, str] | None = None
+                ) -> tuple[int, Any]:
         data = json.dumps(body).encode() if body is not None else None
-        headers = {"Content-Type": "application/json"}
+        headers = {"Content-Type": "application/json", **(headers or {})}
         if token:
             headers["Authorization"] = f"Token {token}"
         request = urllib.request.Request(self.base + path, data=data, method=method,
@@ -77,13 +80,16 @@ def server_environment(db_url: str, var_dir: Path, **extra: str) -> dict[str, st
 @contextmanager
 def serve(env: dict[str, str], log: Path, *args: str,
           ready_status: int = 200) -> Iterator[Server]:
-    """A running server, once /readyz answers `ready_status`; stopped on exit."""
-    port = free_port()
+    """A running server, once /readyz answers `ready_status`; stopped on exit. Its probe
+    listener gets a free port of its own (the default, 8081, may be taken)."""
+    port, probe_port = free_port(), free_port()
+    if "--probe-bind" not in args:
+        args = (*args, "--probe-bind", f"127.0.0.1:{probe_port}")
     with log.open("wb") as out:
         process = subprocess.Popen([str(THAIYYAL), "serve", "--bind", f"127.0.0.1:{port}", *args],
                                    env=env, cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    server = Server(f"http://127.0.0.1:{port}", process, log)
+    server = Server(f"http://127.0.0.1:{port}", process, log, f"http://127.0.0.1:{probe_port}")
     try:
         wait_ready(server, ready_status)
         yield server

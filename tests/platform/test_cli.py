@@ -74,7 +74,8 @@ def test_gunicorn_timeouts_follow_the_execution_limit():
 
     assert (strict["timeout"], strict["graceful_timeout"]) == (60, 35)
     assert (batch["timeout"], batch["graceful_timeout"]) == (630, 605)
-    assert strict["worker_class"] == "sync"
+    # gunicorn's sync worker, with a deadline on each client's headers
+    assert strict["worker_class"] == "thaiyyal.sync_worker.HeaderDeadlineWorker"
     assert (strict["max_requests"], strict["max_requests_jitter"]) == (20000, 2000)
     assert strict["workers"] == 2 * len(os.sched_getaffinity(0)) + 1
     assert strict["bind"] == "127.0.0.1:8080"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema, inline_serializer
@@ -22,11 +23,12 @@ from rest_framework.views import APIView
 from engine import PayloadError
 from workflows import services
 from workflows.api.errors import InvalidWorkflow, prefixed
+from workflows.api.idempotent import idempotent
 from workflows.api.views import (
     ERRORS,
+    EXECUTE_PARAMETERS,
     EXECUTE_RESPONSES,
     EXECUTE_THROTTLES,
-    LIMIT_PARAMETERS,
     run_current_version,
 )
 from workflows.models import Workflow
@@ -133,8 +135,9 @@ def load(request: Request, pk: int) -> Response:
                operation_id="thaiyyal_workflow_delete")
 @api_view(["DELETE"])
 def delete(request: Request, pk: int) -> Response:
-    """Delete a workflow and its versions (its runs stay in the history)."""
-    _owned(request, pk).delete()
+    """Delete a workflow: it can no longer be listed, loaded or run; its runs stay in the
+    history with the version they ran."""
+    services.delete_workflow(_owned(request, pk))
     return Response({"success": True, "message": "Workflow deleted successfully"})
 
 
@@ -143,7 +146,8 @@ class ExecuteById(APIView):
     throttle_scope = "execute"
 
     @extend_schema(tags=TAG, request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
-                   parameters=LIMIT_PARAMETERS, operation_id="thaiyyal_workflow_execute_by_id")
-    def post(self, request: Request, pk: int) -> Response:
+                   parameters=EXECUTE_PARAMETERS, operation_id="thaiyyal_workflow_execute_by_id")
+    @idempotent
+    def post(self, request: Request, pk: int) -> HttpResponse:
         """Run a stored workflow's current version (body optional: {"inputs": {...}})."""
         return run_current_version(request, pk)

@@ -9,12 +9,14 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
+from django.http import UnreadablePostError
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from engine import PayloadError, Problem
 from thaiyyal.body_limit import too_large_body
+from thaiyyal.unavailable import RETRY_AFTER_SECONDS, database_unreachable, unavailable_body
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +61,15 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
     if isinstance(exc, RequestDataTooBig):
         return Response(too_large_body(settings.DATA_UPLOAD_MAX_MEMORY_SIZE),
                         status=status.HTTP_413_REQUEST_ENTITY_TOO_LARGE)
+    if database_unreachable(exc):
+        log.warning("database unreachable in %s: %s", context.get("view"), exc)
+        return Response(unavailable_body(), status=status.HTTP_503_SERVICE_UNAVAILABLE,
+                        headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    if isinstance(exc, UnreadablePostError):
+        # The client stopped sending its body (THAIYYAL_HEADER_TIMEOUT) or hung up.
+        return Response(error_body("request body incomplete", [
+            {"path": "$", "message": "the client stopped sending the body it announced"}]),
+            status=status.HTTP_400_BAD_REQUEST)
     response = drf_exception_handler(exc, context)
     if response is None:
         # Not a client error: a defect. Logged with its traceback, answered as JSON.

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.http import HttpResponse
 from rest_framework import status
 from rest_framework.request import Request
-from rest_framework.response import Response
 
 from engine import Limits
 from workflows import services
+from workflows.api.renderers import RunSafeJSONRenderer
 from workflows.services import Execution
 
 #: limits a request may lower through query parameters (`?max_execution_time=5s`)
@@ -24,7 +25,18 @@ def query_limits(request: Request) -> Limits:
     return services.request_limits(requested, path="$.query")
 
 
-def execution_response(execution: Execution, **extra: Any) -> Response:
+def encoded_execution(execution: Execution, **extra: Any) -> HttpResponse:
+    """execution_response, encoded now (an `answer` for services.execute_*): raises
+    ValueError or RecursionError if the result cannot be written as JSON, so the service
+    records the run failed instead of succeeded."""
+    code, body = execution_response(execution, **extra)
+    return HttpResponse(_RENDERER.render(body), status=code, content_type="application/json")
+
+
+_RENDERER = RunSafeJSONRenderer()
+
+
+def execution_response(execution: Execution, **extra: Any) -> tuple[int, dict[str, Any]]:
     """200 with the results when the run succeeded; 422 with the partial results, the
     failing node and its path when it failed."""
     result = execution.result
@@ -40,7 +52,7 @@ def execution_response(execution: Execution, **extra: Any) -> Response:
         "nodes": nodes,
     }
     if result.succeeded:
-        return Response(body, status=status.HTTP_200_OK)
+        return status.HTTP_200_OK, body
     failure = result.error or {}
     node_id = failure.get("node_id")
     message = failure.get("message") or "; ".join(result.errors) or "run failed"
@@ -48,4 +60,4 @@ def execution_response(execution: Execution, **extra: Any) -> Response:
     body["failed_node"] = node_id
     body["details"] = [{"path": execution.node_path(node_id) if node_id else "$",
                         "message": message, "code": failure.get("code")}]
-    return Response(body, status=status.HTTP_422_UNPROCESSABLE_ENTITY)
+    return status.HTTP_422_UNPROCESSABLE_ENTITY, body

@@ -96,15 +96,24 @@ class RunSerializer(serializers.ModelSerializer):
 
 
 class RunDetailSerializer(RunSerializer):
+    definition = DefinitionField(source="version.definition", read_only=True, allow_null=True,
+                                 default=None,
+                                 help_text="the version's definition (null for ad-hoc runs)")
+    workflow_deleted = serializers.SerializerMethodField()
     final_output = serializers.JSONField(read_only=True)
     limits = serializers.JSONField(read_only=True)
     inputs = serializers.JSONField(read_only=True)
     node_runs = NodeRunSerializer(many=True, read_only=True)
 
     class Meta(RunSerializer.Meta):
-        fields = [*RunSerializer.Meta.fields, "execution_id", "final_output", "limits",
-                  "inputs", "worker_host", "worker_pid", "node_runs"]
+        fields = [*RunSerializer.Meta.fields, "workflow_deleted", "definition",
+                  "execution_id", "final_output", "limits", "inputs", "worker_host",
+                  "worker_pid", "node_runs"]
         read_only_fields = fields
+
+    def get_workflow_deleted(self, run: Run) -> bool:
+        """True when the run's workflow has been deleted since (the run keeps its version)."""
+        return run.workflow is not None and run.workflow.deleted_at is not None
 
 
 class RunFilterSerializer(serializers.Serializer):

@@ -3,9 +3,11 @@ workflows.services."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from django.db.models import QuerySet
+from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
@@ -19,9 +21,10 @@ from rest_framework.views import APIView
 
 from engine import PayloadError
 from workflows import services
+from workflows.api import idempotent as idem
 from workflows.api import serializers as s
 from workflows.api.errors import InvalidWorkflow, error_body, prefixed
-from workflows.api.responses import execution_response, query_limits
+from workflows.api.responses import encoded_execution, query_limits
 from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
 from workflows.models import Run, Workflow, WorkflowVersion
 
@@ -34,14 +37,18 @@ ERRORS = {
 EXECUTE_RESPONSES = {
     200: s.ExecutionResponseSerializer,
     422: OpenApiResponse(s.ExecutionResponseSerializer,
-                         description="the run failed: partial results and the failing node"),
+                         description="the run failed: partial results and the failing node "
+                                     f"(or, as an error, the {idem.HEADER} was used for a "
+                                     "different request)"),
+    **idem.RESPONSES,
     **ERRORS,
 }
-LIMIT_PARAMETERS = [
+#: the execute endpoints' parameters: the limits a request may lower, and Idempotency-Key
+EXECUTE_PARAMETERS = [
     OpenApiParameter(name, str, description="lower this limit for this run (never raises it)")
     for name in ("max_execution_time", "max_node_executions", "max_http_calls",
                  "max_loop_iterations")
-]
+] + [idem.PARAMETER]
 
 
 def visible_to(user: Any, queryset: QuerySet, owner_field: str) -> QuerySet:
@@ -72,17 +79,24 @@ class ExecuteView(APIView):
     throttle_scope = "execute"
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
-                   parameters=LIMIT_PARAMETERS, operation_id="workflow_execute")
-    def post(self, request: Request) -> Response:
+                   parameters=EXECUTE_PARAMETERS, operation_id="workflow_execute")
+    @idem.idempotent
+    def post(self, request: Request) -> HttpResponse:
         raw = request.body  # read first: hashed to find the loaded workflow in the cache
         execution = services.execute_payload(request.data, raw=raw, user=request.user,
-                                             limits=query_limits(request))
-        return execution_response(execution)
+                                             limits=query_limits(request),
+                                             run_id=idem.planned_run_id(request),
+                                             answer=encoded_execution)
+        return execution.answer
 
 
 class ValidateView(APIView):
     """Check a payload as execute would (shape, types, expressions, cycles, limits)
     without running it."""
+
+    # Nothing here reads or writes the database: with it down, a token this worker
+    # verified recently still opens validate (workflows/api/authentication.py).
+    works_without_database = True
 
     @extend_schema(request=OpenApiTypes.OBJECT,
                    responses={200: s.ValidationResponseSerializer, **ERRORS},
@@ -154,6 +168,10 @@ class WorkflowViewSet(viewsets.ModelViewSet):
             raise InvalidWorkflow(prefixed(exc, "$.definition")) from None
         return Response(self._read(workflow))
 
+    def perform_destroy(self, instance: Workflow) -> None:
+        # Soft deletion: runs of it (finished or in flight) keep their version.
+        services.delete_workflow(instance)
+
     def _valid(self, request: Request, partial: bool) -> dict[str, Any]:
         object_body(request, {"name", "description", "definition"})
         serializer = s.WorkflowWriteSerializer(data=request.data, partial=partial)
@@ -165,10 +183,11 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         return s.WorkflowSerializer(fresh).data
 
     @extend_schema(request=s.ExecuteStoredSerializer, responses=EXECUTE_RESPONSES,
-                   parameters=LIMIT_PARAMETERS)
+                   parameters=EXECUTE_PARAMETERS)
     @action(detail=True, methods=["post"], throttle_classes=EXECUTE_THROTTLES,
             throttle_scope="execute")
-    def execute(self, request: Request, pk: str | None = None) -> Response:
+    @idem.idempotent
+    def execute(self, request: Request, pk: str | None = None) -> HttpResponse:
         """Run the current version. `inputs` override the workflow's context variables by
         name; an unknown name or a value of the wrong type is a 400."""
         return run_current_version(request, pk)
@@ -191,11 +210,12 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         return Response(s.VersionDetailSerializer(version).data)
 
     @extend_schema(request=s.ExecuteStoredSerializer, responses=EXECUTE_RESPONSES,
-                   parameters=LIMIT_PARAMETERS)
+                   parameters=EXECUTE_PARAMETERS)
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>\d+)/execute",
             throttle_classes=EXECUTE_THROTTLES, throttle_scope="execute")
+    @idem.idempotent
     def execute_version(self, request: Request, pk: str | None = None,
-                        number: str | None = None) -> Response:
+                        number: str | None = None) -> HttpResponse:
         """Run an earlier (or the current) version."""
         version = self._version(number)
         return run_version(request, version, version.workflow)
@@ -206,7 +226,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
                                  number=number)
 
 
-def run_current_version(request: Request, pk: Any) -> Response:
+def run_current_version(request: Request, pk: Any) -> HttpResponse:
     """Run the current version of a workflow the user may see (404 otherwise)."""
     try:
         workflow, version = services.workflow_to_run(pk, request.user)
@@ -217,15 +237,17 @@ def run_current_version(request: Request, pk: Any) -> Response:
     return run_version(request, version, workflow)
 
 
-def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> Response:
+def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> HttpResponse:
     body = object_body(request, {"inputs"})
     inputs = body.get("inputs") or {}
     if not isinstance(inputs, dict):
         raise ValidationError({"inputs": ["must be an object: {name: value}"]})
+    answer = functools.partial(encoded_execution, workflow_id=workflow.pk,
+                               workflow_name=workflow.name, version=version.number)
     execution = services.execute_version(version, user=request.user, inputs=inputs or None,
-                                         limits=query_limits(request))
-    return execution_response(execution, workflow_id=workflow.pk,
-                              workflow_name=workflow.name, version=version.number)
+                                         limits=query_limits(request), answer=answer,
+                                         run_id=idem.planned_run_id(request))
+    return execution.answer
 
 
 class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
@@ -237,12 +259,15 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     lookup_value_regex = "[0-9a-fA-F-]{32,36}"
 
     def get_queryset(self) -> QuerySet[Run]:
-        # The version is joined for its number only: never decode its definition here.
+        # The workflow and version come in the same query (deleted workflows too: a run
+        # keeps showing what it ran). The list shows the version's number only: never
+        # decode its definition there; the detail shows it.
         queryset = Run.objects.select_related("workflow", "version", "requested_by").defer(
-            "version__definition", "workflow__description")
+            "workflow__description")
         queryset = visible_to(self.request.user, queryset, "requested_by")
         if self.action == "list":
-            queryset = self._filtered(queryset).defer("final_output", "limits", "inputs")
+            queryset = self._filtered(queryset).defer("final_output", "limits", "inputs",
+                                                      "version__definition")
         return queryset
 
     def get_serializer_class(self) -> type[serializers.BaseSerializer]:

@@ -206,9 +206,10 @@ def test_switch_needs_an_input(run_node):
 @pytest.mark.parametrize(("cases", "message"), [
     ([], "switch node requires at least one case"),
     ([{"when": "default", "is_default": True}, {"when": "input > 1", "output_path": "a"}],
-     "default case must be the last case"),
+     "default case must be the last case in the array (found at index 0, but last index "
+     "is 1)"),
     ([{"when": "a", "is_default": True}, {"when": "b", "is_default": True}],
-     "switch node must have at most one default case (found 2)"),
+     "switch node must have exactly one default case (found 2)"),
     ([{"output_path": "a"}], "cases[0] needs `when` (an expression or a value to match)"),
     (["input > 1"], "cases[0] must be an object with `when` and `output_path`"),
     ([{"when": "input > 1", "output_path": 3}], "cases[0].output_path must be a string"),

@@ -175,7 +175,8 @@ def test_parse_needs_an_input(run_node):
 def test_parse_rejects_an_unknown_input_type(load_problems):
     assert load_problems("parse", {"input_type": "TOML"}) == [
         {"path": "$.nodes[0].data.input_type",
-         "message": "must be one of auto, json, csv, tsv, yaml, xml; got 'TOML'"}]
+         "message": "invalid input_type: TOML (must be one of auto, json, csv, tsv, yaml, "
+                    "xml)"}]
 
 
 _PARSERS = {kind: Workflow.load({"nodes": [{"id": "p", "type": "parse",
@@ -198,7 +199,13 @@ def test_parse_of_any_text_gives_json_or_a_node_error(kind, text):
 # -- format -----------------------------------------------------------------------------------
 def test_format_json_is_compact_by_default(run_node):
     assert run_node("format", {}, {"name": "Ada", "age": 30, "tags": ["é"]}) == \
-        '{"name":"Ada","age":30,"tags":["é"]}'
+        '{"age":30,"name":"Ada","tags":["é"]}'
+
+
+def test_format_json_writes_what_go_writes(run_node):
+    # Thaiyyal's format node is Go's encoding/json: keys sorted, 2.0 as 2, <>& escaped
+    assert run_node("format", {}, {"b": 2.0, "a": "<a&b>", "c": 1.5}) == \
+        '{"a":"\\u003ca\\u0026b\\u003e","b":2,"c":1.5}'
 
 
 def test_format_json_pretty_print(run_node):
@@ -252,7 +259,8 @@ def test_format_respects_max_string_length(run_node):
 
 
 @pytest.mark.parametrize(("data", "path", "message"), [
-    ({"output_type": "XML"}, "output_type", "must be one of json, csv, tsv; got 'XML'"),
+    ({"output_type": "XML"}, "output_type",
+     "unsupported output type: XML (must be one of json, csv, tsv)"),
     ({"output_type": "csv", "delimiter": '"'}, "delimiter", "delimiter cannot be '\"'"),
     ({"pretty_print": "yes"}, "pretty_print", "must be a boolean, got string"),
 ])

@@ -9,7 +9,7 @@ from tests.engine.payloads import edge, node
 
 def test_parallel_passes_its_inputs_on_with_its_cap(run_node):
     assert run_node("parallel", {"max_concurrency": 2}, 7, 8) == {
-        "value": 7, "results": [7, 8], "count": 2, "concurrency": 2}
+        "results": [7, 8], "count": 2, "concurrency": 2}
 
 
 def test_parallel_without_input_is_a_fan_out_root(run_node, load_node):
@@ -61,8 +61,7 @@ def test_join_refuses_an_unknown_strategy(load_problems):
 
 def test_split_copies_its_input_to_every_named_path(run_node):
     assert run_node("split", {"paths": ["left", "right"]}, 5) == {
-        "value": 5, "paths": ["left", "right"], "active_paths": ["left", "right"],
-        "outputs": {"left": 5, "right": 5}}
+        "value": 5, "paths": ["left", "right"], "outputs": {"left": 5, "right": 5}}
 
 
 def test_split_defaults_to_two_paths(run_node):
@@ -106,7 +105,6 @@ def test_split_with_conditions_routes_like_a_switch_that_can_pick_several():
         "edges": [edge("n", "s")] + [edge("s", f"to_{p}", p)
                                      for p in ("big", "even", "negative", "always")],
     })
-    assert result.node_results["s"]["active_paths"] == ["big", "even", "always"]
     assert result.node_results["s"]["outputs"] == {"big": 12, "even": 12, "always": 12}
     status = {n.id: n.status for n in result.nodes}
     assert status["to_negative"] == "skipped"
@@ -115,7 +113,7 @@ def test_split_with_conditions_routes_like_a_switch_that_can_pick_several():
 
 def test_split_condition_that_cannot_be_evaluated_means_not_this_path(run_node):
     paths = [{"name": "named", "condition": "input.name.length > 0"}]
-    assert run_node("split", {"paths": paths}, 5)["active_paths"] == []
+    assert run_node("split", {"paths": paths}, 5)["outputs"] == {}
 
 
 def test_split_reports_a_condition_syntax_error_with_its_path(load_problems):

@@ -35,8 +35,8 @@ def test_delay_waits_then_passes_its_input_on(run_node):
     assert result == {"value": {"x": 1}, "duration": "150ms", "delayed": True}
 
 
-def test_delay_accepts_seconds_as_a_number(run_node):
-    assert run_node("delay", {"duration": 0.01})["duration"] == "10ms"
+def test_delay_accepts_seconds_as_a_number_and_echoes_it_as_given(run_node):
+    assert run_node("delay", {"duration": 0.01})["duration"] == 0.01
 
 
 def test_delay_requires_a_valid_duration(load_problems):
@@ -74,14 +74,15 @@ def test_rate_limiter_result_reports_the_window(load_node):
     run = new_run()
     results = [limiter.run([i], NodeContext(run, limiter.id)) for i in range(2)]
     assert results[1] == {"value": 1, "rate_limited": True, "requests_count": 2,
-                          "max_requests": 3, "window": "1s", "waited_ms": 0}
+                          "max_requests": 3, "window": "1s"}
 
 
 def test_rate_limiter_state_is_per_run(load_node):
     limiter = load_node("rate_limiter", {"max_requests": 1, "per_duration": "10s"})
+    start = time.monotonic()
     for _ in range(3):  # a fresh run each time: nobody waits
-        result = limiter.run([0], NodeContext(new_run(), limiter.id))
-        assert result["waited_ms"] == 0
+        limiter.run([0], NodeContext(new_run(), limiter.id))
+    assert time.monotonic() - start < 1
 
 
 def test_parallel_branches_sharing_a_limiter_key_share_one_budget():
@@ -93,8 +94,8 @@ def test_parallel_branches_sharing_a_limiter_key_share_one_budget():
         "edges": [edge(b, "j") for b in branches],
     })
     assert result.status == "succeeded"
-    waited = sorted(result.node_results[b]["waited_ms"] for b in branches)
-    assert waited[:2] == [0, 0]
+    waited = sorted(n.duration_ms for n in result.nodes if n.id in branches)
+    assert all(w < 150 for w in waited[:2])
     assert all(w >= 250 for w in waited[2:])
 
 

@@ -74,7 +74,9 @@ def test_for_each_is_capped_by_the_run_loop_limit(run_node):
     with pytest.raises(engine.LimitExceeded) as caught:
         run_node("for_each", {}, [1, 2, 3, 4, 5], limits=limits)
     assert caught.value.limit == "max_loop_iterations"
-    assert str(caught.value) == "limit max_loop_iterations=4 exceeded: for_each over 5 items"
+    assert str(caught.value) == ("maximum iterations exceeded "
+                                 "(limit max_loop_iterations=4 exceeded): "
+                                 "for_each over 5 items")
 
 
 def test_for_each_checks_the_deadline_between_iterations(load_node):
@@ -146,7 +148,9 @@ def test_while_loop_is_capped_by_the_run_loop_limit(run_node):
     with pytest.raises(engine.LimitExceeded) as caught:
         run_node("while_loop", data, 1, limits=limits)
     assert caught.value.limit == "max_loop_iterations"
-    assert str(caught.value) == ("limit max_loop_iterations=2 exceeded: while_loop condition "
+    assert str(caught.value) == ("maximum iterations exceeded "
+                                 "(limit max_loop_iterations=2 exceeded): "
+                                 "while_loop condition "
                                  "still true after 2 iterations")
 
 
@@ -154,7 +158,9 @@ def test_while_loop_without_body_is_capped_by_the_run_loop_limit(run_node):
     limits = engine.Limits(max_loop_iterations=50)
     with pytest.raises(engine.LimitExceeded) as caught:
         run_node("while_loop", {"condition": "true", "max_iterations": 500}, 1, limits=limits)
-    assert str(caught.value) == ("limit max_loop_iterations=50 exceeded: while_loop has no "
+    assert str(caught.value) == ("maximum iterations exceeded "
+                                 "(limit max_loop_iterations=50 exceeded): "
+                                 "while_loop has no "
                                  "body and its condition is true")
 
 

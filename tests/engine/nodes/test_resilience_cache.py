@@ -30,9 +30,14 @@ def ops(load_node):
 
 def test_set_then_get_returns_the_value(ops):
     assert ops("set", "user", {"id": 7}) == {
-        "operation": "set", "key": "user", "value": {"id": 7}, "ttl": "300s"}
+        "operation": "set", "key": "user", "value": {"id": 7}, "ttl": None}
     assert ops("get", "user") == {"operation": "get", "key": "user", "found": True,
                                   "value": {"id": 7}}
+
+
+def test_set_echoes_the_ttl_as_given(ops):
+    assert ops("set", "k", 1, ttl="10m")["ttl"] == "10m"
+    assert ops("set", "k", 1, ttl=90)["ttl"] == 90
 
 
 def test_get_of_a_missing_key_is_not_found(ops):
@@ -44,7 +49,7 @@ def test_delete_deletes(ops):
     ops("set", "k", 1)
     assert ops("delete", "k") == {"operation": "delete", "key": "k", "deleted": True}
     assert ops("get", "k")["found"] is False
-    assert ops("delete", "k")["deleted"] is False
+    assert ops("delete", "k")["deleted"] is True  # Thaiyyal's answer: the key is gone
 
 
 def test_entries_expire_after_their_ttl(ops):

@@ -66,7 +66,7 @@ def test_try_catch_catches_a_failing_http_call(http_server, services):
     caught = result.node_results["tc"]
     assert caught["value"] == {"items": []}
     assert caught["error_caught"] is True
-    assert caught["error_node"] == "h"
+    assert caught["error_message"].startswith("error executing node h: ")
     assert "503" in caught["error_message"]
 
 

@@ -47,7 +47,8 @@ def test_variable_set_needs_an_input(run_node):
 @pytest.mark.parametrize(("data", "path", "message"), [
     ({"var_op": "get"}, "var_name", "required (string)"),
     ({"var_name": "x"}, "var_op", "required (string)"),
-    ({"var_name": "x", "var_op": "delete"}, "var_op", "must be one of get, set; got 'delete'"),
+    ({"var_name": "x", "var_op": "delete"}, "var_op",
+     "unsupported variable operation: delete (must be one of get, set)"),
     ({"var_name": "", "var_op": "get"}, "var_name", "variable node requires a non-empty var_name"),
 ])
 def test_variable_configuration_problems(load_problems, data, path, message):
@@ -185,7 +186,8 @@ def test_transform_expression_error_fails_the_node(run_node):
     ({"transform_type": "to_array", "expression": "input"}, "expression",
      "transform node takes either 'transform_type' or 'expression', not both"),
     ({"transform_type": "explode"}, "transform_type",
-     "must be one of to_array, to_object, flatten, keys, values; got 'explode'"),
+     "unsupported transform type: explode (must be one of to_array, to_object, flatten, "
+     "keys, values)"),
 ])
 def test_transform_configuration_problems(load_problems, data, path, message):
     assert load_problems("transform", data) == [
@@ -282,7 +284,8 @@ def test_accumulator_concat_respects_max_string_length(load_node):
 @pytest.mark.parametrize(("data", "path", "message"), [
     ({}, "accum_op", "required (string)"),
     ({"accum_op": "median"}, "accum_op",
-     "must be one of sum, count, product, concat, array; got 'median'"),
+     "unsupported accumulator operation: median (must be one of sum, count, product, "
+     "concat, array)"),
     ({"accum_op": "sum", "initial_value": "0"}, "initial_value",
      "sum accumulator needs a number initial_value, got string"),
     ({"accum_op": "array", "initial_value": {}}, "initial_value",
@@ -343,7 +346,7 @@ def test_counter_names_keep_counters_apart(load_node):
 @pytest.mark.parametrize(("data", "path", "message"), [
     ({}, "counter_op", "required (string)"),
     ({"counter_op": "double"}, "counter_op",
-     "must be one of increment, decrement, reset, get; got 'double'"),
+     "unsupported counter operation: double (must be one of increment, decrement, reset, get)"),
     ({"counter_op": "increment", "delta": "x"}, "delta", "must be a number, got string"),
 ])
 def test_counter_configuration_problems(load_problems, data, path, message):

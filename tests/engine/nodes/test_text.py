@@ -66,7 +66,8 @@ def test_repeat_past_the_string_limit_fails_before_building_the_string(run_node)
         run_node("text_operation", {"text_op": "repeat", "repeat_n": 10**12}, "ab",
                  limits=limits)
     assert caught.value.limit == "max_string_length"
-    assert str(caught.value) == ("limit max_string_length=100 exceeded: text_operation result "
+    assert str(caught.value) == ("string too long (limit max_string_length=100 exceeded): "
+                                 "text_operation result "
                                  "would be 2000000000000 characters")
 
 

@@ -1,4 +1,5 @@
-"""`prune_runs`: bound the run history by age and by count per workflow."""
+"""`prune_runs`: bound the run history by age and by count per workflow; then purge what
+no longer has a use: deleted workflows no run references, expired idempotency keys."""
 
 from __future__ import annotations
 
@@ -6,12 +7,14 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from workflows.maintenance import prune_runs
+from workflows.maintenance import prune_idempotency_keys, prune_runs, purge_deleted_workflows
 
 
 class Command(BaseCommand):
     help = ("Delete finished runs (with their node runs) older than --days and/or beyond the "
-            "newest --keep of each workflow, in chunks (each its own short transaction).")
+            "newest --keep of each workflow, in chunks (each its own short transaction); then "
+            "workflows deleted more than a day ago that no run references, and idempotency "
+            "keys older than 24 hours.")
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None,
@@ -32,3 +35,7 @@ class Command(BaseCommand):
         deleted = prune_runs(older_than_days=days, keep_per_workflow=keep,
                              chunk_size=chunk_size)
         self.stdout.write(f"{deleted} run(s) deleted")
+        purged = purge_deleted_workflows(chunk_size=chunk_size)
+        self.stdout.write(f"{purged} deleted workflow(s) purged")
+        keys = prune_idempotency_keys(chunk_size=chunk_size)
+        self.stdout.write(f"{keys} expired idempotency key(s) deleted")
