@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from engine.bounds import NumberOutOfRange, js_number
 from engine.errors import NodeError
 from engine.nodes.base import Field, Node, register
 from engine.nodes.values import is_number, json_type
@@ -106,6 +107,8 @@ class OperationNode(Node):
             result = self._apply(left, right)
         except OverflowError:
             raise NodeError(f"{self.config.get('op')} result is too large") from None
-        if isinstance(result, float) and not math.isfinite(result):
-            raise NodeError(f"{self.config.get('op')} result is not a finite number")
-        return result
+        try:
+            return js_number(result, "operation")
+        except NumberOutOfRange:
+            reason = "too large" if isinstance(result, int) else "not a finite number"
+            raise NodeError(f"{self.config.get('op')} result is {reason}") from None
