@@ -226,7 +226,7 @@ class PayloadChecker:
             self.problem(path, f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, "
                          f"got {_type_name(value)}")
             return None
-        if f.choices:
+        if f.choices and not f.choices_at_run:
             probe = converted.lower() if f.fold_case and isinstance(converted, str) else converted
             if probe not in f.choices:
                 choices = ", ".join(map(str, f.choices))

@@ -28,8 +28,10 @@ from django.utils.text import slugify
 
 import engine
 from engine import Limits, PayloadError, Problem, Result
+from engine.catalog import choice_problems
 from engine.egress import EgressPolicy
 from engine.observe import Observer
+from engine.payload import decode
 from workflows.loading import LoadedWorkflows
 from workflows.metrics import run_observer
 from workflows.models import Run, RunStatus, Workflow, WorkflowVersion, new_run_id
@@ -150,8 +152,14 @@ def load_version(version: WorkflowVersion) -> engine.Workflow:
 
 
 def validate_definition(definition: Any) -> engine.Workflow:
-    """Load without running. Raises PayloadError with every problem and its path."""
-    return engine.Workflow.load(definition, server_limits())
+    """Load without running. Raises PayloadError with every problem and its path,
+    including values outside a field's fixed choices that the engine itself would only
+    refuse when the node runs (Thaiyyal's behaviour, kept for ad-hoc execution)."""
+    workflow = engine.Workflow.load(definition, server_limits())
+    problems = choice_problems(decode(definition, server_limits()))
+    if problems:
+        raise PayloadError(problems)
+    return workflow
 
 
 def validate_stored_definition(definition: Any) -> engine.Workflow:

@@ -46,6 +46,9 @@ class Field:
     aliases: tuple[str, ...] = ()
     #: choices compared case-insensitively and stored lower-cased (Thaiyyal's editor varies case)
     fold_case: bool = False
+    #: the loader lets other values through (Thaiyyal fails them only when the node runs);
+    #: saving and validating still refuse them, naming the choices (engine.catalog)
+    choices_at_run: bool = False
     #: Thaiyyal's words for a value not among `choices`, `{value}` standing for it
     #: ("unsupported output type: {value}"): the load error starts with them, so clients
     #: matching Thaiyyal's message still match

@@ -81,10 +81,12 @@ OPERATIONS: dict[str, Callable[[Number, Number], Number]] = {
 @register
 class OperationNode(Node):
     """`op` applied to the first and second input: add, subtract, multiply, divide, modulo,
-    power. An unknown `op` fails when the node runs, as in Thaiyyal."""
+    power. An unknown `op` fails when the node runs, as in Thaiyyal (saving and validating
+    refuse it first)."""
 
     type_name = "operation"
-    fields = (Field("op", "string", required=True),)
+    fields = (Field("op", "string", required=True, choices=tuple(OPERATIONS), fold_case=True,
+                    choices_at_run=True),)
 
     __slots__ = ("_apply",)
 

@@ -13,6 +13,7 @@ router.register("runs", views.RunViewSet, basename="run")
 
 urlpatterns = [
     re_path(r"^workflow/execute/?$", views.ExecuteView.as_view(), name="workflow-execute"),
+    re_path(r"^node-types/?$", views.NodeTypesView.as_view(), name="node-types"),
     re_path(r"^workflow/validate/?$", views.ValidateView.as_view(), name="workflow-validate"),
     # Thaiyyal's own paths
     re_path(r"^workflow/save/?$", compat.save, name="thaiyyal-save"),
