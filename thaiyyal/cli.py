@@ -122,9 +122,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def manage(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["thaiyyal manage", *argv])
+    try:
+        execute_from_command_line(["thaiyyal manage", *argv])
+    except ImproperlyConfigured as exc:  # a setting to fix, said plainly: no traceback
+        print(f"thaiyyal manage: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

@@ -1,6 +1,7 @@
 """Django settings: every value from the environment, with safe defaults.
 
-Production needs at least SECRET_KEY and ALLOWED_HOSTS (DEBUG is off unless set);
+Production needs at least SECRET_KEY and ALLOWED_HOSTS (DEBUG is off unless set, or unless
+this is a checkout `make run` set up: see env.local_checkout);
 DATABASE_URL points at PostgreSQL there. README "Configuration" lists every variable.
 """
 
@@ -15,13 +16,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from engine.limits import Limits, parse_duration
-from thaiyyal.env import env_bool, env_int, env_list, env_str, secret_key
+from thaiyyal.env import env_bool, env_int, env_list, env_str, local_checkout, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: local state (SQLite database, generated secret key); never committed
 VAR_DIR = Path(env_str("THAIYYAL_VAR_DIR") or BASE_DIR / "var")
 
-DEBUG = env_bool("DEBUG", False)
+DEBUG = env_bool("DEBUG", local_checkout(VAR_DIR))
 SECRET_KEY = secret_key(DEBUG, VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -50,6 +51,7 @@ MIDDLEWARE = [
     "thaiyyal.body_limit.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "thaiyyal.errors.NotFoundMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

@@ -30,8 +30,10 @@ from django.utils.text import slugify
 
 import engine
 from engine import Limits, PayloadError, Problem, Result
+from engine.catalog import choice_problems
 from engine.egress import EgressPolicy
 from engine.observe import Observer
+from engine.payload import decode
 from workflows.cancelling import Progress
 from workflows.cancelling import watcher as cancel_watcher
 from workflows.loading import LoadedWorkflows
@@ -164,8 +166,14 @@ def load_version(version: WorkflowVersion) -> engine.Workflow:
 
 
 def validate_definition(definition: Any) -> engine.Workflow:
-    """Load without running. Raises PayloadError with every problem and its path."""
-    return engine.Workflow.load(definition, server_limits())
+    """Load without running. Raises PayloadError with every problem and its path,
+    including values outside a field's fixed choices that the engine itself would only
+    refuse when the node runs (Thaiyyal's behaviour, kept for ad-hoc execution)."""
+    workflow = engine.Workflow.load(definition, server_limits())
+    problems = choice_problems(decode(definition, server_limits()))
+    if problems:
+        raise PayloadError(problems)
+    return workflow
 
 
 def validate_stored_definition(definition: Any) -> engine.Workflow:

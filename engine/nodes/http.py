@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from engine import bounds
 from engine.cache import CACHEABLE_METHODS, ResponseCache, cache_key, default_response_cache
 from engine.egress import EgressClient, EgressError, Request, Response, default_policy
 from engine.errors import LimitExceeded, NodeError
@@ -322,7 +323,7 @@ def decode_body(response: Response, ctx: NodeContext) -> Any:
         return None if is_json or response.status == 204 or not media else ""
     if is_json:
         try:
-            return json.loads(response.body.decode(response.charset, errors="replace"))
+            return bounds.loads(response.body.decode(response.charset, errors="replace"))
         except (ValueError, LookupError) as exc:
             raise NodeError(f"response from {response.url} says {media} but is not valid "
                             f"JSON: {exc}", ctx.node_id) from None

@@ -13,6 +13,7 @@ router.register("runs", views.RunViewSet, basename="run")
 
 urlpatterns = [
     re_path(r"^workflow/execute/?$", views.ExecuteView.as_view(), name="workflow-execute"),
+    re_path(r"^node-types/?$", views.NodeTypesView.as_view(), name="node-types"),
     re_path(r"^workflow/validate/?$", views.ValidateView.as_view(), name="workflow-validate"),
     re_path(r"^hooks/(?P<secret>[A-Za-z0-9_-]{16,64})/?$", hooks.WebhookView.as_view(),
             name="webhook"),

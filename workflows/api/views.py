@@ -20,6 +20,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine import PayloadError
+from engine.catalog import describe_node_types
 from workflows import queueing, services
 from workflows.api import asynchronous
 from workflows.api import idempotent as idem
@@ -113,6 +114,16 @@ class ValidateView(APIView):
             return Response(error_body("invalid workflow", exc.to_list(), valid=False),
                             status=status.HTTP_400_BAD_REQUEST)
         return Response({"success": True, "valid": True, "node_count": workflow.node_count})
+
+
+class NodeTypesView(APIView):
+    """Every node type the engine knows: its `data` fields (kind, required, default,
+    choices, aliases), its output handles and its palette group. The visual editor builds
+    its palette and forms from this."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="node_types")
+    def get(self, request: Request) -> Response:
+        return Response(describe_node_types())
 
 
 class WorkflowPagination(PageNumberPagination):
