@@ -45,9 +45,10 @@ class WorkflowAdminForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # Optional on the form (old admin forms and scripts send none): sync unless chosen.
-        self.fields["execution_mode"].required = False
+        if "execution_mode" in self.fields:  # absent for a user who may only view
+            self.fields["execution_mode"].required = False
         current = self.instance.current_version if self.instance.pk else None
-        if current is not None:
+        if current is not None and "definition" in self.fields:
             self.fields["definition"].initial = current.definition
 
     def clean_execution_mode(self) -> str:
