@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-api leak-check lint install frontend
+.PHONY: run test bench bench-api bench-queue leak-check lint install frontend
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -34,6 +34,10 @@ bench: $(STAMP)
 # API load benchmark: thaiyyal serve on a fresh PostgreSQL database, driven by wrk.
 bench-api: $(STAMP)
 	$(PY) deploy/loadtest/bench_api.py
+
+# Queue mode: async throughput with one and two worker processes, and the queue wait.
+bench-queue: $(STAMP)
+	$(PY) deploy/loadtest/bench_queue.py
 
 leak-check: $(STAMP)
 	$(PY) deploy/loadtest/leak_check.py

@@ -79,6 +79,10 @@ def execute_workflow(workflow: Workflow, limits: Limits, observer: Observer | No
     if inputs:
         context.update(bind_inputs(workflow, inputs, limits.max_depth))
     run = Run(execution_id, limits, context, observer, services)
+    started = run.services.get("run_started")
+    if started is not None:
+        # The caller's handle on the run: it may stop it from another thread (run.cancel()).
+        started(run)
     if observer is not None:
         _notify(observer.run_started, execution_id, workflow.workflow_id, workflow.node_count)
     scheduler = _Scheduler(workflow, run, run.results, observer, root_input=None, inline=False)

@@ -23,7 +23,7 @@ from django.utils.html import format_html
 from engine import PayloadError
 from workflows import pages, services
 from workflows.forms import ExecuteForm, WorkflowAdminForm
-from workflows.models import IdempotencyKey, NodeRun, Run, Workflow, WorkflowVersion
+from workflows.models import IdempotencyKey, NodeRun, Run, Trigger, Workflow, WorkflowVersion
 
 
 class VersionInline(admin.TabularInline):
@@ -69,8 +69,23 @@ class WorkflowAdmin(admin.ModelAdmin):
     list_filter = ["owner"]
     autocomplete_fields = ["owner"]
     inlines = [VersionInline]
-    actions = ["execute_selected"]
-    fields = ["name", "description", "owner", "definition"]
+    actions = ["execute_selected", "rotate_webhook_secrets"]
+    fields = ["name", "description", "owner", "execution_mode", "definition", "webhook"]
+    readonly_fields = ["webhook"]
+
+    @admin.display(description="webhook")
+    def webhook(self, workflow: Workflow) -> str:
+        if not workflow.webhook_secret:
+            return "none (the action \"Rotate webhook secret\" creates one)"
+        return f"POST /api/v1/hooks/{workflow.webhook_secret}"
+
+    @admin.action(description="Rotate webhook secret (the old URL stops working)")
+    def rotate_webhook_secrets(self, request: HttpRequest,
+                               queryset: QuerySet[Workflow]) -> None:
+        for workflow in queryset:
+            services.rotate_webhook_secret(workflow)
+        self.message_user(request, f"{queryset.count()} webhook secret(s) rotated: open "
+                                   "a workflow to see its webhook URL")
 
     def get_changeform_initial_data(self, request: HttpRequest) -> dict[str, Any]:
         return {"owner": request.user.pk, **super().get_changeform_initial_data(request)}
@@ -121,7 +136,8 @@ class WorkflowAdmin(admin.ModelAdmin):
             obj.slug = services.free_slug(obj.owner, obj.name)
             obj.save()
         services.update_workflow(obj, user=request.user,
-                                 definition=form.cleaned_data["definition"])
+                                 definition=form.cleaned_data["definition"],
+                                 execution_mode=form.cleaned_data.get("execution_mode"))
 
     # Deleting follows services.delete_workflow (soft deletion): the workflow leaves the
     # admin and the API, its versions stay for the runs that ran them. The confirmation
@@ -260,7 +276,8 @@ def _version_for(workflow: Workflow, number: Any) -> WorkflowVersion | None:
 def _execute(request: HttpRequest, version: WorkflowVersion, inputs: dict[str, Any] | None,
              form: ExecuteForm | None) -> dict[str, Any] | None:
     try:
-        execution = services.execute_version(version, user=request.user, inputs=inputs)
+        execution = services.execute_version(version, user=request.user, inputs=inputs,
+                                             trigger=Trigger.ADMIN)
     except PayloadError as exc:
         if form is not None:
             form.add_error("inputs", [f"{p.path}: {p.message}" for p in exc.problems])
@@ -358,10 +375,10 @@ class CappedCountPaginator(Paginator):
 @admin.register(Run)
 class RunAdmin(admin.ModelAdmin):
     list_display = ["short_id", "workflow", "version_number", "status_pill", "started",
-                    "duration", "node_count", "requested_by"]
+                    "duration", "node_count", "trigger", "requested_by"]
     list_select_related = ["workflow", "version", "requested_by"]
     # Filters that cost no scan of the history (no DISTINCT over runs, no date hierarchy).
-    list_filter = ["status", "workflow", SlowRunFilter, "started_at"]
+    list_filter = ["status", "trigger", "workflow", SlowRunFilter, "started_at"]
     search_fields = ["execution_id"]
     inlines = [NodeRunInline]
     paginator = CappedCountPaginator
@@ -369,14 +386,15 @@ class RunAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "workflow", "version", "status", "started_at", "finished_at",
                        "duration_ms", "requested_by", "final_output_json", "error_json",
                        "inputs_json", "limits_json", "execution_id", "node_count",
-                       "worker_host", "worker_pid"]
+                       "worker_host", "worker_pid", "trigger", "queued_at",
+                       "cancel_requested_at", "callback_url"]
     fieldsets = [
-        (None, {"fields": ["id", "workflow", "version", "status", "started_at", "finished_at",
-                           "duration_ms", "requested_by"]}),
+        (None, {"fields": ["id", "workflow", "version", "status", "trigger", "requested_by",
+                           "queued_at", "started_at", "finished_at", "duration_ms"]}),
         ("Result", {"fields": ["final_output_json", "error_json", "inputs_json"]}),
         ("Details", {"classes": ["collapse"],
                      "fields": ["limits_json", "execution_id", "node_count", "worker_host",
-                                "worker_pid"]}),
+                                "worker_pid", "cancel_requested_at", "callback_url"]}),
     ]
     show_facets = admin.ShowFacets.NEVER  # facet counts would scan the history
 

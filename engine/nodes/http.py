@@ -292,6 +292,7 @@ def send(request: Request, ctx: NodeContext, cache_ttl: float | None) -> tuple[R
         response = _egress(ctx).fetch(request, deadline=ctx.deadline, cancel=ctx.run.on_cancel,
                                       before_send=lambda _url: ctx.count_http_call())
     except (EgressError, LimitExceeded) as exc:
+        _release(cache, key)
         _notify(observer.http_call, request.method, request.url, None,
                 (time.perf_counter() - started) * 1000, False)
         ctx.check_deadline()  # out of run time, node timeout or cancelled: that is the news
@@ -301,7 +302,17 @@ def send(request: Request, ctx: NodeContext, cache_ttl: float | None) -> tuple[R
             (time.perf_counter() - started) * 1000, False)
     if cache is not None and cache_ttl is not None and response.ok:
         cache.set(key, response, cache_ttl)
+    else:
+        _release(cache, key)
     return response, False
+
+
+def _release(cache: ResponseCache | None, key: str) -> None:
+    """A miss that will not be filled: a shared cache that made other processes wait for
+    this fetch (see engine/cache.py) lets them go."""
+    release = getattr(cache, "release", None)
+    if release is not None:
+        release(key)
 
 
 def decode_body(response: Response, ctx: NodeContext) -> Any:
