@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from engine.bounds import NumberOutOfRange, js_number, number_from_digits
 from engine.nodes.base import Field, Node, Report, register
 from engine.nodes.values import is_number, json_type, text_of
 
@@ -43,14 +44,13 @@ def _to_number(value: Any) -> int | float:
     if is_number(value):
         return value  # type: ignore[no-any-return]
     if isinstance(value, str):
-        if _INTEGER.fullmatch(value):
-            return int(value)
-        if _NUMBER.fullmatch(value):
-            number = float(value)
-            # "1e400" reads as infinity, which JSON cannot carry: out of range, not "inf"
-            if math.isfinite(number):
-                return number
-            raise ValueError(f"cannot convert {_shown(value)} to number: out of range")
+        try:
+            if _INTEGER.fullmatch(value):
+                return number_from_digits(value, "number")
+            if _NUMBER.fullmatch(value):
+                return js_number(float(value), "number")
+        except NumberOutOfRange as exc:
+            raise ValueError(f"cannot convert {_shown(value)[:40]} to number: {exc}") from None
     raise ValueError(f"cannot convert {_shown(value)} to number")
 
 

@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('workflows', '0004_idempotency_keys'),
+        ('workflows', '0005_queue_mode'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
