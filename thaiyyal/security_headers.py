@@ -54,6 +54,9 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.headers.setdefault("Content-Security-Policy", policy_for(request.path))
         response.headers.setdefault("Permissions-Policy", settings.THAIYYAL_PERMISSIONS_POLICY)
+        # Also here: a response made before XFrameOptionsMiddleware (a middleware that
+        # answers early, such as the 404 one) would go without it.
+        response.headers.setdefault("X-Frame-Options", settings.X_FRAME_OPTIONS)
         return response
 
 

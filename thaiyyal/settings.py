@@ -175,9 +175,10 @@ THAIYYAL_CSP: dict[str, list[str]] = {
     "frame-ancestors": ["'none'"],
 }
 #: path prefix -> sources added there: django-silk's pages (staff only, off by default)
-#: use inline script and event handlers we do not control
+#: and django-celery-beat's admin forms (staff only) use inline script we do not control
 THAIYYAL_CSP_RELAXED: dict[str, dict[str, list[str]]] = {
     "/silk/": {"script-src": ["'unsafe-inline'"]},
+    "/admin/django_celery_beat/": {"script-src": ["'unsafe-inline'"]},
 }
 THAIYYAL_PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
                                "interest-cohort=()")

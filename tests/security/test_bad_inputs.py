@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from typing import Any
 
 import pytest
@@ -82,7 +83,7 @@ def test_a_number_too_large_for_a_double_is_400_naming_its_path(api, user, url, 
     assert response.status_code == 400, response.content
     body = response.json()
     assert body["details"][0]["path"] == path
-    assert "out of range" in json.dumps(body)
+    assert re.search("out of range|not a finite number", json.dumps(body)), body
     assert "inf" not in response.content.decode().replace("info", "")
 
 
