@@ -135,7 +135,7 @@ def engine_services() -> dict[str, Any]:
     return found
 
 
-def run_services(workflow: engine.Workflow, user: User | None,
+def run_services(workflow: engine.Workflow, user_id: int | None,
                  version: WorkflowVersion | None) -> dict[str, Any]:
     """engine_services, plus the credentials the workflow names (when it names any):
     those of the workflow's owner for a stored version (whoever runs it: the workflow's
@@ -147,7 +147,7 @@ def run_services(workflow: engine.Workflow, user: User | None,
         owner_id = Workflow.all_objects.filter(pk=version.workflow_id).values_list(
             "owner_id", flat=True).first()
     else:
-        owner_id = getattr(user, "pk", None)
+        owner_id = user_id
     return {**engine_services(), "credentials": credentials.resolve(owner_id, names)}
 
 
@@ -340,10 +340,13 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
              trigger: str = Trigger.API) -> Execution:
     limits = limits or server_limits()
     label = str(version.workflow_id) if version is not None else None
+    # whose credentials an ad-hoc payload uses: the requester's (a queued run's too)
+    requester_id = getattr(user, "pk", None) if user is not None else (
+        queued.requested_by_id if queued is not None else None)
     if not record:
         observer = run_observer(observer, workflow=label)  # metrics and the JSON run log
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
-                                  services=run_services(workflow, user, version))
+                                  services=run_services(workflow, requester_id, version))
         execution = Execution(result, None, limits, workflow)
         try:
             return _answered(execution, answer)
@@ -370,7 +373,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
         cancel_watcher.report(progress)
         observer = progress if observer is None else TeeObserver(progress, observer)
     observer = run_observer(observer, run_id=str(run.id), workflow=label)
-    services = {**run_services(workflow, user, version),
+    services = {**run_services(workflow, requester_id, version),
                 "run_started": functools.partial(cancel_watcher.watch, run.id)}
     try:
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
