@@ -415,31 +415,52 @@ def report(scenarios: dict[str, Scenario], counts: tuple[int, int]) -> bool:
     return all_met
 
 
+def _references_answer(token: str, wait: float) -> tuple[int, bytes, str]:
+    """(status, body, url) of the first reference that does not answer 200 within `wait`
+    seconds, or (200, b"", "") when both do."""
+    body = json.dumps({"items": ITEMS}).encode()
+    for url in (f"{NODE_RED}/execute", f"{DJANGO_FLOOR}/persisted-auth"):
+        deadline = time.monotonic() + wait
+        while True:
+            status, answer = post_json(url, token, body)
+            if status == 200 or time.monotonic() >= deadline:
+                break
+            time.sleep(0.5)
+        if status != 200:
+            return status, answer, url
+    return 200, b"", ""
+
+
 def start_references(enabled: bool) -> str | None:
-    """Start the outside references; their token, or None (with the reason printed)."""
+    """Start the outside references (unless they already answer); their token, or None
+    (with the reason printed)."""
     if not enabled:
         print("references skipped (--no-references): measuring ours alone")
         return None
     if not ANCHORS_START.exists():
         print(f"references unavailable ({ANCHORS_START} is missing): measuring ours alone")
         return None
-    print(f"starting the references: {ANCHORS_START}", flush=True)
-    started = subprocess.run(["bash", str(ANCHORS_START)], capture_output=True, text=True,
-                             check=False, stdin=subprocess.DEVNULL)
-    body = json.dumps({"items": ITEMS}).encode()
-    token = ANCHORS_TOKEN.read_text().strip() if ANCHORS_TOKEN.exists() else ""
-    for url in (f"{NODE_RED}/execute", f"{DJANGO_FLOOR}/persisted-auth"):
-        # start.sh restarts the Django floor: give its new workers time to bind.
-        deadline = time.monotonic() + 30
-        while (status := post_json(url, token, body)[0]) != 200 and time.monotonic() < deadline:
-            time.sleep(0.5)
-        status, answer = post_json(url, token, body)
-        if status != 200:
-            print(f"references unavailable ({url} answered {status}: {answer[:200]!r}; "
-                  f"start.sh said: {(started.stdout + started.stderr)[-300:]}): "
-                  f"measuring ours alone")
-            return None
-    return token
+
+    def token() -> str:
+        return ANCHORS_TOKEN.read_text().strip() if ANCHORS_TOKEN.exists() else ""
+
+    if ANCHORS_TOKEN.exists() and _references_answer(token(), 0)[0] == 200:
+        print("references already running")
+        return token()
+    said = ""
+    # start.sh restarts the Django floor; a second call starts it when the first one
+    # raced the old server's shutdown.
+    for _attempt in range(2):
+        print(f"starting the references: {ANCHORS_START}", flush=True)
+        started = subprocess.run(["bash", str(ANCHORS_START)], capture_output=True,
+                                 text=True, check=False, stdin=subprocess.DEVNULL)
+        said = (started.stdout + started.stderr)[-300:]
+        status, answer, url = _references_answer(token(), 15)
+        if status == 200:
+            return token()
+    print(f"references unavailable ({url} answered {status}: {answer[:200]!r}; "
+          f"start.sh said: {said.strip()}): measuring ours alone")
+    return None
 
 
 # --- main ----------------------------------------------------------------------------------
