@@ -39,6 +39,9 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
+import urllib3
+import urllib3.exceptions
+
 from engine.errors import LimitExceeded, NodeError
 from engine.limits import Limits, MiB
 
@@ -746,109 +749,258 @@ class EgressClient:
         abort = CallAbort()
         unwatch = _watchdog.watch(end, lambda: abort.abort("timeout"))
         unregister = cancel(lambda: abort.abort("cancelled")) if cancel else None
-        sock: socket.socket | None = None
         try:
-            sock = self._open(target, end, abort)
-            return _send_and_read(sock, target, method, headers, body, end, abort,
-                                  self.policy.max_response_bytes)
-        except (OSError, http.client.HTTPException) as exc:
-            raise _failure(abort, method, target, end, exc) from None
+            return self._pooled_exchange(target, method, headers, body, end, abort)
+        except (OSError, http.client.HTTPException, urllib3.exceptions.HTTPError) as exc:
+            raise _failure(abort, method, target, end, _root_cause(exc)) from None
         finally:
             unwatch()
             if unregister is not None:
                 unregister()
-            if sock is not None:
-                sock.close()
 
-    def _open(self, target: Target, end: float, abort: CallAbort) -> socket.socket:
-        sock: socket.socket | None = None
-        last: OSError | None = None
+    def _pooled_exchange(self, target: Target, method: str, headers: Mapping[str, str],
+                         body: bytes | None, end: float,
+                         abort: CallAbort) -> tuple[int, str, dict[str, str], bytes]:
+        """One request on a kept-alive connection to one of the target's checked
+        addresses (a new one when none is idle), its body read by our own reader."""
+        last: BaseException | None = None
         for address in target.addresses:  # every one was checked; try them in order
             left = end - time.monotonic()
             if left <= 0 or abort.reason is not None:
                 break
+            pool = _pools.get(target, address, self.ssl_context, self.connector)
+            _current.call = (self.connector, abort, min(self.policy.connect_timeout, left))
             try:
-                sock = self.connector(address, target.port,
-                                      min(self.policy.connect_timeout, left), abort)
-                break
-            except OSError as exc:
+                response = pool.urlopen(
+                    method, target.request_target, body=body,
+                    headers=_request_headers(target, headers), retries=False, redirect=False,
+                    assert_same_host=False, preload_content=False, decode_content=False,
+                    release_conn=False, timeout=urllib3.Timeout(
+                        connect=min(self.policy.connect_timeout, left), read=max(0.001, left)))
+            except ValueError as exc:  # header or request-line injection attempts land here
+                raise EgressError(f"{method} {target.url}: invalid request: {exc}") from None
+            except urllib3.exceptions.NewConnectionError as exc:
                 last = exc
-        if sock is None:
-            raise last or ConnectionAbortedError(abort.reason or "timeout")
-        if abort.reason is not None:
-            sock.close()
-            raise ConnectionAbortedError(abort.reason)
-        if target.scheme == "https":
-            sock.settimeout(max(0.001, min(self.policy.connect_timeout, end - time.monotonic())))
-            context = self.ssl_context or default_ssl_context()
-            try:
-                sock = context.wrap_socket(sock, server_hostname=target.host)
-            except BaseException:
-                sock.close()
+                continue
+            except (urllib3.exceptions.ProtocolError, OSError) as exc:
+                cause = _root_cause(exc)
+                if isinstance(cause, ConnectionRefusedError | _ConnectFailed):
+                    last = cause
+                    continue
                 raise
-            abort.attach(sock)
-        return sock
+            finally:
+                _current.call = None
+            return _read_response(response, target, method, abort,
+                                  self.policy.max_response_bytes)
+        if isinstance(last, _ConnectFailed):
+            last = last.__cause__ or last
+        if last is not None:
+            raise last
+        raise ConnectionAbortedError(abort.reason or "timeout")
+
+
+# ---------------------------------------------------------------------------------------
+# Kept-alive connections (urllib3 pools)
+
+#: idle connections kept per pool (one pool per checked address, port, scheme, TLS name)
+POOL_CONNECTIONS = 4
+#: pools kept per process; the least recently used is closed beyond this
+MAX_POOLS = 64
+#: a pool unused this long is closed (its idle connections with it)
+POOL_IDLE_SECONDS = 30.0
+
+#: the call being made on this thread: (connector, abort, connect timeout), read when a
+#: pool opens a new connection
+_current = threading.local()
+
+
+class _ConnectFailed(OSError):
+    """A connector's failure, carried through urllib3 (the original is its __cause__)."""
+
+
+def _checked_connect(conn: Any) -> socket.socket:
+    call = getattr(_current, "call", None)
+    if call is None:  # never outside _pooled_exchange: no unchecked connection
+        raise ConnectionAbortedError("no egress call in progress")
+    connector, abort, timeout = call
+    try:
+        return connector(conn.host, conn.port, timeout, abort)
+    except EgressError:
+        raise
+    except OSError as exc:
+        raise _ConnectFailed(str(exc)) from exc
+
+
+class _CheckedHTTPConnection(urllib3.connection.HTTPConnection):
+    """Connects only through the connector, to the pool's checked address (its host)."""
+
+    def _new_conn(self) -> socket.socket:
+        return _checked_connect(self)
+
+    def connect(self) -> None:
+        super().connect()
+        _current.call[1].attach(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:  # kept alive: this call's watchdog and cancel reach it
+            _current.call[1].attach(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _CheckedHTTPSConnection(urllib3.connection.HTTPSConnection):
+    """The same over TLS: SNI and the certificate check use the URL's host name."""
+
+    def _new_conn(self) -> socket.socket:
+        return _checked_connect(self)
+
+    def connect(self) -> None:
+        super().connect()
+        _current.call[1].attach(self.sock)
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        if self.sock is not None:
+            _current.call[1].attach(self.sock)
+        super().request(*args, **kwargs)
+
+
+class _HTTPPool(urllib3.HTTPConnectionPool):
+    ConnectionCls = _CheckedHTTPConnection
+
+
+class _HTTPSPool(urllib3.HTTPSConnectionPool):
+    ConnectionCls = _CheckedHTTPSConnection
+
+
+class _Pools:
+    """The process's pools, keyed by (scheme, checked address, port, TLS server name,
+    TLS context, connector): a connection is only ever reused for the same checked
+    address and name. Bounded (MAX_POOLS, least recently used closed first); pools idle
+    for POOL_IDLE_SECONDS are closed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pools: dict[tuple[Any, ...], tuple[urllib3.HTTPConnectionPool, float]] = {}
+
+    def get(self, target: Target, address: str, context: ssl.SSLContext | None,
+            connector: Connector) -> urllib3.HTTPConnectionPool:
+        https = target.scheme == "https"
+        key = (target.scheme, address, target.port, target.host if https else None,
+               context if https else None, connector)
+        now = time.monotonic()
+        closing: list[urllib3.HTTPConnectionPool] = []
+        with self._lock:
+            entry = self._pools.pop(key, None)
+            for other, (old, used) in list(self._pools.items()):
+                if now - used > POOL_IDLE_SECONDS:
+                    closing.append(old)
+                    del self._pools[other]
+            if entry is None:
+                pool: urllib3.HTTPConnectionPool
+                if https:
+                    pool = _HTTPSPool(address, target.port, maxsize=POOL_CONNECTIONS,
+                                      block=False, server_hostname=target.host,
+                                      ssl_context=context or default_ssl_context())
+                else:
+                    pool = _HTTPPool(address, target.port, maxsize=POOL_CONNECTIONS,
+                                     block=False)
+            else:
+                pool = entry[0]
+            self._pools[key] = (pool, now)  # most recently used last
+            while len(self._pools) > MAX_POOLS:
+                oldest = next(iter(self._pools))
+                closing.append(self._pools.pop(oldest)[0])
+        for old_pool in closing:
+            old_pool.close()
+        return pool
+
+    def close(self) -> None:
+        with self._lock:
+            pools, self._pools = list(self._pools.values()), {}
+        for pool, _ in pools:
+            pool.close()
+
+
+_pools = _Pools()
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    """The socket, TLS or HTTP error under urllib3's wrappers."""
+    while isinstance(exc, urllib3.exceptions.HTTPError | _ConnectFailed):
+        inner = exc.__cause__ if isinstance(exc, _ConnectFailed) else next(
+            (a for a in getattr(exc, "args", ()) if isinstance(a, BaseException)), None)
+        if inner is None:
+            inner = exc.__context__ if isinstance(exc.__context__, BaseException) else None
+        if inner is None or inner is exc:
+            break
+        exc = inner
+    return exc
+
+
+def _request_headers(target: Target, headers: Mapping[str, str]) -> dict[str, str]:
+    sent = {"Host": target.host_header}
+    names = {k.lower() for k in headers}
+    sent.update(headers)
+    if "accept-encoding" not in names:
+        sent["Accept-Encoding"] = "gzip, deflate"
+    if "user-agent" not in names:
+        sent["User-Agent"] = "thaiyyal/0.1"
+    return sent
+
+
+def _read_response(response: Any, target: Target, method: str, abort: CallAbort,
+                   cap: int) -> tuple[int, str, dict[str, str], bytes]:
+    """Status, reason, headers (lower-case names, repeated ones joined) and the decoded
+    body, read by our own reader (bounded, bomb-safe). The connection goes back to its
+    pool only after a complete, clean read; after a size cap, a deadline, a cancel or
+    any error it is closed, never reused."""
+    reusable = False
+    # urllib3 hands a connection back to its pool as soon as the body has been read to
+    # the end, before we know whether the call succeeded: it goes back only from here.
+    pool, response._pool = response._pool, None
+    try:
+        got: dict[str, str] = {}
+        for name, value in response.headers.iteritems():
+            key = name.lower()
+            got[key] = f"{got[key]}, {value}" if key in got else value
+        if response.status in _REDIRECTS and "location" in got:
+            return response.status, response.reason, got, b""  # the caller follows it
+        encoding = got.get("content-encoding", "").strip().lower()
+        reader = _BodyReader(encoding, cap)
+        try:
+            while chunk := response.read(_READ_SIZE, decode_content=False):
+                reader.feed(chunk)
+        except _TooLarge:
+            raise LimitExceeded("max_http_response_bytes", cap,
+                                detail=f"{method} {target.url}: the decoded body is larger"
+                                ) from None
+        if abort.reason is not None:  # a shut-down socket reads as a clean end of body
+            raise ConnectionAbortedError(abort.reason)
+        reusable = response.headers.get("connection", "").lower() != "close"
+        return response.status, response.reason, got, bytes(reader.out)
+    finally:
+        if reusable:
+            response._pool = pool
+            response.release_conn()
+        else:
+            response.close()  # closes the connection itself: it is never lent again
 
 
 def _failure(abort: CallAbort, method: str, target: Target, end: float,
-             exc: Exception) -> EgressError:
+             exc: BaseException) -> EgressError:
     where = f"{method} {target.url}"
-    if abort.reason == "timeout" or isinstance(exc, TimeoutError) or time.monotonic() >= end:
+    timed_out = isinstance(exc, TimeoutError | urllib3.exceptions.TimeoutError)
+    if abort.reason == "timeout" or timed_out or time.monotonic() >= end:
         return EgressTimeout(f"{where} timed out")
     if abort.reason == "cancelled":
         return EgressError(f"{where} was cancelled")
-    if isinstance(exc, ssl.SSLError | ssl.CertificateError):
+    if isinstance(exc, ssl.SSLError | ssl.CertificateError | urllib3.exceptions.SSLError):
         return EgressError(f"{where}: TLS failed: {exc}")
     if isinstance(exc, ConnectionRefusedError):
         return EgressError(f"{where}: connection refused")
-    if isinstance(exc, http.client.IncompleteRead | http.client.RemoteDisconnected):
+    if isinstance(exc, http.client.IncompleteRead | http.client.RemoteDisconnected
+                  | urllib3.exceptions.ProtocolError):
         return EgressError(f"{where}: connection closed before the response was complete")
     return EgressError(f"{where}: {exc.__class__.__name__}: {exc}")
-
-
-def _send_and_read(sock: socket.socket, target: Target, method: str,
-                   headers: Mapping[str, str], body: bytes | None, end: float,
-                   abort: CallAbort, cap: int) -> tuple[int, str, dict[str, str], bytes]:
-    # The watchdog enforces `end`; the socket timeout is only a backstop.
-    sock.settimeout(max(0.001, end - time.monotonic()))
-    conn = http.client.HTTPConnection(target.host, target.port)
-    conn.sock = sock  # already connected to the checked address: no second lookup
-    try:
-        conn.putrequest(method, target.request_target, skip_host=True,
-                        skip_accept_encoding=True)
-        conn.putheader("Host", target.host_header)
-        names = {k.lower() for k in headers}
-        for name, value in headers.items():
-            conn.putheader(name, value)
-        if "accept-encoding" not in names:
-            conn.putheader("Accept-Encoding", "gzip, deflate")
-        if "user-agent" not in names:
-            conn.putheader("User-Agent", "thaiyyal/0.1")
-        conn.putheader("Connection", "close")
-        if body is not None:
-            conn.putheader("Content-Length", str(len(body)))
-        conn.endheaders(body)
-    except ValueError as exc:  # header or request-line injection attempts land here
-        raise EgressError(f"{method} {target.url}: invalid request: {exc}") from None
-    response = conn.getresponse()
-    got: dict[str, str] = {}
-    for name, value in response.getheaders():
-        key = name.lower()
-        got[key] = f"{got[key]}, {value}" if key in got else value
-    if response.status in _REDIRECTS and "location" in got:
-        return response.status, response.reason, got, b""  # the caller follows it
-    encoding = got.get("content-encoding", "").strip().lower()
-    reader = _BodyReader(encoding, cap)
-    try:
-        while chunk := response.read(_READ_SIZE):
-            reader.feed(chunk)
-    except _TooLarge:
-        raise LimitExceeded("max_http_response_bytes", cap,
-                            detail=f"{method} {target.url}: the decoded body is larger"
-                            ) from None
-    if abort.reason is not None:  # a shut-down socket reads as a clean end of body
-        raise ConnectionAbortedError(abort.reason)
-    return response.status, response.reason, got, bytes(reader.out)
 
 
 def fetch(request: Request, policy: EgressPolicy | None = None, *,
