@@ -72,9 +72,10 @@ TARGETS = [
     ("adhoc-norec / ref-bare-auth", "adhoc-norec", "ref-bare-auth", 1.2),
     ("adhoc-norec / ref-nodered", "adhoc-norec", "ref-nodered", 0.35),
 ]
-#: server CPU per recorded ad-hoc execute (adhoc-rec) before the speed work, microseconds
-#: (same machine, figures of the first run of this benchmark against the references)
-BASELINE_CPU_US_PER_RECORDED = 2460.0
+#: server CPU per recorded ad-hoc execute (adhoc-rec) before the speed work, microseconds:
+#: gunicorn and all workers, 2 cores shared with PostgreSQL, wrk and the references (3578
+#: and 4038 in two runs at load averages 4-10; the issue's target is half of it)
+BASELINE_CPU_US_PER_RECORDED = 3800.0
 TARGET_P95_MS_AT_50 = 50.0
 #: items the filter/map/sum scenarios (ours and the references) work on
 ITEMS = [{"value": v} for v in range(1, 21)]
