@@ -937,9 +937,10 @@ def _root_cause(exc: BaseException) -> BaseException:
 
 
 def _request_headers(target: Target, headers: Mapping[str, str]) -> dict[str, str]:
+    # Host is always the URL's (a caller's own Host header is dropped, not sent twice).
     sent = {"Host": target.host_header}
     names = {k.lower() for k in headers}
-    sent.update(headers)
+    sent.update((k, v) for k, v in headers.items() if k.lower() != "host")
     if "accept-encoding" not in names:
         sent["Accept-Encoding"] = "gzip, deflate"
     if "user-agent" not in names:

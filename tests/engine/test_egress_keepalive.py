@@ -6,6 +6,7 @@ new connection (and connects only to the checked address)."""
 from __future__ import annotations
 
 import dataclasses
+import json
 import shutil
 import threading
 import time
@@ -101,3 +102,11 @@ def test_https_connections_are_kept_per_server_name(keep_alive_tls):
     with pytest.raises(EgressError, match="TLS failed"):
         egress.fetch(Request("GET", f"https://wrong.test:{server.port}/json"))
     assert egress.connector.calls == ["127.0.0.1", "127.0.0.1"]
+
+
+def test_a_callers_host_header_does_not_replace_the_urls(keep_alive_server):
+    response = client().fetch(Request("GET", keep_alive_server.url("/echo"),
+                                      headers={"Host": "elsewhere.test"}))
+    assert response.status == 200
+    assert json.loads(response.body)["headers"]["host"] == (
+        f"127.0.0.1:{keep_alive_server.port}")
