@@ -1,4 +1,4 @@
-"""Kept-alive connections for http nodes (engine/egress.py, urllib3 pools): reused only
+"""Kept-alive connections for http nodes (engine/egress/transport.py, urllib3 pools): reused only
 for the same checked address, port, scheme and TLS name; a connection that hit the size
 cap, the deadline or a cancel is closed, never lent again. The connector still sees every
 new connection (and connects only to the checked address)."""
