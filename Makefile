@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-api leak-check lint install
+.PHONY: run test bench bench-api bench-queue leak-check lint install frontend
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -35,9 +35,18 @@ bench: $(STAMP)
 bench-api: $(STAMP)
 	$(PY) deploy/loadtest/bench_api.py
 
+# Queue mode: async throughput with one and two worker processes, and the queue wait.
+bench-queue: $(STAMP)
+	$(PY) deploy/loadtest/bench_queue.py
+
 leak-check: $(STAMP)
 	$(PY) deploy/loadtest/leak_check.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
+
+# The graph and editor pages' JavaScript and CSS: frontend/src -> workflows/static/workflows/dist
+# (committed, so `make run` and CI need no Node). Needs Node 20+ and npm.
+frontend:
+	cd frontend && npm ci --no-audit --no-fund && npm run build

@@ -23,7 +23,12 @@ _IGNORED_HEADERS = frozenset({"user-agent", "connection", "content-length", "hos
 
 
 class ResponseCache(Protocol):
-    """What the http node needs from a cache. `get` returns None on a miss."""
+    """What the http node needs from a cache. `get` returns None on a miss.
+
+    A shared cache may make a miss a promise: concurrent misses for one key wait while
+    the first caller fetches. That caller then calls `set`, or, when there is nothing to
+    store (the fetch failed, the response is not 2xx), `release(key)` if the cache has
+    such a method."""
 
     def get(self, key: str) -> Any | None: ...
 

@@ -116,7 +116,19 @@ def run(args: argparse.Namespace) -> int:
         _print_error(exc.to_list())
         return EXIT_INVALID
     indent = None if args.compact else 2
-    print(json.dumps(result.to_dict(), indent=indent, default=_fallback))
+    try:
+        text = json.dumps(result.to_dict(), indent=indent, default=_fallback, allow_nan=False)
+    except (ValueError, TypeError, RecursionError) as exc:
+        # The engine bounds every result (engine/bounds.py); if one still cannot be
+        # written, say so as JSON rather than with a traceback.
+        text = json.dumps({"execution_id": result.execution_id, "status": "failed",
+                           "error": {"code": "unencodable_result", "node_id": None,
+                                     "message": f"the result cannot be written as JSON: "
+                                                f"{type(exc).__name__}: {exc}"[:500]}},
+                          indent=indent)
+        print(text)
+        return EXIT_FAILED
+    print(text)
     return EXIT_SUCCEEDED if result.succeeded else EXIT_FAILED
 
 

@@ -7,7 +7,9 @@ import re
 from dataclasses import dataclass, fields
 from typing import Any
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$")
+# Matched against stripped text: with `\s*` on both sides of an optional unit, spaces
+# could be split between them in n ways (a megabyte of spaces took minutes).
+_DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
 
 
@@ -21,7 +23,7 @@ def parse_duration(value: str | float | int) -> float:
         return float(value)
     if not isinstance(value, str):
         raise ValueError(f"not a duration: {value!r}")
-    match = _DURATION.match(value)
+    match = _DURATION.fullmatch(value.strip())
     if not match:
         raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 500ms, 10m)")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
@@ -48,6 +50,11 @@ class Limits:
     max_http_response_bytes: int = 10 * MiB
     max_http_redirects: int = 5
     max_parallel_branches: int = 8
+    #: how deeply arrays and objects may nest, in the payload and in every node result
+    #: (JSON encoders and decoders recurse; 64 levels is far beyond real documents)
+    max_depth: int = 64
+    #: how many values one node result may hold, counted as JSON would write them
+    max_result_values: int = 1_000_000
 
     def __post_init__(self) -> None:
         for f in fields(self):

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from engine import bounds
 from engine.errors import PayloadError, Problem
 from engine.graph import Plan, build_plan, concurrency_gates
 from engine.limits import Limits
@@ -44,6 +45,8 @@ def build_workflow(checked: CheckedPayload) -> Workflow:
         first_input=tuple(node.wants_first_input for node in nodes),
         gates=concurrency_gates(
             [i for i, node in enumerate(nodes) if node.concurrency_cap()], plan),
+        value_depths=tuple(spec.config["_depth"] for spec in checked.specs),
+        nesting=tuple(node.result_nesting() for node in nodes),
     )
 
 
@@ -52,6 +55,7 @@ def _build_node(spec: NodeSpec) -> tuple[Node, NodePolicy]:
         key: build_workflow(value) if isinstance(value, CheckedPayload) else value
         for key, value in spec.config.items()}
     policy = config.pop("_policy")
+    config.pop("_depth")
     return spec.cls(spec.node_id, config), policy
 
 
@@ -99,12 +103,14 @@ def decode(payload: Any, limits: Limits) -> Any:
                                              f"limit max_payload_bytes="
                                              f"{limits.max_payload_bytes}")])
         try:
-            return json.loads(payload)
+            return bounds.loads_payload(payload)
         except json.JSONDecodeError as exc:
             raise PayloadError([Problem("$", f"malformed JSON: {exc.msg} at line {exc.lineno} "
                                              f"column {exc.colno}")]) from None
         except RecursionError:
             raise PayloadError([Problem("$", "malformed JSON: nested too deeply")]) from None
+        except ValueError as exc:  # what a parse hook refused
+            raise PayloadError([Problem("$", f"malformed JSON: {exc}")]) from None
     return payload
 
 
@@ -124,6 +130,10 @@ class Workflow:
     first_input: tuple[bool, ...]
     #: node index -> the `parallel` node whose max_concurrency bounds it
     gates: Mapping[int, int]
+    #: per node: the nesting depth of the values in its data
+    value_depths: tuple[int, ...]
+    #: per node: Node.result_nesting() (levels its result may add; None: measure it)
+    nesting: tuple[int | None, ...]
 
     @classmethod
     def load(cls, payload: Any, limits: Limits | None = None) -> Workflow:

@@ -14,7 +14,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from engine import bounds
 from engine import nodes as _catalog  # noqa: F401 - registers every node type
+from engine.bounds import SAFE_INTEGER
 from engine.canonical import canonical_node
 from engine.errors import ExpressionSyntaxError, Problem
 from engine.graph import Edge, find_cycle
@@ -24,6 +26,8 @@ from engine.nodes.base import NODE_TYPES, Field, Node
 from engine.policy import NO_POLICY, NodePolicy, parse_retry, parse_timeout
 
 _MISSING = object()
+#: field kinds holding JSON values from the payload: checked against engine/bounds.py
+_JSON_KINDS = frozenset({"any", "array", "object", "number", "integer"})
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,6 +153,7 @@ class PayloadChecker:
                node_id: str) -> dict[str, Any]:
         config: dict[str, Any] = {}
         before = len(self.problems)
+        self.value_depth = 0
         for f in cls.fields:
             key, value = _find(data, f)
             if value is _MISSING:
@@ -165,6 +170,7 @@ class PayloadChecker:
             cls.check(config, lambda name, message: self.problem(f"{path}.{name}", message))
         names = {f.name for f in cls.fields}
         config["_policy"] = self.policy(data, names, path)
+        config["_depth"] = self.value_depth
         # the data as written: results echo some fields as given (a cache ttl of "10m")
         config["_given"] = data
         return config
@@ -184,6 +190,10 @@ class PayloadChecker:
     def convert(self, f: Field, value: Any, path: str, node_id: str) -> Any:
         converted = _MISSING
         kind = f.kind
+        if kind in _JSON_KINDS:
+            value = self.admit(value, path)
+            if value is _MISSING:
+                return None
         if kind == "any":
             converted = value
         elif kind == "string":
@@ -216,7 +226,7 @@ class PayloadChecker:
             self.problem(path, f"must be {'an' if kind[0] in 'aeiou' else 'a'} {kind}, "
                          f"got {_type_name(value)}")
             return None
-        if f.choices:
+        if f.choices and not f.choices_at_run:
             probe = converted.lower() if f.fold_case and isinstance(converted, str) else converted
             if probe not in f.choices:
                 choices = ", ".join(map(str, f.choices))
@@ -226,6 +236,21 @@ class PayloadChecker:
                 return None
             converted = probe
         return converted
+
+    def admit(self, value: Any, path: str) -> Any:
+        """`value` under the number rule and the depth limit (engine/bounds.py); _MISSING
+        after reporting where it breaks them."""
+        cls = value.__class__
+        if cls is str or cls is bool or value is None or (
+                cls is int and -SAFE_INTEGER <= value <= SAFE_INTEGER) or (
+                cls is float and math.isfinite(value)):
+            return value  # the common case, at no cost
+        before = len(self.problems)
+        value, depth = bounds.admit(value, self.limits.max_depth, path, self.problem)
+        if len(self.problems) > before:
+            return _MISSING
+        self.value_depth = max(self.value_depth, depth)
+        return value
 
     def expression(self, value: Any, path: str, node_id: str) -> Any:
         if not isinstance(value, str):

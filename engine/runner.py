@@ -21,6 +21,7 @@ from collections.abc import Mapping
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import TYPE_CHECKING, Any
 
+from engine.bounds import ValueTooBig, admit, measure
 from engine.errors import (
     Cancelled,
     ExecutionError,
@@ -32,6 +33,7 @@ from engine.errors import (
 )
 from engine.expressions.scope import Scope
 from engine.limits import Limits
+from engine.metering import meter_for
 from engine.nodes.base import Failure
 from engine.observe import Observer
 from engine.result import NodeOutcome, Result
@@ -44,6 +46,7 @@ SUCCEEDED, FAILED, SKIPPED, CANCELLED, RUNNING, QUEUED = (
     "succeeded", "failed", "skipped", "cancelled", "running", "queued")
 _DECIDED = frozenset({SUCCEEDED, FAILED, SKIPPED, CANCELLED})
 _SIZED = frozenset({str, list, dict})
+_NESTED = frozenset({list, dict})
 
 
 _POOL_LOCK = threading.Lock()
@@ -74,8 +77,12 @@ def execute_workflow(workflow: Workflow, limits: Limits, observer: Observer | No
     execution_id = secrets.token_hex(8)
     context = workflow.context_defaults()
     if inputs:
-        context.update(bind_inputs(workflow, inputs))
+        context.update(bind_inputs(workflow, inputs, limits.max_depth))
     run = Run(execution_id, limits, context, observer, services)
+    started = run.services.get("run_started")
+    if started is not None:
+        # The caller's handle on the run: it may stop it from another thread (run.cancel()).
+        started(run)
     if observer is not None:
         _notify(observer.run_started, execution_id, workflow.workflow_id, workflow.node_count)
     scheduler = _Scheduler(workflow, run, run.results, observer, root_input=None, inline=False)
@@ -109,9 +116,12 @@ def _loop_scope(run: Run, item: Any, index: int | None) -> Scope:
     return dataclasses.replace(run.scope, variables=ChainMap(loop_vars, run.state.variables))
 
 
-def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any]) -> dict[str, Any]:
+def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any],
+                max_depth: int | None = None) -> dict[str, Any]:
     """Caller inputs as `context.<name>` values: each must name a `context_variable` of the
-    workflow and convert to its declared type. PayloadError lists every bad input."""
+    workflow, obey the number rule and `max_depth` (engine/bounds.py) and convert to its
+    declared type. PayloadError lists every bad input."""
+    max_depth = max_depth or Limits().max_depth
     owners: dict[str, Any] = {}
     for i in workflow.plan.order:
         node = workflow.nodes[i]
@@ -125,6 +135,11 @@ def bind_inputs(workflow: Workflow, inputs: Mapping[str, Any]) -> dict[str, Any]
         if owner is None:
             known = ", ".join(sorted(owners)) or "none"
             problems.append(Problem(path, f"unknown input (context variables: {known})"))
+            continue
+        before = len(problems)
+        value, _ = admit(value, max_depth, path,
+                         lambda where, message: problems.append(Problem(where, message)))
+        if len(problems) > before:
             continue
         try:
             bound[name] = owner.coerce(name, value)
@@ -158,7 +173,144 @@ def check_size(value: Any, limits: Limits) -> None:
                 check_size(inner, limits)
 
 
+class _Gates:
+    """`parallel {max_concurrency}` gates. A pooled node below a `parallel` node takes a
+    seat of that gate before it is submitted; when the gate is full it waits here, in
+    arrival order, and the seat passes to it when a node of the gate finishes."""
+
+    __slots__ = ("gate_of", "nodes", "seated", "waiting")
+
+    def __init__(self, gate_of: Mapping[int, int], nodes: tuple[Any, ...]) -> None:
+        #: node index -> index of the `parallel` node whose cap applies to it
+        self.gate_of = gate_of
+        self.nodes = nodes
+        self.seated: dict[int, int] = {}
+        self.waiting: dict[int, deque[tuple[int, list[Any]]]] = {}
+
+    def admit(self, i: int, inputs: list[Any]) -> bool:
+        """Whether node `i` may be submitted now; if not, it waits for a seat."""
+        gate = self.gate_of.get(i)
+        if gate is None:
+            return True
+        cap = self.nodes[gate].concurrency_cap() or 1
+        seated = self.seated.get(gate, 0)
+        if seated < cap:
+            self.seated[gate] = seated + 1
+            return True
+        self.waiting.setdefault(gate, deque()).append((i, inputs))
+        return False
+
+    def leave(self, i: int) -> tuple[int, list[Any]] | None:
+        """Node `i` finished: the node that takes its seat, if one waits."""
+        gate = self.gate_of.get(i)
+        if gate is None:
+            return None
+        waiting = self.waiting.get(gate)
+        if waiting:
+            return waiting.popleft()
+        self.seated[gate] -= 1
+        return None
+
+    def waiters(self) -> list[int]:
+        return [i for queue in self.waiting.values() for i, _ in queue]
+
+
+#: shared by workflows without a `parallel {max_concurrency}`: it admits every node at once
+#: and so never holds state
+_NO_GATES = _Gates({}, ())
+
+
+class _Branches:
+    """Pooled nodes of one run on the process-wide branch pool: at most
+    `max_parallel_branches` in flight; the others wait in the backlog, first come first
+    served."""
+
+    __slots__ = ("cap", "inflight", "backlog")
+
+    def __init__(self, cap: int) -> None:
+        self.cap = cap
+        self.inflight: dict[Future[Any], int] = {}
+        self.backlog: deque[tuple[int, list[Any]]] = deque()
+
+    def submit(self, i: int, inputs: list[Any], work: Any) -> None:
+        if len(self.inflight) >= self.cap:
+            self.backlog.append((i, inputs))
+            return
+        self.inflight[branch_pool().submit(work, i, inputs)] = i
+
+    def wait(self, timeout: float) -> list[tuple[int, Future[Any]]]:
+        """(node, future) of the branches that finished within `timeout` (empty: none did)."""
+        done, _ = wait(self.inflight, timeout=max(0.0, timeout), return_when=FIRST_COMPLETED)
+        return [(self.inflight.pop(future), future) for future in done]
+
+    def refill(self, work: Any) -> None:
+        """Start backlogged nodes while there is room."""
+        while self.backlog and len(self.inflight) < self.cap:
+            i, inputs = self.backlog.popleft()
+            self.inflight[branch_pool().submit(work, i, inputs)] = i
+
+    def running(self) -> list[int]:
+        return list(self.inflight.values())
+
+
+class _ResultBound:
+    """Keeps every node result encodable (within `max_depth` and `max_result_values`,
+    engine/bounds.py) without walking big results on the hot path.
+
+    Node types that build their result from one copy of their input (filter, map over
+    `item`, range, condition...) declare how many levels they add (Node.nesting): their
+    result's depth is bounded by the deepest bound among its inputs and its own data plus
+    that, and their size by what they allocate. Only when that bound passes the limit, or
+    the node type cannot say (state, loops, the network, expressions that repeat a value),
+    is the result measured; the measure then replaces the bound."""
+
+    __slots__ = ("limit", "max_values", "check_deadline", "bound", "nesting", "floor",
+                 "incoming", "root")
+
+    def __init__(self, workflow: Workflow, run: Run, root_inputs: bool) -> None:
+        limits = run.limits
+        self.limit = limits.max_depth
+        self.max_values = limits.max_result_values
+        self.check_deadline = run.check_deadline
+        self.bound = [0] * len(workflow.nodes)
+        self.nesting = workflow.nesting
+        self.floor = workflow.value_depths
+        self.incoming = workflow.plan.incoming
+        #: a loop body's root nodes read a value whose depth this run has not bounded
+        self.root = self.limit if root_inputs else 0
+
+    def check(self, i: int, value: Any) -> None:
+        """Record the bound of node `i`'s container result; raise when it is too deep."""
+        nesting = self.nesting[i]
+        if nesting is not None:
+            base = self.floor[i]
+            incoming = self.incoming[i]
+            if incoming:
+                bound = self.bound
+                for s, _ in incoming:
+                    if bound[s] > base:
+                        base = bound[s]
+            elif self.root > base:
+                base = self.root
+            if base + nesting <= self.limit:
+                self.bound[i] = base + nesting
+                return
+        try:
+            self.bound[i] = measure(value, self.limit, self.max_values, self.check_deadline)
+        except ValueTooBig as exc:
+            raise LimitExceeded(exc.limit, exc.value, detail=str(exc)) from None
+
+
 class _Scheduler:
+    """Runs one workflow (or one loop body) inside a run.
+
+    Node state lives in per-node lists indexed by plan position (`status`, `values`,
+    `started`, ...): the hot path is a list index, not an object per node. A node goes
+    None -> QUEUED (in `ready`) -> (inline: run at once | pooled: RUNNING, via `gates` and
+    `branches`) -> SUCCEEDED / FAILED / SKIPPED / CANCELLED, and `release` queues the nodes
+    it was the last input of.
+    """
+
     def __init__(self, workflow: Workflow, run: Run, results: dict[str, Any],
                  observer: Observer | None, root_input: Any, inline: bool,
                  loop: tuple[Any, int | None] | None = None) -> None:
@@ -177,11 +329,12 @@ class _Scheduler:
         self.duration = [0.0] * n
         self.attempts = [0] * n
         self.messages: list[str | None] = [None] * n
+        #: inputs each node still waits for
         self.waiting = list(self.plan.source_count)
         self.catchers = workflow.catchers
-        self.inflight: dict[Future[Any], int] = {}
-        #: pooled nodes ready while the run already has max_parallel_branches in flight
-        self.backlog: deque[tuple[int, list[Any]]] = deque()
+        self.branches = _Branches(run.limits.max_parallel_branches)
+        self.gates = _Gates(workflow.gates, workflow.nodes) if workflow.gates else _NO_GATES
+        self.bounds = _ResultBound(workflow, run, bool(self.root_inputs))
         self.ready: deque[int] = deque()
         self.error: ExecutionError | None = None
         self.still_running: list[str] = []
@@ -191,9 +344,8 @@ class _Scheduler:
         self.ctx = NodeContext(run, "", scope=self.scope)
         self.max_executions = run.limits.max_node_executions
         self.first_input = workflow.first_input
-        self.gates = workflow.gates
-        self.gate_active: dict[int, int] = {}
-        self.gate_waiting: dict[int, deque[tuple[int, list[Any]]]] = {}
+        #: the run's deadline on the perf_counter clock, which run_inline reads anyway
+        self.deadline = run.deadline - time.monotonic() + time.perf_counter()
 
     # -- main loop ---------------------------------------------------------------------
     def execute(self) -> None:
@@ -202,45 +354,48 @@ class _Scheduler:
             if not plan.incoming[i]:
                 self.status[i] = QUEUED
                 self.ready.append(i)
+        branches = self.branches
+        previous_meter = meter_for(self.run.check_deadline)
         try:
             while True:
                 while self.ready and self.error is None:
                     self.start(self.ready.popleft())
-                if self.error is not None or not self.inflight:
+                if self.error is not None or not branches.inflight:
                     break
                 if not self.any_needed():
                     self.abandon()
                     break
                 self.wait_some()
         finally:
-            if self.inflight:
+            meter_for(previous_meter)
+            if branches.inflight:
                 # Past the deadline they stay "running" (the result lists them); otherwise
                 # another node's failure stopped the run and they are cancelled.
                 if not self.still_running:
-                    for i in self.inflight.values():
+                    for i in branches.running():
                         self.status[i] = CANCELLED
                 self.run.cancel()
-            for i, _ in self.backlog:
+            for i, _ in branches.backlog:
                 self.status[i] = CANCELLED
+            if self.gates.waiting:
+                for i in self.gates.waiters():
+                    self.status[i] = CANCELLED
 
     def wait_some(self) -> None:
-        timeout = self.run.deadline - time.monotonic()
-        done, _ = wait(self.inflight, timeout=max(0.0, timeout), return_when=FIRST_COMPLETED)
+        done = self.branches.wait(self.run.deadline - time.monotonic())
         if not done:
-            self.still_running = [self.nodes[i].id for i in self.inflight.values()]
+            self.still_running = [self.nodes[i].id for i in self.branches.running()]
             self.error = LimitExceeded(
                 "max_execution_time", f"{self.run.limits.max_execution_time:g}s",
                 detail="still running: " + ", ".join(self.still_running))
             return
         # Complete in plan order so outcomes do not depend on thread timing.
-        for future in sorted(done, key=lambda f: self.plan.position[self.inflight[f]]):
-            i = self.inflight.pop(future)
-            status, value, error, attempts, started, duration = future.result()
-            self.finish(i, status, value, error, attempts, started, duration)
-            if i in self.gates:
-                self.release_gate(self.gates[i])
-        while self.backlog and len(self.inflight) < self.run.limits.max_parallel_branches:
-            self.submit(*self.backlog.popleft())
+        for i, future in sorted(done, key=lambda pair: self.plan.position[pair[0]]):
+            self.finish(i, *future.result())
+            successor = self.gates.leave(i)
+            if successor is not None:
+                self.submit(*successor)
+        self.branches.refill(self.invoke)
 
     def any_needed(self) -> bool:
         """Whether some in-flight node can still affect an undecided node or the output.
@@ -251,13 +406,13 @@ class _Scheduler:
             if status[i] in _DECIDED:
                 continue
             needed[i] = terminal[i] or any(needed[t] for t in outgoing[i])
-        return any(needed[i] for i in self.inflight.values())
+        return any(needed[i] for i in self.branches.running())
 
     def abandon(self) -> None:
-        for i in self.inflight.values():
+        for i in self.branches.running():
             self.status[i] = CANCELLED
             self.messages[i] = "cancelled: no longer needed by any downstream node"
-        self.inflight.clear()
+        self.branches.inflight.clear()
         for i, st in enumerate(self.status):
             if st is None or st == QUEUED:
                 self.status[i] = CANCELLED
@@ -281,8 +436,8 @@ class _Scheduler:
         elif self.inline:
             self.finish(i, *self.invoke(i, inputs))
         else:
-            gate = self.gates.get(i)
-            if gate is None or self.take_gate(gate, i, inputs):
+            self.status[i] = RUNNING
+            if self.gates.admit(i, inputs):
                 self.submit(i, inputs)
 
     def run_inline(self, i: int, inputs: list[Any]) -> None:
@@ -294,9 +449,13 @@ class _Scheduler:
         ctx.node_id = node.id
         started = time.perf_counter()
         try:
+            if started > self.deadline:
+                self.run.check_deadline()  # raises: no node starts past the deadline
             value = node.run(inputs, ctx)
             if value.__class__ in _SIZED:
                 check_size(value, self.run.limits)
+                if value.__class__ is not str:
+                    self.bounds.check(i, value)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a node error value
             self.finish(i, FAILED, None, _as_execution_error(exc, node.id), 1, started,
                         time.perf_counter() - started)
@@ -305,10 +464,7 @@ class _Scheduler:
 
     def submit(self, i: int, inputs: list[Any]) -> None:
         self.status[i] = RUNNING
-        if len(self.inflight) >= self.run.limits.max_parallel_branches:
-            self.backlog.append((i, inputs))
-            return
-        self.inflight[branch_pool().submit(self.invoke, i, inputs)] = i
+        self.branches.submit(i, inputs, self.invoke)
 
     def gather(self, i: int, incoming: tuple[tuple[int, str | None], ...]) -> list[Any] | None:
         """Inputs from sources whose edge fires, in edge order; None when nothing fires."""
@@ -335,11 +491,19 @@ class _Scheduler:
         started = time.perf_counter()
         attempts = 1
         try:
-            if policy.active:
-                value, attempts = self.with_policy(i, inputs)
-            else:
-                value = node.run(inputs, NodeContext(self.run, node.id, scope=self.scope))
+            previous_meter = meter_for(self.run.check_deadline)  # may be a pool thread
+            try:
+                if policy.active:
+                    value, attempts = self.with_policy(i, inputs)
+                else:
+                    ctx = NodeContext(self.run, node.id, scope=self.scope)
+                    ctx.check_deadline()
+                    value = node.run(inputs, ctx)
+            finally:
+                meter_for(previous_meter)
             check_size(value, self.run.limits)
+            if value.__class__ in _NESTED:
+                self.bounds.check(i, value)
             return SUCCEEDED, value, None, attempts, started, time.perf_counter() - started
         except Exception as exc:  # noqa: BLE001 - every failure becomes a node error value
             error = _as_execution_error(exc, node.id)
@@ -395,6 +559,7 @@ class _Scheduler:
         self.finish(i, FAILED, None, error, 0, time.perf_counter(), 0.0)
 
     def release(self, i: int) -> None:
+        """Node `i` is decided: queue each successor that no longer waits for an input."""
         fired = self.status[i] == SUCCEEDED
         for t in self.plan.outgoing[i]:
             if self.status[t] is not None:
@@ -409,24 +574,6 @@ class _Scheduler:
         value = self.values[s]
         return any(src == s and (h is None or self.nodes[s].fires(value, h))
                    for src, h in self.plan.incoming[t])
-
-    # -- parallel {max_concurrency} gates ------------------------------------------------
-    def take_gate(self, gate: int, i: int, inputs: list[Any]) -> bool:
-        cap = self.nodes[gate].concurrency_cap() or 1
-        if self.gate_active.get(gate, 0) < cap:
-            self.gate_active[gate] = self.gate_active.get(gate, 0) + 1
-            return True
-        self.status[i] = RUNNING
-        self.gate_waiting.setdefault(gate, deque()).append((i, inputs))
-        return False
-
-    def release_gate(self, gate: int) -> None:
-        waiting = self.gate_waiting.get(gate)
-        if waiting:
-            i, inputs = waiting.popleft()
-            self.submit(i, inputs)
-        else:
-            self.gate_active[gate] -= 1
 
     # -- outcome -------------------------------------------------------------------------
     def final_output(self) -> Any:

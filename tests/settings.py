@@ -24,3 +24,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {
         "NAME": str(Path(tempfile.gettempdir()) / f"thaiyyal-test-{os.getpid()}.sqlite3"),
     }
+
+# Queue mode: off, as in `make run` (THAIYYAL_BROKER_URL unset). Tests that turn it on
+# (tests/queue) override THAIYYAL_BROKER_URL; their messages then go to the machine's
+# RabbitMQ, on a queue of this process's own (others may share the broker).
+TEST_BROKER_URL = os.environ.get("THAIYYAL_TEST_BROKER_URL",
+                                 "amqp://guest:guest@127.0.0.1:5672//")
+CELERY_BROKER_URL = TEST_BROKER_URL
+CELERY_TASK_DEFAULT_QUEUE = f"thaiyyal-test-{os.getpid()}"

@@ -3,6 +3,8 @@
     thaiyyal run FILE|-        execute a workflow file with the engine alone (no database)
     thaiyyal validate FILE|-   check a workflow file; print every problem with its path
     thaiyyal serve [...]       migrate, reap interrupted runs, then serve with gunicorn
+    thaiyyal worker [...]      execute queued runs (Celery worker; THAIYYAL_BROKER_URL)
+    thaiyyal scheduler         start the cron schedules' runs (Celery beat; one per site)
     thaiyyal manage CMD [...]  any Django management command (migrate, create_demo, ...)
 """
 
@@ -59,6 +61,21 @@ def build_parser() -> argparse.ArgumentParser:
                             f"THAIYYAL_DB_WAIT_SECONDS, else {DEFAULT_DB_WAIT:g}); 0: no wait")
     engine_cli.add_limit_arguments(serve)
 
+    worker = sub.add_parser("worker", help="execute queued runs (queue mode)",
+                            description="Start a Celery worker that executes queued runs "
+                                        "(Prefer: respond-async, async workflows, "
+                                        "webhooks, schedules) from THAIYYAL_BROKER_URL.")
+    worker.add_argument("--concurrency", type=_positive, default=None,
+                        help="runs at once, one process each (default "
+                             "THAIYYAL_WORKER_CONCURRENCY, else the number of CPUs)")
+    worker.add_argument("--name", default=None,
+                        help="the worker's node name (default thaiyyal-PID@HOST)")
+    engine_cli.add_limit_arguments(worker)
+
+    sub.add_parser("scheduler", help="start scheduled runs (queue mode; run exactly one)",
+                   description="Start Celery beat with the schedules edited in the admin "
+                               "(django-celery-beat). Run one per site.")
+
     # Parsed by Django, not here (see main); listed for --help.
     sub.add_parser("manage", help="run a Django management command (thaiyyal manage help)")
     return parser
@@ -96,24 +113,76 @@ def main(argv: Sequence[str] | None = None) -> int:
         return engine_cli.run(args)
     if args.command == "validate":
         return engine_cli.validate(args)
+    if args.command == "worker":
+        return worker(args)
+    if args.command == "scheduler":
+        return scheduler()
     return serve(args)
 
 
 def manage(argv: list[str]) -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
+    from django.core.exceptions import ImproperlyConfigured
     from django.core.management import execute_from_command_line
 
-    execute_from_command_line(["thaiyyal manage", *argv])
+    try:
+        execute_from_command_line(["thaiyyal manage", *argv])
+    except ImproperlyConfigured as exc:  # a setting to fix, said plainly: no traceback
+        print(f"thaiyyal manage: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 
-def serve(args: argparse.Namespace) -> int:
-    # The limits reach the workers (and gunicorn.conf.py's timeouts) through the same
-    # environment variables the settings read.
+def _export_limits(args: argparse.Namespace) -> None:
+    # The limits reach the processes this one becomes through the same environment
+    # variables the settings read.
     for name in LIMIT_FLAGS:
         value = getattr(args, name)
         if value is not None:
             os.environ[f"THAIYYAL_{name.upper()}"] = str(value)
+
+
+def _exec_celery(*arguments: str) -> int:
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")
+    if not os.environ.get("THAIYYAL_BROKER_URL"):
+        print("thaiyyal: queue mode needs a broker: set THAIYYAL_BROKER_URL (e.g. "
+              "amqp://guest:guest@127.0.0.1:5672//)", file=sys.stderr)
+        return 2
+    command = [sys.executable, "-m", "celery", "--app", "thaiyyal.celeryconf", *arguments]
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(sys.executable, command)
+    return 0  # not reached
+
+
+def worker(args: argparse.Namespace) -> int:
+    """Exec a Celery worker: prefork, one run per process at a time, no prefetching
+    beyond it (settings), events on for the queue metrics."""
+    _export_limits(args)
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Its processes' metrics are merged from files, as gunicorn's workers' are.
+        import tempfile
+
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = tempfile.mkdtemp(prefix="thaiyyal-worker-")
+    if not os.environ.get("THAIYYAL_PPROF_DIR"):
+        # where each of its processes' profiling agents listens (THAIYYAL_PPROF=1)
+        import tempfile
+
+        os.environ["THAIYYAL_PPROF_DIR"] = tempfile.mkdtemp(prefix="thaiyyal-worker-pprof-")
+    concurrency = args.concurrency or int(os.environ.get("THAIYYAL_WORKER_CONCURRENCY")
+                                          or os.cpu_count() or 1)
+    name = args.name or f"thaiyyal-{os.getpid()}@%h"
+    return _exec_celery("worker", "--pool", "prefork", "--concurrency", str(concurrency),
+                        "--hostname", name, "--loglevel", "INFO", "--without-gossip",
+                        "--without-mingle")
+
+
+def scheduler() -> int:
+    return _exec_celery("beat", "--loglevel", "INFO")
+
+
+def serve(args: argparse.Namespace) -> int:
+    _export_limits(args)
     if args.probe_bind is not None:
         os.environ["THAIYYAL_PROBE_BIND"] = args.probe_bind
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "thaiyyal.settings")

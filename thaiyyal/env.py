@@ -50,6 +50,14 @@ def env_list(name: str, default: str = "") -> list[str]:
     return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
 
 
+def local_checkout(var_dir: Path) -> bool:
+    """Whether this is a checkout `make run` set up for local use (its generated key is in
+    `var_dir`) and SECRET_KEY is unset: DEBUG then defaults to on, so every command in the
+    README works as written after `make run`. A deployment sets SECRET_KEY (and never ships
+    var/: .dockerignore), so this never applies to it."""
+    return not env_str("SECRET_KEY") and (var_dir / "secret_key").is_file()
+
+
 def secret_key(debug: bool, key_file: Path) -> str:
     """SECRET_KEY from the environment; else, for local use (DEBUG on), one generated once
     and kept in `key_file` so sessions survive restarts. Required when DEBUG is off."""

@@ -1,9 +1,12 @@
-"""Site-wide 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere; an
-unreachable database is a JSON 503 with Retry-After everywhere (thaiyyal.unavailable)."""
+"""Site-wide 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere, with
+DEBUG on too (Django's debug 404 page would list every route); an unreachable database is
+a JSON 503 with Retry-After everywhere (thaiyyal.unavailable)."""
 
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from collections.abc import Callable
+
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
 from thaiyyal.unavailable import current_exception_is_unreachable_database, unavailable_response
@@ -29,3 +32,17 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return JsonResponse({"success": False, "error": "internal server error",
                              "details": []}, status=500)
     return defaults.server_error(request)
+
+
+class NotFoundMiddleware:
+    """A path no route matches gets `not_found` whatever DEBUG says: with DEBUG on Django
+    answers with its technical page listing every URL pattern (and HTML under /api/)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if response.status_code == 404 and getattr(request, "resolver_match", None) is None:
+            return not_found(request, Http404())
+        return response

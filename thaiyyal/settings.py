@@ -1,6 +1,7 @@
 """Django settings: every value from the environment, with safe defaults.
 
-Production needs at least SECRET_KEY and ALLOWED_HOSTS (DEBUG is off unless set);
+Production needs at least SECRET_KEY and ALLOWED_HOSTS (DEBUG is off unless set, or unless
+this is a checkout `make run` set up: see env.local_checkout);
 DATABASE_URL points at PostgreSQL there. README "Configuration" lists every variable.
 """
 
@@ -15,13 +16,13 @@ import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from engine.limits import Limits, parse_duration
-from thaiyyal.env import env_bool, env_int, env_list, env_str, secret_key
+from thaiyyal.env import env_bool, env_int, env_list, env_str, local_checkout, secret_key
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 #: local state (SQLite database, generated secret key); never committed
 VAR_DIR = Path(env_str("THAIYYAL_VAR_DIR") or BASE_DIR / "var")
 
-DEBUG = env_bool("DEBUG", False)
+DEBUG = env_bool("DEBUG", local_checkout(VAR_DIR))
 SECRET_KEY = secret_key(DEBUG, VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
@@ -37,6 +38,7 @@ INSTALLED_APPS = [
     "rest_framework.authtoken",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "django_celery_beat",  # cron schedules, edited in the admin (queue mode)
     "workflows",
 ]
 
@@ -49,6 +51,7 @@ MIDDLEWARE = [
     "thaiyyal.body_limit.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    "thaiyyal.errors.NotFoundMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -326,3 +329,49 @@ LOGGING["loggers"]["thaiyyal.runs"] = {"handlers": ["json"], "level": "INFO",
                                        "propagate": False}
 if env_str("THAIYYAL_LOG_FORMAT", "plain") == "json":
     LOGGING["handlers"]["console"]["formatter"] = "json"
+
+# --- Queue mode (docs/queue.md): `Prefer: respond-async` runs go to Celery workers
+# (`thaiyyal worker`) through this broker. Unset: no queue; async requests answer 503
+# and everything else works. RabbitMQ is the supported broker (see docs/queue.md).
+THAIYYAL_BROKER_URL = env_str("THAIYYAL_BROKER_URL")
+CELERY_BROKER_URL = THAIYYAL_BROKER_URL or "memory://"
+#: the queue runs are sent to and workers take them from (one per site sharing a broker)
+CELERY_TASK_DEFAULT_QUEUE = env_str("THAIYYAL_QUEUE", "thaiyyal")
+CELERY_TASK_ACKS_LATE = True                # acknowledged when the run ends...
+CELERY_TASK_REJECT_ON_WORKER_LOST = True    # ...and requeued if its process dies
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1       # a busy process holds no one else's runs
+CELERY_TASK_IGNORE_RESULT = True            # the run's row is the result
+CELERY_BROKER_CONNECTION_TIMEOUT = env_int("THAIYYAL_BROKER_CONNECT_TIMEOUT", 2, minimum=1)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0.2,
+                                    "interval_step": 0.2}
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
+CELERY_TIMEZONE = "UTC"
+#: seconds a queued run's hard time limit exceeds its own (the engine stops it first)
+THAIYYAL_QUEUE_GRACE_SECONDS = env_int("THAIYYAL_QUEUE_GRACE_SECONDS", 30, minimum=1)
+#: the longest run the web tier executes itself: `execution_mode: auto` queues runs whose
+#: max_execution_time is longer (default: the server's own limit, i.e. never)
+_web_limit = env_str("THAIYYAL_WEB_MAX_EXECUTION_TIME")
+THAIYYAL_WEB_MAX_EXECUTION_TIME = parse_duration(_web_limit) if _web_limit else None
+#: the key of callbacks' signature header (X-Thaiyyal-Signature); default: derived from
+#: SECRET_KEY. Set it to share it with the receivers.
+THAIYYAL_CALLBACK_SECRET = env_str("THAIYYAL_CALLBACK_SECRET")
+#: attempts to deliver a callback (the first and the retries)
+THAIYYAL_CALLBACK_ATTEMPTS = env_int("THAIYYAL_CALLBACK_ATTEMPTS", 5, minimum=1)
+#: how often a worker looks for cancel requests of the runs it executes
+THAIYYAL_CANCEL_POLL_SECONDS = float(env_str("THAIYYAL_CANCEL_POLL_SECONDS", "0.25"))
+
+# --- Shared state across replicas: with THAIYYAL_REDIS_URL, Django's cache (DRF's
+# throttle counts) and the http node's response cache live in Redis, so every process of
+# every replica sees the same counts and entries (workflows/shared_cache.py). Without it,
+# each process keeps its own (the default; right for one process).
+THAIYYAL_REDIS_URL = env_str("THAIYYAL_REDIS_URL")
+if THAIYYAL_REDIS_URL:
+    CACHES = {"default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": THAIYYAL_REDIS_URL,
+        # sites sharing a Redis keep apart by prefix
+        "KEY_PREFIX": env_str("THAIYYAL_CACHE_PREFIX", "thaiyyal"),
+        "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
+    }}

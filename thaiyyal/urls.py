@@ -2,7 +2,10 @@ from django.contrib import admin
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 
+from thaiyyal.landing import landing
+
 urlpatterns = [
+    path("", landing, name="landing"),
     path("admin/", admin.site.urls),
     # benchmark-only floors, empty unless THAIYYAL_BENCH_ENDPOINTS=1 (make bench-api)
     path("api/v1/bench/", include("workflows.api.bench")),

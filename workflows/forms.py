@@ -40,13 +40,19 @@ class WorkflowAdminForm(forms.ModelForm):
 
     class Meta:
         model = Workflow
-        fields = ["name", "description", "owner"]
+        fields = ["name", "description", "owner", "execution_mode"]
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # Optional on the form (old admin forms and scripts send none): sync unless chosen.
+        if "execution_mode" in self.fields:  # absent for a user who may only view
+            self.fields["execution_mode"].required = False
         current = self.instance.current_version if self.instance.pk else None
-        if current is not None:
+        if current is not None and "definition" in self.fields:
             self.fields["definition"].initial = current.definition
+
+    def clean_execution_mode(self) -> str:
+        return self.cleaned_data.get("execution_mode") or self.instance.execution_mode or "sync"
 
     def clean_definition(self) -> Any:
         definition = self.cleaned_data["definition"]

@@ -25,7 +25,17 @@ def pid_alive(pid: int) -> bool:
         return False
     except PermissionError:  # exists, owned by someone else
         return True
-    return True
+    return not _zombie(pid)
+
+
+def _zombie(pid: int) -> bool:
+    """A process that has exited but whose parent has not collected it yet (a queue
+    worker's pool process killed a moment ago): dead for the reaper's purpose."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False
 
 
 def reap_interrupted(now: datetime | None = None, grace_seconds: int | None = None) -> list[Run]:

@@ -216,9 +216,12 @@ def registry() -> CollectorRegistry:
     path = multiprocess_dir()
     if path is None:
         return prometheus_client.REGISTRY
+    from workflows.queue_metrics import add_collectors
+
     merged = CollectorRegistry()
     MultiProcessCollector(merged, path)
     merged.register(ServerProcessCollector(state_dir=path))
+    add_collectors(merged)  # queue mode: the broker's queue depth
     return merged
 
 

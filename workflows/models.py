@@ -24,6 +24,12 @@ def new_run_id() -> uuid.UUID:
     return uuid.UUID(int=value)
 
 
+class ExecutionMode(models.TextChoices):
+    SYNC = "sync"
+    ASYNC = "async"
+    AUTO = "auto"
+
+
 class LiveWorkflowManager(models.Manager["Workflow"]):
     """Workflows that are not deleted: what the API, the admin and execute see."""
 
@@ -54,6 +60,14 @@ class Workflow(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     #: when it was deleted; null while it is live
     deleted_at = models.DateTimeField(null=True, blank=True)
+    #: how its runs execute: in the request (`sync`), on a queue worker (`async`), or on
+    #: the queue when the run may last longer than the web tier's limit (`auto`)
+    execution_mode = models.CharField(max_length=8, choices=ExecutionMode.choices,
+                                      default=ExecutionMode.SYNC,
+                                      db_default=ExecutionMode.SYNC)
+    #: POST /api/v1/hooks/<secret> runs it (the JSON body as its inputs); empty: no
+    #: webhook. Rotated in the admin (services.rotate_webhook_secret).
+    webhook_secret = models.CharField(max_length=64, blank=True, default="", db_default="")
 
     objects = LiveWorkflowManager()
     all_objects: models.Manager[Workflow] = models.Manager()
@@ -66,6 +80,9 @@ class Workflow(models.Model):
             models.UniqueConstraint(fields=["owner", "slug"],
                                     condition=models.Q(deleted_at__isnull=True),
                                     name="workflow_unique_owner_slug_live"),
+            models.UniqueConstraint(fields=["webhook_secret"],
+                                    condition=~models.Q(webhook_secret=""),
+                                    name="workflow_unique_webhook_secret"),
         ]
         indexes = [models.Index(fields=["owner", "-updated_at"], name="workflow_owner_updated")]
 
@@ -98,16 +115,32 @@ class WorkflowVersion(models.Model):
 
 
 class RunStatus(models.TextChoices):
+    #: waiting on the queue for a worker (queue mode)
+    QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     #: the worker died (killed, out of memory, restarted) before the run finished
     INTERRUPTED = "interrupted"
+    #: stopped at a user's request (POST /api/v1/runs/{id}/cancel)
+    CANCELLED = "cancelled"
+
+
+class Trigger(models.TextChoices):
+    """How a run was started."""
+
+    API = "api"
+    ADMIN = "admin"
+    WEBHOOK = "webhook"
+    SCHEDULE = "schedule"
 
 
 class Run(models.Model):
     """One execution, stored or ad-hoc (no version). Written once at the end, or committed
-    as `running` first when it takes longer than THAIYYAL_RUNNING_ROW_AFTER_MS."""
+    as `running` first when it takes longer than THAIYYAL_RUNNING_ROW_AFTER_MS.
+
+    The queue-mode columns have database defaults too: a server of the previous release
+    (still running during a rolling upgrade) inserts runs without them."""
 
     id = models.UUIDField(primary_key=True, default=new_run_id, editable=False)
     #: denormalised from `version` so history by workflow needs no join
@@ -133,6 +166,17 @@ class Run(models.Model):
                                      db_index=False)
     worker_host = models.CharField(max_length=255, blank=True, default="")
     worker_pid = models.PositiveIntegerField(null=True, blank=True)
+    #: how the run was started (its starter is `requested_by`)
+    trigger = models.CharField(max_length=16, choices=Trigger.choices, default=Trigger.API,
+                               db_default=Trigger.API)
+    #: queue mode: when the run was queued (`started_at` is when a worker took it)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    #: queue mode: the ad-hoc payload a worker is to run (stored runs have `version`)
+    payload = models.JSONField(null=True, blank=True)
+    #: when someone asked for the run to stop (the process running it polls for this)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
+    #: queue mode: where the run's answer is POSTed when it ends
+    callback_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
 
     class Meta:
         ordering = ["-started_at"]

@@ -102,12 +102,13 @@ class RunRecorder:
     sees what the first did, so the row is inserted exactly once.
     """
 
-    def __init__(self, run: Run, running_row_after_ms: int) -> None:
+    def __init__(self, run: Run, running_row_after_ms: int, *, inserted: bool = False) -> None:
+        """`inserted`: the run's row exists already (a queued run a worker claimed)."""
         self.run = run
         self._delay = running_row_after_ms / 1000
         self._lock = threading.Lock()
         self._ended = False
-        self._inserted = False
+        self._inserted = inserted
 
     def start(self) -> None:
         _timer.schedule(self._delay, self)
@@ -186,6 +187,9 @@ class RunRecorder:
         with transaction.atomic(durable=True):
             if inserted:
                 self.run.save(update_fields=FINISH_FIELDS)
+                # A queued run's node runs so far (workflows/cancelling.py) give way to
+                # the complete set.
+                NodeRun.objects.filter(run_id=self.run.pk).delete()
             else:
                 self.run.save(force_insert=True)
             NodeRun.objects.bulk_create(NodeRun(run=self.run, **row) for row in node_rows)

@@ -8,9 +8,11 @@ definitions (every change a new version).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import json
 import logging
+import secrets
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -28,11 +30,16 @@ from django.utils.text import slugify
 
 import engine
 from engine import Limits, PayloadError, Problem, Result
+from engine.catalog import choice_problems
 from engine.egress import EgressPolicy
 from engine.observe import Observer
+from engine.payload import decode
+from workflows.cancelling import Progress
+from workflows.cancelling import watcher as cancel_watcher
 from workflows.loading import LoadedWorkflows
-from workflows.metrics import run_observer
-from workflows.models import Run, RunStatus, Workflow, WorkflowVersion, new_run_id
+from workflows.metrics import TeeObserver, run_observer
+from workflows.models import Run, RunStatus, Trigger, Workflow, WorkflowVersion, new_run_id
+from workflows.queue_metrics import QUEUE_WAIT
 from workflows.recording import DatabaseUnavailable, RunRecorder, capped_json, this_worker
 
 log = logging.getLogger(__name__)
@@ -111,19 +118,28 @@ def loaded_workflows() -> LoadedWorkflows:
 def engine_services() -> dict[str, Any]:
     """What the engine's nodes get from the platform: the operator's HTTP allowlist when
     the settings name one (without, the engine reads the same THAIYYAL_HTTP_ALLOWED_*
-    variables from the environment itself)."""
+    variables from the environment itself), and the response cache every process shares
+    when THAIYYAL_REDIS_URL is set."""
+    found: dict[str, Any] = {}
+    if settings.THAIYYAL_REDIS_URL:  # shared by every process (workflows/shared_cache.py)
+        from django.core.cache import cache
+
+        from workflows.shared_cache import SharedResponseCache
+
+        found["response_cache"] = SharedResponseCache(cache)
     hosts, networks = settings.THAIYYAL_HTTP_ALLOWED_HOSTS, settings.THAIYYAL_HTTP_ALLOWED_NETWORKS
-    if not hosts and not networks:
-        return {}
-    return {"egress_policy": EgressPolicy(allowed_hosts=frozenset(hosts),
-                                          allowed_networks=tuple(networks))}
+    if hosts or networks:
+        found["egress_policy"] = EgressPolicy(allowed_hosts=frozenset(hosts),
+                                              allowed_networks=tuple(networks))
+    return found
 
 
 @receiver(setting_changed)
 def _forget_settings(setting: str, **kwargs: Any) -> None:
     # Tests override settings; the cached values derived from them must follow.
     if setting in {"THAIYYAL_LIMITS", "THAIYYAL_WORKFLOW_CACHE_SIZE",
-                   "THAIYYAL_HTTP_ALLOWED_HOSTS", "THAIYYAL_HTTP_ALLOWED_NETWORKS"}:
+                   "THAIYYAL_HTTP_ALLOWED_HOSTS", "THAIYYAL_HTTP_ALLOWED_NETWORKS",
+                   "THAIYYAL_REDIS_URL"}:
         server_limits.cache_clear()
         loaded_workflows.cache_clear()
         engine_services.cache_clear()
@@ -150,8 +166,14 @@ def load_version(version: WorkflowVersion) -> engine.Workflow:
 
 
 def validate_definition(definition: Any) -> engine.Workflow:
-    """Load without running. Raises PayloadError with every problem and its path."""
-    return engine.Workflow.load(definition, server_limits())
+    """Load without running. Raises PayloadError with every problem and its path,
+    including values outside a field's fixed choices that the engine itself would only
+    refuse when the node runs (Thaiyyal's behaviour, kept for ad-hoc execution)."""
+    workflow = engine.Workflow.load(definition, server_limits())
+    problems = choice_problems(decode(definition, server_limits()))
+    if problems:
+        raise PayloadError(problems)
+    return workflow
 
 
 def validate_stored_definition(definition: Any) -> engine.Workflow:
@@ -209,14 +231,16 @@ def execute_version(version: WorkflowVersion, *, user: User,
                     inputs: dict[str, Any] | None = None, limits: Limits | None = None,
                     observer: Observer | None = None,
                     run_id: uuid.UUID | None = None,
-                    answer: Callable[[Execution], Any] | None = None) -> Execution:
+                    answer: Callable[[Execution], Any] | None = None,
+                    trigger: str = Trigger.API) -> Execution:
     """Run a stored version (any version, not only the current one), always recorded
     (under `run_id` when the caller chose it). `inputs` override the workflow's context
     variables by name; an unknown name or a value of the wrong type raises PayloadError
     (paths `$.inputs.<name>`). `answer` as for execute_payload."""
     workflow = load_version(version)
     return _execute(workflow, user=user, limits=limits, record=True, observer=observer,
-                    version=version, inputs=inputs, answer=answer, run_id=run_id)
+                    version=version, inputs=inputs, answer=answer, run_id=run_id,
+                    trigger=trigger)
 
 
 def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVersion | None]:
@@ -239,8 +263,8 @@ def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVer
         row = cursor.fetchone()
     if row is None:
         raise Workflow.DoesNotExist
-    workflow = Workflow.from_db(alias, ["id", "name", "owner_id", "current_version_id"],
-                                row[:4])
+    workflow = Workflow.from_db(alias, ["id", "name", "owner_id", "current_version_id",
+                                        "execution_mode"], [*row[:4], row[6]])
     if row[3] is None:
         return workflow, None
     version = WorkflowVersion.from_db(alias, ["id", "workflow_id", "number", "checksum"],
@@ -252,16 +276,51 @@ def workflow_to_run(workflow_id: Any, user: User) -> tuple[Workflow, WorkflowVer
 def _workflow_to_run_sql(alias: str) -> str:
     quote = connections[alias].ops.quote_name
     workflows, versions = (quote(m._meta.db_table) for m in (Workflow, WorkflowVersion))
-    return (f"SELECT w.id, w.name, w.owner_id, w.current_version_id, v.number, v.checksum "
+    return (f"SELECT w.id, w.name, w.owner_id, w.current_version_id, v.number, v.checksum, "
+            f"w.execution_mode "
             f"FROM {workflows} w LEFT JOIN {versions} v ON v.id = w.current_version_id "
             f"WHERE w.id = %s AND w.deleted_at IS NULL AND (%s OR w.owner_id = %s)")
+
+
+def execute_queued(run_id: Any, *,
+                   answer: Callable[[Execution], Any] | None = None) -> Execution | None:
+    """Run a queued run here (a queue worker), at most once: the worker claims the row
+    (`queued` -> `running`, one conditional UPDATE) and runs it only if that succeeded, so
+    a redelivered message whose run already started, ended or was cancelled runs nothing
+    (None). Otherwise as execute_version / execute_payload, recorded on the same row."""
+    host, pid = this_worker()
+    claimed = Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.RUNNING, started_at=timezone.now(), worker_host=host,
+        worker_pid=pid)
+    if not claimed:
+        log.info("run %s: not queued any more (started, ended or cancelled): skipped", run_id)
+        return None
+    run = Run.objects.select_related("version").get(pk=run_id)
+    if run.queued_at is not None:
+        QUEUE_WAIT.observe((run.started_at - run.queued_at).total_seconds() * 1000)
+    try:
+        if run.version is not None:
+            workflow = load_version(run.version)
+        elif run.payload is not None:
+            workflow = load_payload(run.payload)
+        else:
+            raise PayloadError([Problem("$", "the run's workflow version no longer exists")])
+        limits = Limits(**run.limits)
+    except (PayloadError, TypeError, ValueError) as exc:
+        # Valid when it was queued; not any more (e.g. the server's limits were lowered).
+        recorder = RunRecorder(run, 0, inserted=True)
+        _record_failure(recorder, "invalid_workflow", str(exc))
+        return None
+    return _execute(workflow, user=None, limits=limits, record=True, observer=None,
+                    version=run.version, inputs=run.inputs, answer=answer, queued=run)
 
 
 def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, record: bool,
              observer: Observer | None, version: WorkflowVersion | None = None,
              inputs: dict[str, Any] | None = None,
              answer: Callable[[Execution], Any] | None = None,
-             run_id: uuid.UUID | None = None) -> Execution:
+             run_id: uuid.UUID | None = None, queued: Run | None = None,
+             trigger: str = Trigger.API) -> Execution:
     limits = limits or server_limits()
     label = str(version.workflow_id) if version is not None else None
     if not record:
@@ -273,30 +332,48 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
             return _answered(execution, answer)
         except _UNENCODABLE as exc:
             return _answered(_unencodable(execution, exc), answer)
-    host, pid = this_worker()
     cap = settings.THAIYYAL_NODE_OUTPUT_MAX_BYTES
-    run = Run(id=run_id or new_run_id(), version=version,
-              workflow_id=version.workflow_id if version is not None else None,
-              status=RunStatus.RUNNING, started_at=timezone.now(), limits=limits.to_dict(),
-              inputs=capped_json(inputs, cap)[0] if inputs else None,
-              node_count=workflow.node_count,
-              requested_by=user if user is not None and user.is_authenticated else None,
-              worker_host=host, worker_pid=pid)
-    recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS)
+    if queued is not None:
+        run = queued
+        recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS, inserted=True)
+    else:
+        host, pid = this_worker()
+        run = Run(id=run_id or new_run_id(), version=version,
+                  workflow_id=version.workflow_id if version is not None else None,
+                  status=RunStatus.RUNNING, started_at=timezone.now(),
+                  limits=limits.to_dict(),
+                  inputs=capped_json(inputs, cap)[0] if inputs else None,
+                  node_count=workflow.node_count,
+                  requested_by=user if user is not None and user.is_authenticated else None,
+                  worker_host=host, worker_pid=pid, trigger=trigger)
+        recorder = RunRecorder(run, settings.THAIYYAL_RUNNING_ROW_AFTER_MS)
+        recorder.start()
+    if queued is not None:  # followed by its client: node runs are written as they end
+        progress = Progress(run.id)
+        cancel_watcher.report(progress)
+        observer = progress if observer is None else TeeObserver(progress, observer)
     observer = run_observer(observer, run_id=str(run.id), workflow=label)
-    recorder.start()
+    services = {**engine_services(),
+                "run_started": functools.partial(cancel_watcher.watch, run.id)}
     try:
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
-                                  services=engine_services())
+                                  services=services)
     except PayloadError:
-        recorder.discard()
+        cancel_watcher.forget(run.id)
+        if queued is not None:
+            _record_failure(recorder, "invalid_inputs", "the run's inputs were refused")
+        else:
+            recorder.discard()
         raise
     except Exception as exc:
         # An engine defect, not the user's doing: keep the evidence, then let it surface
         # (the API answers a JSON 500).
+        cancel_watcher.forget(run.id)
         log.exception("run %s crashed", run.id)
         _record_failure(recorder, "internal_error", f"{type(exc).__name__}: {exc}")
         raise
+    if cancel_watcher.forget(run.id):
+        result = _cancelled(result)
     # The answer is encoded before the run is recorded: a result the client cannot be
     # sent must not be recorded as succeeded (that encoding is the one the response
     # uses, so it is not paid twice).
@@ -362,6 +439,17 @@ def _unencodable(execution: Execution, exc: BaseException) -> Execution:
     return dataclasses.replace(execution, result=failed)
 
 
+def _cancelled(result: Result) -> Result:
+    """The result of a run stopped at a user's request: `cancelled`, whatever its nodes
+    made of being stopped."""
+    stopped = dataclasses.replace(
+        result, status=RunStatus.CANCELLED,
+        error={"code": "cancelled", "node_id": (result.error or {}).get("node_id"),
+               "message": "the run was cancelled at a user's request"})
+    stopped._nodes = result.nodes
+    return stopped
+
+
 def _record_failure(recorder: RunRecorder, code: str, message: str) -> None:
     message = message[:1000]
     elapsed = (timezone.now() - recorder.run.started_at).total_seconds() * 1000
@@ -414,14 +502,15 @@ def definition_checksum(definition: Any) -> str:
 
 
 def create_workflow(*, owner: AbstractBaseUser, name: str, definition: Any,
-                    description: str = "") -> Workflow:
+                    description: str = "", execution_mode: str | None = None) -> Workflow:
     """A new workflow with `definition` as version 1, stored in canonical form (the
     editor's type names and camelCase keys rewritten). Raises PayloadError if invalid."""
     definition = engine.canonical_definition(definition)
     validate_stored_definition(definition)
     with transaction.atomic():
         workflow = Workflow.objects.create(owner=owner, name=name, description=description,
-                                           slug=free_slug(owner, name))
+                                           slug=free_slug(owner, name),
+                                           execution_mode=execution_mode or "sync")
         _add_version(workflow, definition, owner)
         workflow.save(update_fields=["current_version", "updated_at"])
     return workflow
@@ -429,7 +518,8 @@ def create_workflow(*, owner: AbstractBaseUser, name: str, definition: Any,
 
 def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
                     name: str | None = None, description: str | None = None,
-                    definition: Any = None) -> WorkflowVersion | None:
+                    definition: Any = None,
+                    execution_mode: str | None = None) -> WorkflowVersion | None:
     """Change a workflow's details and/or definition. A definition that differs from the
     current one becomes a new version (returned); earlier versions are kept. Raises
     PayloadError if the definition is invalid."""
@@ -441,6 +531,8 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
             workflow.name = name
         if description is not None:
             workflow.description = description
+        if execution_mode is not None:
+            workflow.execution_mode = execution_mode
         version = None
         if definition is not None:
             current = workflow.current_version
@@ -449,7 +541,7 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
         # Never `deleted_at`: a delete that committed while this request held the workflow
         # must not be undone by saving the copy it loaded before.
         workflow.save(update_fields=["name", "description", "owner", "current_version",
-                                     "updated_at"])
+                                     "execution_mode", "updated_at"])
     return version
 
 
@@ -474,6 +566,13 @@ def delete_workflow(workflow: Workflow) -> None:
     Workflow.all_objects.filter(pk=workflow.pk, deleted_at__isnull=True).update(
         deleted_at=now, updated_at=now)
     workflow.deleted_at = now
+
+
+def rotate_webhook_secret(workflow: Workflow) -> str:
+    """A new webhook secret for `workflow` (the old one stops working at once)."""
+    workflow.webhook_secret = secrets.token_urlsafe(32)
+    Workflow.all_objects.filter(pk=workflow.pk).update(webhook_secret=workflow.webhook_secret)
+    return workflow.webhook_secret
 
 
 def free_slug(owner: AbstractBaseUser, name: str) -> str:

@@ -8,7 +8,9 @@ code runs the common case (integers) with native operators inside a single compr
 
 Safety does not depend on the user's text, because the user's text never becomes code:
 - The generated source is assembled only from fixed templates in this module. Identifiers in
-  it are our own: the locals `item`, `index`, `items`, `input_`, `acc`, `_s`, temporaries
+  it are our own: the locals `item`, `index`, `items`, `input_`, `acc`, `_s`, `_r` (a
+  value being checked against the number rule), `_start` and `_out` (batch windows),
+  temporaries
   `_tN`, hoisted helpers `_hN`, and names from the fixed namespace built below (`_add`,
   `_f_<name>` for functions whose name was looked up in our FUNCTIONS table, ...).
 - Every value from the expression (numbers, strings, field names) is embedded with `repr()`,
@@ -22,6 +24,14 @@ Safety does not depend on the user's text, because the user's text never becomes
 Fast paths: an operator whose operands are both `int` runs natively
 (`a + b if a.__class__ is _int and b.__class__ is _int else _add(a, b, _s)`); everything else
 goes through the helpers in runtime.py, which implement the JavaScript-like semantics.
+
+The number rule (engine/bounds.py: integers within 2**53, beyond that floats) costs a
+range check, and a check per native `+` would cost more than the addition. So native
+products, and sums with a literal (`input + 1`), are kept within 2**53 by one comparison
+on their operand (`product_bounds`, `sum_bounds`); other native sums and differences
+(`a + b`), which inside one evaluation can only grow by a bit per operator, are checked
+where a value leaves the evaluation: the value of `_evaluate`, each value of `_map`, and a
+reduce's accumulator after every window (by then at most a few hundred bits long).
 Operands that are not plain names or literals are evaluated once into a temporary
 (`_t1 := ...`), so no sub-expression is ever duplicated. To stay within Python's limit of
 nested parentheses, sub-trees deeper than HOIST_EVERY levels are hoisted into helper
@@ -59,6 +69,13 @@ from .tree import (
 
 HOIST_EVERY = 30
 SAFE = runtime.SAFE_INTEGER
+#: most items a batch filter/map/reduce runs between two deadline checks (and, for a
+#: reduce, checks of its accumulator against the number rule)
+BOUND_EVERY = 1024
+#: tree nodes evaluated per window of a batch loop (windows shrink as expressions grow)
+WINDOW_WORK = 4096
+#: tree nodes a batch loop may evaluate in one go, with no window (about a millisecond)
+DIRECT_WORK = 100_000
 _LOCALS = {"item": "item", "input": "input_", "index": "index", "items": "items",
            "accumulator": "acc"}
 _SCOPE_ATTRIBUTES = {"variables": "variables", "context": "context", "node": "nodes"}
@@ -80,6 +97,10 @@ def namespace() -> dict[str, Any]:
         "_int": int,
         "_dict": dict,
         "_enumerate": enumerate,
+        "_range": range,
+        "_len": len,
+        "_finite": runtime.finite,
+        "_deadline": runtime.check_deadline,
         "_NO_ITEM": runtime.NO_ITEM,
         "_add": runtime.add,
         "_sub": runtime.subtract,
@@ -133,6 +154,10 @@ class Program:
     helpers: str       # hoisted helper functions (module-level defs)
     uses_index: bool   # whether the top level reads `index`
     uses_input: bool   # whether the top level reads `input`
+    #: whether its value may be an int beyond 2**53 (a native sum): then bounded on exit
+    unbounded: bool = False
+    #: tree nodes: the cost of one evaluation, roughly
+    size: int = 1
 
 
 #: Thaiyyal binds the current item as `variables.item` (and `variables.index`, `variables.input`)
@@ -160,36 +185,74 @@ def generate(tree: Node) -> Program:
     # `variables.*` loop names read `index` (to tell per-item from not) and `input`
     roots |= {"index", "input"} if any(_loop_variable(n) for n in walk(tree)) else set()
     return Program(code.text, code.kind, "".join(generator.hoisted), "index" in roots,
-                   "input" in roots)
+                   "input" in roots, generator.unbounded_sum and code.kind in ("number", "any"),
+                   len(walk(tree)))
+
+
+def _bounded(value: str) -> str:
+    """`value` (an expression text, evaluated once) under the number rule."""
+    return (f"(_r if (_r := {value}).__class__ is not _int or {-SAFE} <= _r <= {SAFE} "
+            f"else _finite(_r, 'expression'))")
 
 
 def evaluate_source(program: Program) -> str:
     """Python source of `_evaluate(scope, input, item, index, items, accumulator)`."""
+    body = _bounded(program.body) if program.unbounded else program.body
     return (f"{program.helpers}def _evaluate({_ARGS}):\n"
             f"    if item is _NO_ITEM:\n        item = input_\n"
             f"    else:\n        input_ = item\n"
-            f"    return {program.body}\n")
+            f"    return {body}\n")
 
 
 def batch_source(program: Program) -> str:
     """Python source of the whole-list versions: `_filter(scope, input, items)`, `_map(...)`
-    and `_reduce(..., acc)`, each a single comprehension or loop."""
+    and `_reduce(..., acc)`. Up to DIRECT_WORK tree nodes of evaluation in all, each is a
+    single comprehension or loop (about a millisecond: the common case, at full speed);
+    beyond that it goes over windows of the items with a deadline check per window.
+    (Functions doing work proportional to their arguments check the deadline themselves,
+    see runtime.work; the windows bound what is left, the evaluation of the tree.)"""
     condition = program.body if program.kind == "boolean" else f"_truthy({program.body})"
+    cost = max(1, program.size)
+    direct = max(1, DIRECT_WORK // cost)
+    size = max(1, min(BOUND_EVERY, WINDOW_WORK // cost))
     # Per item, `input` is the item, as in Thaiyyal; the whole list is `items`.
-    if program.uses_index:
-        loop, setup = "for index, item in _enumerate(items)", ""
-    else:
-        loop, setup = "for item in items", "    index = None\n"
-    each = f"{loop} for input_ in (item,)" if program.uses_input else loop
-    rebind = "        input_ = item\n" if program.uses_input else ""
+    setup = "" if program.uses_index else "    index = None\n"
+    value = _bounded(program.body) if program.unbounded else program.body
+
+    def loop(window: str | None) -> str:
+        source = "items" if window is None else window
+        start = "" if window is None else ", _start"
+        return (f"for index, item in _enumerate({source}{start})" if program.uses_index
+                else f"for item in {source}")
+
+    def each(window: str | None) -> str:
+        text = loop(window)
+        return f"{text} for input_ in (item,)" if program.uses_input else text
+
+    window = f"items[_start:_start + {size}]"
+    rebind = "input_ = item\n" if program.uses_input else ""
+    windows = f"    for _start in _range(0, _len(items), {size}):\n        _deadline(_s)\n"
+    short = f"    if _len(items) <= {direct}:\n"
+    # a reduce's accumulator is checked against the number rule after every window
+    bound_acc = f"acc = {_bounded('acc')}\n" if program.unbounded else ""
     return (
         f"{program.helpers}"
         f"def _filter(_s, input_, items):\n{setup}    acc = None\n"
-        f"    return [item {each} if {condition}]\n"
+        f"{short}        return [item {each(None)} if {condition}]\n"
+        f"    _out = []\n{windows}"
+        f"        _out += [item {each(window)} if {condition}]\n    return _out\n"
         f"def _map(_s, input_, items):\n{setup}    acc = None\n"
-        f"    return [{program.body} {each}]\n"
+        f"{short}        return [{value} {each(None)}]\n"
+        f"    _out = []\n{windows}"
+        f"        _out += [{value} {each(window)}]\n    return _out\n"
         f"def _reduce(_s, input_, items, acc):\n{setup}"
-        f"    {loop}:\n{rebind}        acc = {program.body}\n"
+        f"{short}        {loop(None)}:\n"
+        f"{'            ' + rebind if rebind else ''}            acc = {program.body}\n"
+        f"{'        ' + bound_acc if bound_acc else ''}        return acc\n"
+        f"{windows}"
+        f"        {loop(window)}:\n"
+        f"{'            ' + rebind if rebind else ''}            acc = {program.body}\n"
+        f"{'        ' + bound_acc if bound_acc else ''}"
         f"    return acc\n"
     )
 
@@ -214,6 +277,8 @@ class _Generator:
     def __init__(self) -> None:
         self.temps = 0
         self.hoisted: list[str] = []
+        #: a native int `+`/`-` was generated: values leaving the evaluation are checked
+        self.unbounded_sum = False
 
     def temp(self) -> str:
         self.temps += 1
@@ -373,8 +438,25 @@ class _Generator:
         guard = _all_evaluated(guards, left, right)
         if op == "*":
             guard += self.product_bounds(left, right, l_ref, r_ref)
+        elif left.int_literal or right.int_literal:
+            guard += self.sum_bounds(op, left, right, l_ref, r_ref)
+        else:
+            self.unbounded_sum = True
         return Code(f"({l_ref} {op} {r_ref} if {guard} else {helper}({l_ref}, {r_ref}{extra}))",
                     kind)
+
+    @staticmethod
+    def sum_bounds(op: str, left: Code, right: Code, l_ref: str, r_ref: str) -> str:
+        """Keep `x + c`, `x - c` and `c - x` (c a literal) within 2**53 with one comparison
+        on x, which is itself within 2**53 (every value an evaluation reads or makes with
+        these guards is)."""
+        if right.int_literal:
+            c = right.value if op == "+" else -right.value  # x + c
+            return f" and {l_ref} <= {SAFE - c}" if c >= 0 else f" and {l_ref} >= {-SAFE - c}"
+        c = left.value
+        if op == "+":  # c + x
+            return f" and {r_ref} <= {SAFE - c}" if c >= 0 else f" and {r_ref} >= {-SAFE - c}"
+        return f" and {r_ref} >= {c - SAFE}" if c >= 0 else f" and {r_ref} <= {c + SAFE}"
 
     @staticmethod
     def product_bounds(left: Code, right: Code, l_ref: str, r_ref: str) -> str:

@@ -9,10 +9,29 @@ from typing import Any
 from engine.errors import ExpressionError, ExpressionSyntaxError, ThaiyyalError
 
 from .compiler import Program, build_batch, build_evaluate, generate
+from .functions import FUNCTIONS
 from .parser import parse
-from .runtime import BUDGET, BUDGET_FACTOR, NO_ITEM, BudgetExceeded, start_budget, truthy
+from .runtime import (
+    BUDGET,
+    BUDGET_FACTOR,
+    NO_ITEM,
+    BudgetExceeded,
+    start_budget,
+    truthy,
+)
 from .scope import Scope
-from .tree import Literal, ScopeField, walk
+from .tree import (
+    ArrayLiteral,
+    Call,
+    Literal,
+    MethodCall,
+    Name,
+    Node,
+    Root,
+    ScopeField,
+    Subject,
+    walk,
+)
 
 # Python errors our helpers are written never to raise; if one slips through it still
 # surfaces as an ExpressionError (never a raw Python error), and the fuzz tests look for it.
@@ -28,12 +47,19 @@ def _internal(exc: BaseException) -> ExpressionError:
 class Expression:
     """A compiled expression. Immutable and thread-safe: compile once, evaluate anywhere."""
 
-    __slots__ = ("source", "node_refs", "_evaluate", "_program", "_batch")
+    __slots__ = ("source", "node_refs", "nesting", "_evaluate", "_program", "_batch")
 
-    def __init__(self, source: str, program: Program, node_refs: frozenset[str]) -> None:
+    def __init__(self, source: str, program: Program, node_refs: frozenset[str],
+                 nesting: int | None = None) -> None:
         self.source = source
         #: ids of the nodes read with node.<id> (or node["id"]), for dependency checks
         self.node_refs = node_refs
+        #: at most how many levels of nesting a value of this expression has beyond the
+        #: deepest of `input`, `item`, `items` and `accumulator`, for an expression that
+        #: places at most one of those (once) in its value; None when it may repeat a value
+        #: (two references, a lambda of map/filter), reads `items`, or reads `variables`,
+        #: `context` or `node` (values from elsewhere in the run)
+        self.nesting = nesting
         self._program = program
         # Python code is built on first use: loading a workflow only parses and checks.
         self._evaluate: Any = None
@@ -62,6 +88,10 @@ class Expression:
                input: Any = None) -> tuple[list[Any], int]:
         """(items for which the expression is truthy, number of items whose evaluation
         failed). A failing item is not kept."""
+        return self._filter(items, scope, input)
+
+    def _filter(self, items: Sequence[Any], scope: Scope,
+                input: Any) -> tuple[list[Any], int]:
         scope.check_deadline()
         start_budget(scope)
         try:
@@ -84,6 +114,9 @@ class Expression:
             input: Any = None) -> tuple[list[Any], int]:
         """(the expression's value for each item, number of items that failed). Failed
         items are left out of the results."""
+        return self._map(items, scope, input)
+
+    def _map(self, items: Sequence[Any], scope: Scope, input: Any) -> tuple[list[Any], int]:
         scope.check_deadline()
         start_budget(scope)
         try:
@@ -105,6 +138,9 @@ class Expression:
                input: Any = None) -> Any:
         """Fold the items: `accumulator` starts as `initial` and becomes each result.
         A failure raises ExpressionError naming the index of the item."""
+        return self._reduce(items, initial, scope, input)
+
+    def _reduce(self, items: Sequence[Any], initial: Any, scope: Scope, input: Any) -> Any:
         scope.check_deadline()
         start_budget(scope)
         try:
@@ -165,4 +201,25 @@ def _compile(text: str) -> Expression:
         n.key.value for n in walk(tree)
         if isinstance(n, ScopeField) and n.scope == "node" and isinstance(n.key, Literal)
         and n.key.value.__class__ is str)
-    return Expression(text, generate(tree), node_refs)
+    return Expression(text, generate(tree), node_refs, _nesting(tree))
+
+
+#: functions whose value can nest one level deeper than their arguments
+_NESTING_FUNCTIONS = frozenset({"map", "zip", "split"})
+
+
+def _nesting(tree: Node) -> int | None:
+    """An upper bound of the levels an evaluation can add (see Expression.nesting): one per
+    array literal and per call of a function that wraps its arguments' values."""
+    levels = references = 0
+    for node in walk(tree):
+        if isinstance(node, ScopeField) or (isinstance(node, Root) and node.name == "items"):
+            return None
+        if isinstance(node, Root | Name | Subject):
+            references += 1
+        if isinstance(node, Call) and FUNCTIONS[node.name].lazy is not None:
+            return None
+        if isinstance(node, ArrayLiteral) or (
+                isinstance(node, Call | MethodCall) and node.name in _NESTING_FUNCTIONS):
+            levels += 1
+    return levels if references <= 1 else None

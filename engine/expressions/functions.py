@@ -20,7 +20,6 @@ from engine.nodes.values import json_key
 
 from . import dates
 from .runtime import (
-    BIG_WORK,
     array_limit,
     check_array,
     check_string,
@@ -34,6 +33,7 @@ from .runtime import (
     to_str,
     truthy,
     type_name,
+    work,
 )
 from .scope import Scope
 
@@ -94,14 +94,13 @@ def _integer(value: Any, name: str) -> int:
 def _numbers(args: tuple[Any, ...], name: str, scope: Scope) -> list[int | float]:
     """fn(array) or fn(a, b, c): the numbers given."""
     values = args[0] if len(args) == 1 and isinstance(args[0], list | tuple) else args
-    if len(values) >= BIG_WORK:
-        scope.check_deadline()
+    _big(scope, values)
     return [to_number(value, f"{name}()") for value in values]
 
 
 def _big(scope: Scope, values: Any) -> None:
-    if len(values) >= BIG_WORK:
-        scope.check_deadline()
+    """Meter work over every item of `values` (see runtime.work)."""
+    work(scope, len(values))
 
 
 # -- math ----------------------------------------------------------------------------------

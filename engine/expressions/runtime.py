@@ -10,9 +10,9 @@ Values are JSON values: None (null), bool, int/float (number), str, list (array)
   other side: `1` -> "1", `true` -> "true", `null` -> "null", arrays -> "a,b",
   objects -> "[object Object]"); any other mix is an error. `- * / %` accept numbers and
   numeric strings (`"6" * 2` is 12). Division or modulo by zero is an error, not Infinity.
-  `%` follows JS: the result has the sign of the dividend. Integers stay exact; a `*` or
-  pow() result beyond 2**53 becomes a float (JS precision); a result too large for a
-  float is an error.
+  `%` follows JS: the result has the sign of the dividend. Integers stay exact; any
+  result beyond 2**53 becomes a float (JS precision; engine/bounds.py holds the rule); a
+  result too large for a float is an error.
 - `==` / `!=`: null equals only null, booleans only booleans, numbers compare numerically
   with numbers and numeric strings (`"18" == 18`), two strings compare as text, arrays and
   objects compare by content. `< <= > >=`: numbers (and numeric strings) numerically, other
@@ -33,17 +33,18 @@ import threading
 from collections.abc import Mapping
 from typing import Any
 
+from engine.bounds import SAFE_INTEGER, js_number
 from engine.errors import ExpressionError, LimitExceeded
+from engine.metering import METER_FROM, WORK_SLICE, meter
+from engine.metering import work as _work
 from engine.nodes.values import json_equal, numeric_text
 
 from .scope import Scope
 
-SAFE_INTEGER = 2**53
 NUMBER_TYPES = (int, float)
 # JS Number(): optional sign, digits with optional fraction (or a leading dot), exponent,
 # surrounding whitespace allowed. No hex, no "Infinity", no empty string (JS makes "" 0).
-# Building a string or array at least this big also checks the run deadline.
-BIG_WORK = 10_000
+BIG_WORK = WORK_SLICE
 
 
 class NoItem:
@@ -100,18 +101,8 @@ def to_number(value: Any, what: str) -> int | float:
     raise ExpressionError(f"{what}: expected a number, got {type_name(value)}")
 
 
-def finite(number: int | float, what: str) -> int | float:
-    """Keep results JS-safe: ints beyond 2**53 become floats, and inf/NaN are errors."""
-    if number.__class__ is int:
-        if -SAFE_INTEGER <= number <= SAFE_INTEGER:
-            return number
-        try:
-            number = float(number)
-        except OverflowError:
-            raise ExpressionError(f"{what}: number is too large") from None
-    if not math.isfinite(number):
-        raise ExpressionError(f"{what}: result is not a finite number")
-    return number
+#: Keep results JS-safe: ints beyond 2**53 become floats, and inf/NaN are errors.
+finite = js_number
 
 
 def tidy(number: float) -> int | float:
@@ -167,6 +158,8 @@ def _join(values: Any, separator: str, scope: Scope | None, depth: int) -> str:
     parts = []
     size = 0
     limit = scope.max_string_length if scope is not None else None
+    if len(values) >= METER_FROM:
+        meter(len(values))
     for value in values:
         if value is None:
             part = ""
@@ -207,6 +200,16 @@ def start_budget(scope: Scope) -> None:
     BUDGET.left = BUDGET_FACTOR * scope.max_string_length
 
 
+def work(scope: Scope, amount: int) -> None:
+    """Meter `amount` items of work (engine/metering.py) against the scope's deadline."""
+    _work(scope.check_deadline, amount)
+
+
+def check_deadline(scope: Scope) -> None:
+    """For generated code, which reads no attribute it does not need."""
+    scope.check_deadline()
+
+
 def spend(scope: Scope, amount: int) -> None:
     left = getattr(BUDGET, "left", None)
     if left is None:
@@ -230,8 +233,8 @@ def check_string(text: str, scope: Scope) -> str:
     if len(text) > scope.max_string_length:
         raise string_limit(scope)
     spend(scope, len(text))
-    if len(text) >= BIG_WORK:
-        scope.check_deadline()
+    if len(text) >= METER_FROM:
+        work(scope, len(text) // 64)  # copying text is cheap per character
     return text
 
 
@@ -240,8 +243,8 @@ def check_array(scope: Scope, values: list[Any]) -> list[Any]:
     if len(values) > scope.max_array_length:
         raise array_limit(scope)
     spend(scope, len(values))
-    if len(values) >= BIG_WORK:
-        scope.check_deadline()
+    if len(values) >= METER_FROM:
+        work(scope, len(values))
     return values
 
 
@@ -297,11 +300,11 @@ def modulo(a: Any, b: Any) -> Any:
 
 
 def negate(a: Any) -> Any:
-    return -to_number(a, "unary '-'")
+    return finite(-to_number(a, "unary '-'"), "unary '-'")
 
 
 def plus(a: Any) -> Any:
-    return to_number(a, "unary '+'")
+    return finite(to_number(a, "unary '+'"), "unary '+'")
 
 
 # -- comparison and truth ------------------------------------------------------------------

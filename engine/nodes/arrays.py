@@ -13,10 +13,11 @@ from __future__ import annotations
 import json
 import math
 import random
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
+from engine.bounds import SAFE_INTEGER, js_number
 from engine.errors import ExpressionError, LimitExceeded, NodeError
 from engine.nodes import values
 from engine.nodes.base import Field, Node, Report, register
@@ -43,6 +44,15 @@ def find_array(value: Any) -> list[Any] | None:
     """`value` itself if it is an array, else the first array under one of `ENVELOPE_KEYS`
     of an object, else None."""
     return values.find_array(value, ENVELOPE_KEYS)
+
+
+def checked(items: Any, ctx: NodeContext) -> Iterator[Any]:
+    """`items`, checking the run's deadline every _DEADLINE_EVERY of them: for per-item
+    work that is more than a few operations (keys of objects as JSON text, groups...)."""
+    for index, item in enumerate(items):
+        if index % _DEADLINE_EVERY == 0:
+            ctx.check_deadline()
+        yield item
 
 
 def check_array_length(ctx: NodeContext, length: int, what: str) -> None:
@@ -118,6 +128,7 @@ class SliceNode(Node):
     """`sliced` = input[start:end] (or start + length); negative indexes count from the end."""
 
     type_name = "slice"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (Field("start", "number"), Field("end", "number"), Field("length", "number"))
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
@@ -171,6 +182,7 @@ class SortNode(Node):
     objects, in `sort_key` order."""
 
     type_name = "sort"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (
         Field("field", "string", default=""),
         Field("order", "string", default="asc", choices=("asc", "desc"), fold_case=True,
@@ -186,7 +198,8 @@ class SortNode(Node):
         order = self.config.get("order") or "asc"
         values = [item.get(field) if isinstance(item, dict) else None for item in arr] \
             if field else arr
-        keys: list[Any] = values if _one_plain_type(values) else [sort_key(v) for v in values]
+        keys: list[Any] = values if _one_plain_type(values) else [
+            sort_key(v) for v in checked(values, ctx)]
         # sort positions, not items: equal keys never compare the items themselves
         positions = sorted(range(len(arr)), key=keys.__getitem__, reverse=order == "desc")
         ordered = [arr[i] for i in positions]
@@ -198,6 +211,7 @@ class FindNode(Node):
     """The first item for which `condition` holds (`index` too with `return_index`)."""
 
     type_name = "find"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (
         Field("condition", "expression", required=True, aliases=("expression",)),
         Field("return_index", "boolean", default=False),
@@ -243,7 +257,7 @@ class FlatMapNode(Node):
         by_field = field not in ("", ".")
         flattened: list[Any] = []
         limit = ctx.limits.max_array_length
-        for item in arr:
+        for item in checked(arr, ctx):
             if by_field:
                 if not isinstance(item, dict) or field not in item:
                     continue
@@ -293,7 +307,7 @@ class GroupByNode(Node):
         field = self.config["field"]
         aggregate = self.config.get("aggregate") or "count"
         groups: dict[str, list[Any]] = {}
-        for item in arr:
+        for item in checked(arr, ctx):
             if isinstance(item, dict):
                 key = value_key(item[field]) if field in item else "<missing>"
             else:
@@ -314,9 +328,9 @@ def _aggregate(aggregate: str, items: list[Any], value_field: str) -> Any:
     numbers = [item[value_field] for item in items
                if isinstance(item, dict) and is_number(item.get(value_field))]
     if aggregate == "sum":
-        return sum(numbers)
+        return js_number(sum(numbers), "sum")
     if aggregate == "avg":
-        return sum(numbers) / len(numbers) if numbers else 0
+        return js_number(sum(numbers) / len(numbers), "avg") if numbers else 0
     if not numbers:
         return None
     return min(numbers) if aggregate == "min" else max(numbers)
@@ -328,6 +342,7 @@ class UniqueNode(Node):
     field (objects without it are always kept)."""
 
     type_name = "unique"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (Field("field", "string", default=""),)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
@@ -338,7 +353,7 @@ class UniqueNode(Node):
         field = self.config.get("field") or ""
         seen: set[Any] = set()
         unique: list[Any] = []
-        for item in arr:
+        for item in checked(arr, ctx):
             try:
                 if field and isinstance(item, dict):
                     if field not in item:
@@ -387,6 +402,7 @@ class ReverseNode(Node):
     """The array in reverse order."""
 
     type_name = "reverse"
+    nesting = 1  # items of its input, once, in an envelope
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         value = first_input("reverse", inputs)
@@ -497,6 +513,7 @@ class RangeNode(Node):
     a negative step). Steps are exact decimals: 0 to 1 by 0.1 ends at 1, not 0.99999."""
 
     type_name = "range"
+    nesting = 2  # numbers, in a list, in an envelope
     fields = (
         Field("start", "number", default=0),
         Field("end", "number", default=10),
@@ -557,7 +574,8 @@ def _range_count(start: Any, end: Any, step: Any) -> int:
 
 
 def _range_values(start: Any, step: Any, count: int) -> list[Any]:
-    if isinstance(start, int) and isinstance(step, int):
+    last = start + step * (count - 1)
+    if isinstance(start, int) and isinstance(step, int) and abs(last) <= SAFE_INTEGER:
         return list(range(start, start + step * count, step))
     first, delta = _decimal(start), _decimal(step)
     return [float(first + delta * k) for k in range(count)]
@@ -568,6 +586,7 @@ class CompactNode(Node):
     """Drops null (and NaN) items; with `remove_empty`, empty strings too."""
 
     type_name = "compact"
+    nesting = 1  # items of its input, once, in an envelope
     fields = (Field("remove_empty", "boolean", default=False),)
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:

@@ -46,6 +46,9 @@ class Field:
     aliases: tuple[str, ...] = ()
     #: choices compared case-insensitively and stored lower-cased (Thaiyyal's editor varies case)
     fold_case: bool = False
+    #: the loader lets other values through (Thaiyyal fails them only when the node runs);
+    #: saving and validating still refuse them, naming the choices (engine.catalog)
+    choices_at_run: bool = False
     #: Thaiyyal's words for a value not among `choices`, `{value}` standing for it
     #: ("unsupported output type: {value}"): the load error starts with them, so clients
     #: matching Thaiyyal's message still match
@@ -77,6 +80,10 @@ class Node(ABC):
     wants_first_input: ClassVar[bool] = False
     #: holds values for `context.<name>` (context_variable / context_constant)
     is_context: ClassVar[bool] = False
+    #: at most how many levels of nesting a result has beyond the deepest of its inputs and
+    #: its own data; None (unknown: the result is measured) for nodes whose results come from
+    #: elsewhere (state, loops, the network). See `result_nesting`.
+    nesting: ClassVar[int | None] = None
 
     __slots__ = ("id", "config")
 
@@ -120,6 +127,11 @@ class Node(ABC):
         if handle == "false":
             return bool(result.get("false_path", not result.get("condition_met", True)))
         return False
+
+    def result_nesting(self) -> int | None:
+        """This node's `nesting` (a node whose bound depends on its expression overrides
+        it). The runner trusts it to skip measuring results: never underestimate."""
+        return self.nesting
 
     def concurrency_cap(self) -> int | None:
         """For `parallel`: how many nodes below it may run at once (None: no cap)."""

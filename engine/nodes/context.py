@@ -16,6 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from engine.bounds import NumberOutOfRange, js_number, number_from_digits
 from engine.nodes.base import Field, Node, Report, register
 from engine.nodes.values import is_number, json_type, text_of
 
@@ -43,10 +44,13 @@ def _to_number(value: Any) -> int | float:
     if is_number(value):
         return value  # type: ignore[no-any-return]
     if isinstance(value, str):
-        if _INTEGER.fullmatch(value):
-            return int(value)
-        if _NUMBER.fullmatch(value):
-            return float(value)
+        try:
+            if _INTEGER.fullmatch(value):
+                return number_from_digits(value, "number")
+            if _NUMBER.fullmatch(value):
+                return js_number(float(value), "number")
+        except NumberOutOfRange as exc:
+            raise ValueError(f"cannot convert {_shown(value)[:40]} to number: {exc}") from None
     raise ValueError(f"cannot convert {_shown(value)} to number")
 
 

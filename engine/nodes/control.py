@@ -29,6 +29,9 @@ class ExpressionNode(Node):
     def setup(self) -> None:
         self._expr = self.config["expression"]
 
+    def result_nesting(self) -> int | None:
+        return self._expr.nesting  # type: ignore[no-any-return]
+
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         return self._expr.evaluate(ctx.scope, input=inputs[0] if inputs else None)
 
@@ -41,6 +44,7 @@ class ConditionNode(Node):
 
     type_name = "condition"
     fields = (Field("condition", "expression", required=True),)
+    nesting = 1  # the input, in an envelope
 
     __slots__ = ("_condition",)
 

@@ -27,6 +27,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urljoin, urlsplit, urlunsplit
 
+from engine import bounds
 from engine.cache import CACHEABLE_METHODS, ResponseCache, cache_key, default_response_cache
 from engine.egress import EgressClient, EgressError, Request, Response, default_policy
 from engine.errors import LimitExceeded, NodeError
@@ -291,6 +292,7 @@ def send(request: Request, ctx: NodeContext, cache_ttl: float | None) -> tuple[R
         response = _egress(ctx).fetch(request, deadline=ctx.deadline, cancel=ctx.run.on_cancel,
                                       before_send=lambda _url: ctx.count_http_call())
     except (EgressError, LimitExceeded) as exc:
+        _release(cache, key)
         _notify(observer.http_call, request.method, request.url, None,
                 (time.perf_counter() - started) * 1000, False)
         ctx.check_deadline()  # out of run time, node timeout or cancelled: that is the news
@@ -300,7 +302,17 @@ def send(request: Request, ctx: NodeContext, cache_ttl: float | None) -> tuple[R
             (time.perf_counter() - started) * 1000, False)
     if cache is not None and cache_ttl is not None and response.ok:
         cache.set(key, response, cache_ttl)
+    else:
+        _release(cache, key)
     return response, False
+
+
+def _release(cache: ResponseCache | None, key: str) -> None:
+    """A miss that will not be filled: a shared cache that made other processes wait for
+    this fetch (see engine/cache.py) lets them go."""
+    release = getattr(cache, "release", None)
+    if release is not None:
+        release(key)
 
 
 def decode_body(response: Response, ctx: NodeContext) -> Any:
@@ -311,7 +323,7 @@ def decode_body(response: Response, ctx: NodeContext) -> Any:
         return None if is_json or response.status == 204 or not media else ""
     if is_json:
         try:
-            return json.loads(response.body.decode(response.charset, errors="replace"))
+            return bounds.loads(response.body.decode(response.charset, errors="replace"))
         except (ValueError, LookupError) as exc:
             raise NodeError(f"response from {response.url} says {media} but is not valid "
                             f"JSON: {exc}", ctx.node_id) from None

@@ -16,6 +16,7 @@ class _Constant(Node):
 
     __slots__ = ("_value",)
     value_field: ClassVar[str]
+    nesting = 0  # its own data
 
     def setup(self) -> None:
         self._value = self.config.get(self.value_field)
@@ -73,6 +74,7 @@ class VisualizationNode(Node):
 
     type_name = "visualization"
     fields = (Field("mode", "string"),)
+    nesting = 0  # its input, unchanged
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         if not inputs:
@@ -86,6 +88,7 @@ class RendererNode(Node):
 
     type_name = "renderer"
     fields = (Field("mode", "string"),)
+    nesting = 0  # its input, unchanged
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         return inputs[0] if inputs else None

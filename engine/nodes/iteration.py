@@ -42,6 +42,7 @@ class FilterNode(Node):
     type_name = "filter"
     # `filter {expression}` is the form the docs use
     fields = (Field("condition", "expression", required=True, aliases=("expression",)),)
+    nesting = 1  # kept items (or the input) in an envelope
 
     __slots__ = ("_condition",)
 
@@ -98,6 +99,11 @@ class MapNode(Node):
     def setup(self) -> None:
         self._expr: Expression | None = self.config.get("expression")
         self._field: str | None = self.config.get("field") or None
+
+    def result_nesting(self) -> int | None:
+        if self._expr is None:
+            return 1  # picked fields, in a list, in an envelope
+        return None if self._expr.nesting is None else self._expr.nesting + 2
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         items = array_input("map", inputs)
@@ -159,6 +165,10 @@ class ReduceNode(Node):
 
     def setup(self) -> None:
         self._expr = self.config["expression"]
+
+    def result_nesting(self) -> int | None:
+        # A step that nests the accumulator can nest it once per item: measure those.
+        return 1 if self._expr.nesting == 0 else None
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         items = array_input("reduce", inputs)

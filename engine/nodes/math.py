@@ -6,6 +6,7 @@ import math
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from engine.bounds import NumberOutOfRange, js_number
 from engine.errors import NodeError
 from engine.nodes.base import Field, Node, register
 from engine.nodes.values import is_number, json_type
@@ -80,10 +81,12 @@ OPERATIONS: dict[str, Callable[[Number, Number], Number]] = {
 @register
 class OperationNode(Node):
     """`op` applied to the first and second input: add, subtract, multiply, divide, modulo,
-    power. An unknown `op` fails when the node runs, as in Thaiyyal."""
+    power. An unknown `op` fails when the node runs, as in Thaiyyal (saving and validating
+    refuse it first)."""
 
     type_name = "operation"
-    fields = (Field("op", "string", required=True),)
+    fields = (Field("op", "string", required=True, choices=tuple(OPERATIONS), fold_case=True,
+                    choices_at_run=True),)
 
     __slots__ = ("_apply",)
 
@@ -104,6 +107,8 @@ class OperationNode(Node):
             result = self._apply(left, right)
         except OverflowError:
             raise NodeError(f"{self.config.get('op')} result is too large") from None
-        if isinstance(result, float) and not math.isfinite(result):
-            raise NodeError(f"{self.config.get('op')} result is not a finite number")
-        return result
+        try:
+            return js_number(result, "operation")
+        except NumberOutOfRange:
+            reason = "too large" if isinstance(result, int) else "not a finite number"
+            raise NodeError(f"{self.config.get('op')} result is {reason}") from None

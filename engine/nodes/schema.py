@@ -1,5 +1,8 @@
 """`schema_validator`: checks its input against a JSON Schema (the `jsonschema` library).
 
+Its patterns run on RE2 and its work is bounded by the run's deadline (schema_bounds.py):
+a pattern RE2 cannot run (backreferences, lookaround) is refused at load with its path.
+
 The schema is checked once, at load, against its own metaschema (Draft 2020-12 unless
 `$schema` names another), and a bad schema is reported with the path of the bad part.
 References resolve only inside the schema: remote `$ref`s are never fetched, because only
@@ -18,6 +21,7 @@ from jsonschema.validators import validator_for
 
 from engine.errors import NodeError
 from engine.nodes.base import Field, Node, Report, register
+from engine.nodes.schema_bounds import bounded, deadline_checks, format_checker, unsupported_pattern
 
 if TYPE_CHECKING:
     from jsonschema import ValidationError
@@ -69,9 +73,10 @@ class SchemaValidatorNode(Node):
             report("schema.$schema", f"unknown JSON Schema draft {draft!r}")
             return
         # Every problem, not only the first (what `check_schema` would raise).
-        meta = validator_cls(validator_cls.META_SCHEMA,
-                             format_checker=validator_cls.FORMAT_CHECKER)
-        found = {("schema" + _path_text(e.absolute_path), f"invalid schema: {e.message}"): None
+        meta = bounded(validator_cls)(validator_cls.META_SCHEMA,
+                                      format_checker=format_checker(validator_cls))
+        found = {("schema" + _path_text(e.absolute_path),
+                  f"invalid schema: {unsupported_pattern(e) or e.message}"): None
                  for e in meta.iter_errors(schema)}  # a dict: the metaschema repeats itself
         for where, message in sorted(found)[:MAX_REPORTED_ERRORS]:
             report(where, message)
@@ -81,16 +86,17 @@ class SchemaValidatorNode(Node):
         validator_cls = _validator_class(schema)
         assert validator_cls is not None  # check() refused unknown drafts
         # An empty registry: `$ref` resolves within this schema only, never over the network.
-        self._validator: Validator = validator_cls(
-            schema, registry=referencing.Registry(), format_checker=validator_cls.FORMAT_CHECKER)
+        self._validator: Validator = bounded(validator_cls)(
+            schema, registry=referencing.Registry(), format_checker=format_checker(validator_cls))
 
     def run(self, inputs: list[Any], ctx: NodeContext) -> Any:
         data = inputs[0] if inputs else None
         if data is None:
             raise NodeError("schema_validator needs an input to validate")
         try:
-            found = sorted(self._validator.iter_errors(data), key=lambda e: list(
-                map(str, e.absolute_path)))
+            with deadline_checks(ctx.check_deadline):
+                found = sorted(self._validator.iter_errors(data), key=lambda e: list(
+                    map(str, e.absolute_path)))
         except referencing.exceptions.Unresolvable as exc:
             raise NodeError(f"schema reference cannot be resolved: {exc.ref} "
                             "(remote references are not fetched)") from None

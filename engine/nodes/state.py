@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from engine.bounds import js_number
 from engine.errors import NodeError
 from engine.nodes.arrays import check_array_length, check_string_length
 from engine.nodes.base import Field, Node, Report, register
@@ -253,7 +254,7 @@ def _accumulate(op: str, current: Any, value: Any, ctx: NodeContext) -> Any:
         return current + value
     if not is_number(value):
         raise NodeError(f"{op} accumulator requires numeric input, got {json_type(value)}")
-    return current + value if op == "sum" else current * value
+    return js_number(current + value if op == "sum" else current * value, f"{op} accumulator")
 
 
 @register
@@ -283,9 +284,9 @@ class CounterNode(Node):
         with state.lock:
             value = state.counters.get(name, start)
             if op == "increment":
-                value += delta
+                value = js_number(value + delta, "counter")
             elif op == "decrement":
-                value -= delta
+                value = js_number(value - delta, "counter")
             elif op == "reset":
                 value = start
             state.counters[name] = value

@@ -59,11 +59,13 @@ TEXT_OPERATIONS = (*CASE_OPERATIONS, "concat", "repeat")
 class TextOperationNode(Node):
     """`text_op` on string inputs. `concat` joins every input with `separator`; `repeat`
     repeats the first input `repeat_n` times; the others change the case of the first input.
-    An unknown `text_op` fails when the node runs, as in Thaiyyal."""
+    An unknown `text_op` fails when the node runs, as in Thaiyyal (saving and validating refuse
+    it first)."""
 
     type_name = "text_operation"
     fields = (
-        Field("text_op", "string", required=True),
+        Field("text_op", "string", required=True, choices=TEXT_OPERATIONS, fold_case=True,
+              choices_at_run=True),
         Field("separator", "string", default=""),
         Field("repeat_n", "integer"),
     )

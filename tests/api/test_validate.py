@@ -50,3 +50,49 @@ def test_malformed_json_is_400(api):
 
 def test_unauthenticated_is_401(anon):
     assert anon.post(URL, ADD, format="json").status_code == 401
+
+
+@pytest.mark.parametrize(("node", "path", "named"), [
+    ({"type": "operation", "data": {"op": "sqrt"}}, "$.nodes[0].data.op",
+     "add, subtract, multiply, divide, modulo, power"),
+    ({"type": "text_operation", "data": {"text_op": "reverse"}}, "$.nodes[0].data.text_op",
+     "uppercase, lowercase, titlecase, camelcase, inversecase, concat, repeat"),
+    ({"type": "http", "data": {"url": "http://127.0.0.1/", "method": "FETCH"}},
+     "$.nodes[0].data.method", "get, post"),
+])
+def test_fixed_choices_are_refused_with_the_allowed_values(api, node, path, named):
+    response = api.post(URL, {"nodes": [{"id": "n", **node}], "edges": []}, format="json")
+
+    assert response.status_code == 400
+    [problem] = response.json()["details"]
+    assert problem["path"] == path
+    assert problem["message"].startswith("must be one of ")
+    assert named in problem["message"]
+
+
+def test_choices_in_loop_bodies_are_checked(api):
+    body = {"nodes": [{"id": "op", "type": "operation", "data": {"op": "root"}}], "edges": []}
+    payload = {"nodes": [{"id": "loop", "type": "for_each", "data": {"body": body}}],
+               "edges": []}
+
+    response = api.post(URL, payload, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["details"][0]["path"] == "$.nodes[0].data.body.nodes[0].data.op"
+
+
+def test_choices_fold_case_as_thaiyyals_editor_writes_them(api):
+    payload = {"nodes": [{"id": "n", "type": "operation", "data": {"op": "ADD"}}], "edges": []}
+    assert api.post(URL, payload, format="json").status_code == 200
+
+
+@pytest.mark.parametrize("node", [
+    {"type": "opNode", "data": {"op": "sqrt"}},   # Thaiyyal's editor's type name
+    {"data": {"op": "sqrt"}},                     # no type: inferred from the data, as Thaiyyal
+    {"type": "textOpNode", "data": {"textOp": "reverse"}},  # camelCase key
+])
+def test_choices_are_checked_however_thaiyyal_spells_the_node(api, node):
+    response = api.post(URL, {"nodes": [{"id": "n", **node}], "edges": []}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["details"][0]["message"].startswith("must be one of ")

@@ -242,3 +242,15 @@ def test_execute_of_a_workflow_without_a_version_is_400(api, user):
     response = api.post(f"{URL}{empty.pk}/execute", {}, format="json")
     assert response.status_code == 400
     assert "no version" in response.content.decode()
+
+
+def test_save_refuses_an_unknown_operation_naming_the_choices(api):
+    bad = {"nodes": [{"id": "o", "type": "operation", "data": {"op": "sqrt"}}], "edges": []}
+
+    response = api.post(URL, {"name": "Bad op", "definition": bad}, format="json")
+
+    assert response.status_code == 400
+    [problem] = response.json()["details"]
+    assert problem["path"] == "$.definition.nodes[0].data.op"
+    assert "add, subtract, multiply, divide, modulo, power" in problem["message"]
+    assert not Workflow.objects.exists()

@@ -62,6 +62,10 @@ def servicemonitor_schema() -> dict:
     return json.loads((K8S / "schemas" / "servicemonitor.schema.json").read_text())
 
 
+def keda_schema() -> dict:
+    return json.loads((K8S / "schemas" / "keda.schema.json").read_text())
+
+
 def test_every_kind_the_deployment_needs_is_present():
     kinds = {doc["kind"] for _, doc in DOCS}
     assert kinds >= {"Deployment", "Service", "ConfigMap", "Secret", "Job",
@@ -74,6 +78,9 @@ def test_every_kind_the_deployment_needs_is_present():
 def test_manifest_is_valid_against_the_kubernetes_schema(path, doc, version):
     if doc["apiVersion"].startswith("monitoring.coreos.com/"):
         jsonschema.validate(doc, servicemonitor_schema())
+        return
+    if doc["apiVersion"].startswith("keda.sh/"):
+        jsonschema.validate(doc, keda_schema())
         return
     # strict: an unknown (misspelt) field is an error, as `kubectl apply --validate=strict`.
     kubernetes_validate.validate(doc, version, strict=True)
@@ -91,7 +98,7 @@ def test_the_validator_rejects_a_misspelt_field_and_a_wrong_type():
 
 
 def test_the_servicemonitor_schema_rejects_a_monitor_without_endpoints():
-    monitor = json.loads(json.dumps(the("ServiceMonitor")))
+    monitor = json.loads(json.dumps(the("ServiceMonitor", "thaiyyal")))
     del monitor["spec"]["endpoints"]
     with pytest.raises(jsonschema.ValidationError):
         jsonschema.validate(monitor, servicemonitor_schema())
@@ -220,7 +227,7 @@ def test_hpa_scales_the_deployment_on_cpu_utilization():
 
 
 def test_servicemonitor_scrapes_metrics_with_the_bearer_token_secret():
-    monitor = the("ServiceMonitor")
+    monitor = the("ServiceMonitor", "thaiyyal")
     service = the("Service", "thaiyyal")
     assert monitor["spec"]["selector"]["matchLabels"].items() <= \
         service["metadata"]["labels"].items()
@@ -268,3 +275,66 @@ def test_dockerfile_runs_the_same_server_as_a_non_root_user():
     images = {container(the(kind, name))["image"]
               for kind, name in (("Deployment", "thaiyyal"), ("Job", "thaiyyal-migrate"))}
     assert len(images) == 1
+
+
+# --- queue mode -----------------------------------------------------------------------
+
+
+def test_workers_and_the_scheduler_run_the_same_image_and_configuration_as_the_server():
+    server = container(the("Deployment", "thaiyyal"))
+    for name, command in (("thaiyyal-worker", "worker"), ("thaiyyal-scheduler", "scheduler")):
+        c = container(the("Deployment", name))
+        assert c["image"] == server["image"]
+        assert c["command"][:2] == ["thaiyyal", command]
+        assert c["envFrom"] == server["envFrom"]
+        assert c["securityContext"]["readOnlyRootFilesystem"] is True
+
+
+def test_exactly_one_scheduler_even_during_a_rollout():
+    scheduler = the("Deployment", "thaiyyal-scheduler")
+    assert scheduler["spec"]["replicas"] == 1
+    assert scheduler["spec"]["strategy"] == {"type": "Recreate"}
+
+
+def test_workers_finish_the_longest_run_before_they_are_killed():
+    worker = the("Deployment", "thaiyyal-worker")
+    batch = the("ConfigMap", "thaiyyal-config", K8S / "profiles" / "batch.yaml")
+    longest = parse_duration(batch["data"]["THAIYYAL_MAX_EXECUTION_TIME"])
+    assert worker["spec"]["template"]["spec"]["terminationGracePeriodSeconds"] >= longest
+
+
+def test_workers_expose_metrics_and_liveness_on_their_metrics_port():
+    worker = the("Deployment", "thaiyyal-worker")
+    c = container(worker)
+    bind = env_of(c)["THAIYYAL_WORKER_METRICS_BIND"]["value"]
+    (port,) = c["ports"]
+    assert bind == f"0.0.0.0:{port['containerPort']}"
+    assert c["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port["name"]}
+    monitor = the("ServiceMonitor", "thaiyyal-workers")
+    service = the("Service", "thaiyyal-worker-metrics")
+    assert service["spec"]["selector"].items() <= \
+        worker["spec"]["template"]["metadata"]["labels"].items()
+    assert monitor["spec"]["selector"]["matchLabels"].items() <= \
+        service["metadata"]["labels"].items()
+    assert monitor["spec"]["jobLabel"] == "thaiyyal-workers"  # what QueueWorkerDown reads
+
+
+def test_keda_scales_the_workers_on_the_depth_of_the_run_queue():
+    scaled = the("ScaledObject", "thaiyyal-worker")
+    assert scaled["spec"]["scaleTargetRef"]["name"] == "thaiyyal-worker"
+    (trigger,) = scaled["spec"]["triggers"]
+    assert trigger["type"] == "rabbitmq"
+    assert trigger["metadata"]["mode"] == "QueueLength"
+    assert trigger["metadata"]["queueName"] == "thaiyyal"  # THAIYYAL_QUEUE's default
+    auth = the("TriggerAuthentication", trigger["authenticationRef"]["name"])
+    (ref,) = auth["spec"]["secretTargetRef"]
+    assert ref["key"] == "THAIYYAL_BROKER_URL"
+    assert ref["key"] in the("Secret", "thaiyyal-secrets")["stringData"]
+    assert 1 <= scaled["spec"]["minReplicaCount"] < scaled["spec"]["maxReplicaCount"]
+
+
+def test_the_keda_schema_rejects_a_scaledobject_without_triggers():
+    scaled = json.loads(json.dumps(the("ScaledObject", "thaiyyal-worker")))
+    del scaled["spec"]["triggers"]
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(scaled, keda_schema())

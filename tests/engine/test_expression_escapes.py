@@ -254,7 +254,8 @@ _ALLOWED_ATTRIBUTES = {"__class__", "get", "variables", "context", "nodes"}
 
 
 def _allowed_name(name: str, namespace: set[str]) -> bool:
-    if name in namespace or name in {"_s", "input_", "item", "index", "items", "acc"}:
+    if name in namespace or name in {"_s", "input_", "item", "index", "items", "acc",
+                                            "_r", "_start", "_out"}:
         return True
     prefix, digits = name[:2], name[2:]
     return prefix in ("_t", "_h") and digits.isdigit()

@@ -202,7 +202,9 @@ def start_prometheus(tmp: Path, server: Server, scrape_interval: str = "1s") -> 
     token_file.chmod(0o600)
     config["global"].update(scrape_interval=scrape_interval, evaluation_interval=scrape_interval)
     config["rule_files"] = [str(ROOT / "deploy/prometheus" / f) for f in config["rule_files"]]
-    (job,) = config["scrape_configs"]
+    # The web tier only: no queue workers run here.
+    job = next(j for j in config["scrape_configs"] if j["job_name"] == "thaiyyal")
+    config["scrape_configs"] = [job]
     job["authorization"]["credentials_file"] = str(token_file)
     job["static_configs"] = [{"targets": [server.base.removeprefix("http://")]}]
     path = tmp / "prometheus.yml"

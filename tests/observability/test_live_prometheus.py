@@ -49,9 +49,12 @@ def doc_queries() -> list[str]:
             if line.strip() and not line.strip().startswith("#")]
 
 
-def dashboard_queries() -> list[str]:
+def dashboard_queries(queue_mode: bool = False) -> list[str]:
+    """The dashboard's queries: the web tier's, or (queue_mode) the queue panels', whose
+    metrics only workers and a broker produce (tests/queue/test_queue_site.py)."""
     panels = json.loads(DASHBOARD.read_text())["panels"]
-    return [t["expr"] for p in panels for t in p["targets"]]
+    return [t["expr"] for p in panels for t in p["targets"]
+            if p["title"].startswith(("Queue", "Worker processes")) == queue_mode]
 
 
 @pytest.fixture(scope="module")
@@ -200,7 +203,8 @@ def test_alert_rules_load_and_evaluate_in_the_live_prometheus(live):
 
     rules = wait_for(evaluated, 15, "every alert rule to be evaluated")
     assert {r["name"] for r in rules} == {"HighErrorRate", "SlowExecution", "HighCPU",
-                                          "WorkerSaturation", "ThaiyyalDown"}
+                                          "WorkerSaturation", "ThaiyyalDown",
+                                          "QueueBacklogGrowing", "QueueWorkerDown"}
     # The traffic is fast and the target is up: neither of these may be pending or firing.
     states = {r["name"]: r["state"] for r in rules}
     assert states["SlowExecution"] == "inactive"
@@ -224,7 +228,7 @@ def _promtool(*args: str) -> subprocess.CompletedProcess:
 def test_promtool_checks_the_alert_rules():
     done = _promtool("check", "rules", "deploy/prometheus/alerts.yml")
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "SUCCESS: 5 rules found" in done.stdout
+    assert "SUCCESS: 7 rules found" in done.stdout
 
 
 def test_promtool_unit_tests_show_each_alert_firing_and_not_firing():
@@ -232,7 +236,7 @@ def test_promtool_unit_tests_show_each_alert_firing_and_not_firing():
     assert done.returncode == 0, done.stdout + done.stderr
     tests = (ROOT / "deploy/prometheus/alerts.test.yml").read_text()
     for alert in ("HighErrorRate", "SlowExecution", "HighCPU", "WorkerSaturation",
-                  "ThaiyyalDown"):
+                  "ThaiyyalDown", "QueueBacklogGrowing", "QueueWorkerDown"):
         assert f"alertname: {alert}\n        exp_alerts: []" in tests, f"{alert} never silent"
         assert re.search(rf"alertname: {alert}\n        exp_alerts:\n", tests), \
             f"{alert} never fires"

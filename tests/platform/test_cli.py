@@ -127,3 +127,49 @@ def test_serve_without_migrate_starts_while_the_database_is_down(tmp_path):
         status, body = server.request("GET", "/readyz")
         assert (status, body["status"]) == (503, "unavailable")
         assert "could not reap interrupted runs" in server.output()
+
+
+@pytest.mark.django_db
+def test_a_second_create_demo_keeps_the_users_change_to_the_demo(django_user_model):
+    from workflows import services
+    from workflows.models import Workflow
+
+    call_command("create_demo", stdout=StringIO())
+    demo = Workflow.objects.get()
+    mine = {"nodes": [{"id": "n", "type": "number", "data": {"value": 7}}], "edges": []}
+    services.update_workflow(demo, user=demo.owner, definition=mine)
+
+    call_command("create_demo", stdout=StringIO())  # what a second `make run` does
+
+    demo.refresh_from_db()
+    assert demo.current_version.definition == mine
+    assert demo.versions.count() == 2
+    call_command("create_demo", "--reload", stdout=StringIO())
+    demo.refresh_from_db()
+    assert demo.current_version.number == 3
+    assert demo.current_version.definition["workflow_id"] == "demo-order-total"
+
+
+def test_manage_without_a_secret_key_says_so_without_a_traceback(tmp_path):
+    env = server_environment("sqlite:///" + str(tmp_path / "db.sqlite3"), tmp_path)
+    del env["SECRET_KEY"]
+
+    done = thaiyyal("manage", "reap_runs", env=env)
+
+    assert done.returncode == 2
+    assert done.stderr.startswith("thaiyyal manage: SECRET_KEY must be set when DEBUG is off")
+    assert "Traceback" not in done.stderr
+
+
+def test_commands_run_locally_in_a_checkout_make_run_set_up(tmp_path):
+    """After `make run` (its key in var/), `thaiyyal manage ...` works as written, without
+    DEBUG=1 or SECRET_KEY in the environment."""
+    env = server_environment("sqlite:///" + str(tmp_path / "db.sqlite3"), tmp_path)
+    del env["SECRET_KEY"]
+    (tmp_path / "secret_key").write_text("local-" + "k" * 50)
+
+    for command in (["migrate", "--noinput"], ["create_demo", "--reset"], ["reap_runs"],
+                    ["prune_runs", "--days", "30"]):
+        done = thaiyyal("manage", *command, env=env)
+        assert done.returncode == 0, done.stderr
+    assert "API token:" in thaiyyal("manage", "create_demo", "--reset", env=env).stdout

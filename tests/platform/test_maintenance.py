@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 from datetime import timedelta
 from io import StringIO
@@ -107,3 +108,25 @@ def test_prune_keeps_the_newest_runs_of_each_workflow(admin_user, greeting):
 def test_prune_needs_a_rule():
     with pytest.raises(CommandError, match="--days"):
         call_command("prune_runs", stdout=StringIO())
+
+
+def test_a_process_that_exited_but_was_not_collected_counts_as_dead():
+    """A queue worker's pool process SIGKILLed a moment ago is a zombie until its parent
+    collects it: its run is reaped at once, not after the parent gets round to it."""
+    import subprocess
+    import time
+    from pathlib import Path
+
+    from workflows.maintenance import pid_alive
+
+    child = subprocess.Popen(["sleep", "0"])
+    stat = Path(f"/proc/{child.pid}/stat")
+    deadline = time.monotonic() + 5
+    while stat.read_bytes().rsplit(b")", 1)[1].split()[0] != b"Z":  # exited, not collected
+        assert time.monotonic() < deadline
+        time.sleep(0.01)
+    try:
+        assert not pid_alive(child.pid)
+    finally:
+        child.wait()
+    assert pid_alive(os.getpid())

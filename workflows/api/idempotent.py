@@ -24,6 +24,8 @@ from workflows.idempotency import Claim
 HEADER = "Idempotency-Key"
 PATH = f"$.headers.{HEADER}"
 MAX_LENGTH = 255
+#: headers of the first answer that its client gets too (replays rebuild Location)
+KEPT_HEADERS = ("Location", "Preference-Applied")
 #: seconds a client is asked to wait before asking again about a key still running
 RETRY_AFTER = 1
 
@@ -65,7 +67,10 @@ def idempotent(handler: Callable[..., Any]) -> Callable[..., Any]:
             response["Retry-After"] = str(RETRY_AFTER)
             return response
         if outcome is Claim.REPLAY:
-            return _replay(record.response_status or 200, record.response_body)
+            response = _replay(record.response_status or 200, record.response_body)
+            if response.status_code == 202 and record.run_id:
+                response["Location"] = f"/api/v1/runs/{record.run_id}"  # a queued run
+            return response
         request._idempotent_run_id = record.run_id  # type: ignore[attr-defined]
         try:
             response = handler(view, request, *args, **kwargs)
@@ -75,7 +80,11 @@ def idempotent(handler: Callable[..., Any]) -> Callable[..., Any]:
             raise
         body = _render(view, request, response)
         idempotency.complete(record, response.status_code, body.decode())
-        return _json(response.status_code, body)
+        answer = _json(response.status_code, body)
+        for header in KEPT_HEADERS:  # a queued run's (workflows/api/asynchronous.py)
+            if header in response:
+                answer[header] = response[header]
+        return answer
 
     return wrapper
 

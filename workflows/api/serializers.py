@@ -9,7 +9,7 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from workflows.models import NodeRun, Run, RunStatus, Workflow, WorkflowVersion
+from workflows.models import ExecutionMode, NodeRun, Run, RunStatus, Workflow, WorkflowVersion
 
 
 @extend_schema_field(OpenApiTypes.OBJECT)
@@ -26,7 +26,7 @@ class WorkflowSerializer(serializers.ModelSerializer):
     class Meta:
         model = Workflow
         fields = ["id", "name", "slug", "description", "owner", "version", "definition",
-                  "created_at", "updated_at"]
+                  "execution_mode", "created_at", "updated_at"]
         read_only_fields = fields
 
 
@@ -37,6 +37,11 @@ class WorkflowWriteSerializer(serializers.Serializer):
     name = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     definition = DefinitionField()
+    execution_mode = serializers.ChoiceField(
+        choices=ExecutionMode.choices, required=False,
+        help_text="sync: runs execute in the request (unless it asks `Prefer: "
+                  "respond-async`); async: always queued; auto: queued when the run's time "
+                  "limit exceeds the web tier's")
 
     def validate_definition(self, value: Any) -> Any:
         if not isinstance(value, dict):
@@ -91,7 +96,8 @@ class RunSerializer(serializers.ModelSerializer):
     class Meta:
         model = Run
         fields = ["id", "workflow", "workflow_name", "version", "status", "started_at",
-                  "finished_at", "duration_ms", "node_count", "requested_by", "error"]
+                  "finished_at", "duration_ms", "node_count", "requested_by", "trigger",
+                  "error"]
         read_only_fields = fields
 
 
@@ -108,7 +114,8 @@ class RunDetailSerializer(RunSerializer):
     class Meta(RunSerializer.Meta):
         fields = [*RunSerializer.Meta.fields, "workflow_deleted", "definition",
                   "execution_id", "final_output", "limits", "inputs", "worker_host",
-                  "worker_pid", "node_runs"]
+                  "worker_pid", "queued_at", "cancel_requested_at", "callback_url",
+                  "node_runs"]
         read_only_fields = fields
 
     def get_workflow_deleted(self, run: Run) -> bool:

@@ -4,7 +4,7 @@ POST never meets a redirect."""
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from workflows.api import compat, views
+from workflows.api import compat, hooks, views
 
 router = SimpleRouter()
 router.trailing_slash = "/?"
@@ -13,7 +13,10 @@ router.register("runs", views.RunViewSet, basename="run")
 
 urlpatterns = [
     re_path(r"^workflow/execute/?$", views.ExecuteView.as_view(), name="workflow-execute"),
+    re_path(r"^node-types/?$", views.NodeTypesView.as_view(), name="node-types"),
     re_path(r"^workflow/validate/?$", views.ValidateView.as_view(), name="workflow-validate"),
+    re_path(r"^hooks/(?P<secret>[A-Za-z0-9_-]{16,64})/?$", hooks.WebhookView.as_view(),
+            name="webhook"),
     # Thaiyyal's own paths
     re_path(r"^workflow/save/?$", compat.save, name="thaiyyal-save"),
     re_path(r"^workflow/list/?$", compat.list_workflows, name="thaiyyal-list"),

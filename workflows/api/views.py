@@ -20,7 +20,9 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from engine import PayloadError
-from workflows import services
+from engine.catalog import describe_node_types
+from workflows import queueing, services
+from workflows.api import asynchronous
 from workflows.api import idempotent as idem
 from workflows.api import serializers as s
 from workflows.api.errors import InvalidWorkflow, error_body, prefixed
@@ -29,6 +31,8 @@ from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
 from workflows.models import Run, Workflow, WorkflowVersion
 
 EXECUTE_THROTTLES = [AnonThrottle, UserThrottle, ExecuteThrottle]
+#: how long a cancel request waits for a running run to stop before answering 202
+CANCEL_WAIT_SECONDS = 2.0
 
 #: the rest (401, 403, 413, 415, 429) is added to every operation by api/schema.py
 ERRORS = {
@@ -83,6 +87,8 @@ class ExecuteView(APIView):
     @idem.idempotent
     def post(self, request: Request) -> HttpResponse:
         raw = request.body  # read first: hashed to find the loaded workflow in the cache
+        if asynchronous.prefers_async(request):
+            return asynchronous.enqueue_payload(request, raw, query_limits(request))
         execution = services.execute_payload(request.data, raw=raw, user=request.user,
                                              limits=query_limits(request),
                                              run_id=idem.planned_run_id(request),
@@ -108,6 +114,16 @@ class ValidateView(APIView):
             return Response(error_body("invalid workflow", exc.to_list(), valid=False),
                             status=status.HTTP_400_BAD_REQUEST)
         return Response({"success": True, "valid": True, "node_count": workflow.node_count})
+
+
+class NodeTypesView(APIView):
+    """Every node type the engine knows: its `data` fields (kind, required, default,
+    choices, aliases), its output handles and its palette group. The visual editor builds
+    its palette and forms from this."""
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, operation_id="node_types")
+    def get(self, request: Request) -> Response:
+        return Response(describe_node_types())
 
 
 class WorkflowPagination(PageNumberPagination):
@@ -150,7 +166,8 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         try:
             workflow = services.create_workflow(owner=request.user, name=data["name"],
                                                 description=data.get("description", ""),
-                                                definition=data["definition"])
+                                                definition=data["definition"],
+                                                execution_mode=data.get("execution_mode"))
         except PayloadError as exc:
             raise InvalidWorkflow(prefixed(exc, "$.definition")) from None
         return Response(self._read(workflow), status=status.HTTP_201_CREATED)
@@ -163,7 +180,8 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         try:
             services.update_workflow(workflow, user=request.user, name=data.get("name"),
                                      description=data.get("description"),
-                                     definition=data.get("definition"))
+                                     definition=data.get("definition"),
+                                     execution_mode=data.get("execution_mode"))
         except PayloadError as exc:
             raise InvalidWorkflow(prefixed(exc, "$.definition")) from None
         return Response(self._read(workflow))
@@ -173,7 +191,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
         services.delete_workflow(instance)
 
     def _valid(self, request: Request, partial: bool) -> dict[str, Any]:
-        object_body(request, {"name", "description", "definition"})
+        object_body(request, {"name", "description", "definition", "execution_mode"})
         serializer = s.WorkflowWriteSerializer(data=request.data, partial=partial)
         serializer.is_valid(raise_exception=True)
         return dict(serializer.validated_data)
@@ -238,14 +256,19 @@ def run_current_version(request: Request, pk: Any) -> HttpResponse:
 
 
 def run_version(request: Request, version: WorkflowVersion, workflow: Workflow) -> HttpResponse:
-    body = object_body(request, {"inputs"})
+    body = object_body(request, {"inputs", "callback_url"})
     inputs = body.get("inputs") or {}
     if not isinstance(inputs, dict):
         raise ValidationError({"inputs": ["must be an object: {name: value}"]})
+    limits = query_limits(request)
+    queued = asynchronous.runs_queued(request, workflow.execution_mode, limits)
+    url = asynchronous.callback_url(body.get("callback_url"), "callback_url", queued)
+    if queued:
+        return asynchronous.enqueue_version(request, version, inputs or None, limits, url)
     answer = functools.partial(encoded_execution, workflow_id=workflow.pk,
                                workflow_name=workflow.name, version=version.number)
     execution = services.execute_version(version, user=request.user, inputs=inputs or None,
-                                         limits=query_limits(request), answer=answer,
+                                         limits=limits, answer=answer,
                                          run_id=idem.planned_run_id(request))
     return execution.answer
 
@@ -300,6 +323,25 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         """One run with its node runs, in the order they started."""
         run = self.get_object()
         return Response(s.RunDetailSerializer(run).data)
+
+    @extend_schema(request=None, responses={200: s.RunDetailSerializer,
+                                            202: s.RunDetailSerializer,
+                                            409: s.ErrorSerializer})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        """Stop a queued or running run. A queued run is `cancelled` at once; a running one
+        is stopped by the process running it (within about a second for a run waiting on
+        I/O): 200 with the run once it is `cancelled`, or 202 while it is still stopping.
+        409 if the run had already ended."""
+        run = self.get_object()
+        if run.status in queueing.ENDED:
+            return Response(error_body(f"the run has already ended ({run.status})",
+                                       status=run.status), status=status.HTTP_409_CONFLICT)
+        queueing.request_cancel(run.pk)
+        run = queueing.wait_for_end(run.pk, CANCEL_WAIT_SECONDS)
+        code = status.HTTP_200_OK if run.status in queueing.ENDED else status.HTTP_202_ACCEPTED
+        return Response(s.RunDetailSerializer(self.get_queryset().get(pk=run.pk)).data,
+                        status=code)
 
     def destroy(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         run = self.get_object()

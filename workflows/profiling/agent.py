@@ -52,8 +52,9 @@ def start_agent(worker_timeout: float | None = None) -> str | None:
     """Listen for profiling jobs in this process. Returns the socket path, or None when no
     THAIYYAL_PPROF_DIR is set."""
     directory = os.environ.get(PPROF_DIR_ENV)
-    if not directory or _agent["path"]:
+    if not directory or (_agent["path"] and _agent.get("pid") == os.getpid()):
         return _agent["path"]
+    # (a forked child of a process with an agent inherits its state, not its thread)
     path = os.path.join(directory, f"{os.getpid()}.sock")
     with contextlib.suppress(FileNotFoundError):
         os.remove(path)
@@ -61,7 +62,7 @@ def start_agent(worker_timeout: float | None = None) -> str | None:
     listener.bind(path)
     os.chmod(path, 0o600)
     listener.listen(16)
-    _agent.update(path=path, worker_timeout=worker_timeout)
+    _agent.update(path=path, worker_timeout=worker_timeout, pid=os.getpid())
     threading.Thread(target=_serve, args=(listener,), name=f"{PROFILER_THREAD_PREFIX}-agent",
                      daemon=True).start()
     return path

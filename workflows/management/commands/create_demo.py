@@ -31,11 +31,14 @@ class Command(BaseCommand):
         parser.add_argument("--name", default="Demo: order total")
         parser.add_argument("--reset", action="store_true",
                             help="give the existing user a new password and token")
+        parser.add_argument("--reload", action="store_true",
+                            help="load the file again as a new version of an existing demo "
+                                 "workflow (without it, your changes to it are kept)")
         parser.add_argument("--url", default="http://127.0.0.1:8080",
                             help="the server's address, for the example printed")
 
-    def handle(self, *args: Any, username: str, file: str, name: str, reset: bool, url: str,
-               **options: Any) -> None:
+    def handle(self, *args: Any, username: str, file: str, name: str, reset: bool,
+               reload: bool, url: str, **options: Any) -> None:
         try:
             definition = json.loads(Path(file).read_text())
         except (OSError, ValueError) as exc:
@@ -50,16 +53,18 @@ class Command(BaseCommand):
                 user.save()
                 Token.objects.filter(user=user).delete()
                 token = Token.objects.create(user=user).key
-            workflow = self._workflow(user, name, definition)
+            workflow = self._workflow(user, name, definition, reload)
         self._report(username, password, token, workflow, url.rstrip("/"))
 
-    def _workflow(self, user: Any, name: str, definition: Any) -> Workflow:
+    def _workflow(self, user: Any, name: str, definition: Any, reload: bool) -> Workflow:
         existing = Workflow.objects.filter(owner=user, name=name).first()
         try:
             if existing is None:
                 return services.create_workflow(owner=user, name=name, definition=definition,
                                                 description="Loaded by create_demo.")
-            services.update_workflow(existing, user=user, definition=definition)
+            # `make run` calls this every time: what the user changed stays as it is.
+            if reload:
+                services.update_workflow(existing, user=user, definition=definition)
         except PayloadError as exc:
             raise CommandError(f"the demo workflow is invalid: {exc}") from None
         return existing

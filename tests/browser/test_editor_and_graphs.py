@@ -1,0 +1,306 @@
+"""The pages in a real headless Chromium: build a workflow in the visual editor by clicking
+and dragging, save it, execute it and read the run's graph; open a Thaiyyal export and save
+it unchanged; every page renders its graph. Screenshots: test-artifacts/screenshots/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.remote.webelement import WebElement
+from selenium.webdriver.support.ui import Select
+
+from tests.browser.conftest import screenshot, wait
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
+
+EXPORT = json.loads((Path(__file__).with_name("thaiyyal_export.json")).read_text())
+
+
+def css(driver: WebDriver, selector: str) -> WebElement:
+    return driver.find_element(By.CSS_SELECTOR, selector)
+
+
+def open_editor(browser: WebDriver, url: str, name: str | None = None) -> None:
+    browser.get(url)
+    if name is not None:
+        css(browser, "input[name=name]").send_keys(name)
+    wait(browser).until(lambda d: d.execute_script(
+        "return document.querySelector('.te-editor')?.parentNode.querySelector('[data-ready]')"
+        " !== null || document.querySelector('[data-ready=\"1\"]') !== null"))
+    wait(browser).until(lambda d: d.execute_script("return !!window.thaiyyalEditor"))
+    show_canvas(browser)
+
+
+def show_canvas(browser: WebDriver) -> None:
+    browser.execute_script("document.querySelector('.te-toolbar').scrollIntoView()")
+
+
+def editor_doc(browser: WebDriver) -> dict:
+    return browser.execute_script("return window.thaiyyalEditor.editor.doc")
+
+
+def wait_problems(browser: WebDriver, expected: str) -> str:
+    """Waits until the live validation's problem list shows `expected`."""
+    wait(browser).until(lambda d: expected in css(d, ".te-problems").text)
+    return css(browser, ".te-problems").text
+
+
+def node(browser: WebDriver, node_id: str) -> WebElement:
+    return css(browser, f'.te-node[data-node-id="{node_id}"]')
+
+
+def connect(browser: WebDriver, source: str, target: str) -> None:
+    """Drags from `source`'s output handle onto the middle of `target`."""
+    handle = node(browser, source).find_element(By.CSS_SELECTOR, ".te-out")
+    start, end = (browser.execute_script(
+        "const r = arguments[0].getBoundingClientRect();"
+        "return [r.left + r.width / 2, r.top + r.height / 2];", element)
+        for element in (handle, node(browser, target)))
+    ActionChains(browser).move_to_element(handle).click_and_hold() \
+        .move_by_offset(round(end[0] - start[0]), round(end[1] - start[1])).release().perform()
+
+
+def set_field(browser: WebDriver, node_id: str, field: str, value: str) -> None:
+    node(browser, node_id).click()
+    box = css(browser, f'.te-inspector [name="field-{field}"]')
+    box.send_keys(Keys.CONTROL, "a")
+    box.send_keys(value, Keys.TAB)
+
+
+def save(browser: WebDriver) -> None:
+    css(browser, "input[name=_continue]").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".messagelist .success"))
+    wait(browser).until(lambda d: d.execute_script("return !!window.thaiyyalEditor"))
+
+
+def test_build_connect_save_execute_and_read_the_run(browser, site):
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/", "Built in the browser")
+    palette = {b.get_attribute("data-type"): b
+               for b in browser.find_elements(By.CSS_SELECTOR, ".te-palette-item")}
+    palette["number"].click()
+    palette["number"].click()
+    palette["operation"].click()
+    assert [n["id"] for n in editor_doc(browser)["nodes"]] == [
+        "number_1", "number_2", "operation_1"]
+    # a node moved by dragging keeps its new position in the JSON
+    show_canvas(browser)
+    before = editor_doc(browser)["nodes"][1]["position"]
+    ActionChains(browser).drag_and_drop_by_offset(node(browser, "number_2"), 0, 60).perform()
+    after = editor_doc(browser)["nodes"][1]["position"]
+    assert after["y"] - before["y"] == pytest.approx(60 / browser.execute_script(
+        "return window.thaiyyalEditor.editor.canvas.panzoom.k"), abs=2)
+    show_canvas(browser)
+    for source in ("number_1", "number_2"):
+        connect(browser, source, "operation_1")
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == [
+        ("number_1", "operation_1"), ("number_2", "operation_1")]
+    css(browser, "[data-action=layout]").click()
+    positions = {n["id"]: n["position"] for n in editor_doc(browser)["nodes"]}
+    assert positions["number_1"]["x"] == positions["number_2"]["x"] < positions["operation_1"]["x"]
+    pairs = [("number_1", "operation_1"), ("number_2", "operation_1")]
+    # disconnect by dragging the edge's end off its input handle; undo brings it back
+    show_canvas(browser)
+    inlet = node(browser, "operation_1").find_element(By.CSS_SELECTOR, ".te-in")
+    ActionChains(browser).move_to_element(inlet).click_and_hold().move_by_offset(0, 150) \
+        .release().perform()
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs[:1]
+    css(browser, "[data-action=undo]").click()
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs
+    # delete a node (its edges go with it); Ctrl+Z undoes
+    node(browser, "number_2").click()
+    ActionChains(browser).send_keys(Keys.DELETE).perform()
+    assert [n["id"] for n in editor_doc(browser)["nodes"]] == ["number_1", "operation_1"]
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs[:1]
+    ActionChains(browser).key_down(Keys.CONTROL).send_keys("z").key_up(Keys.CONTROL).perform()
+    assert [(e["source"], e["target"]) for e in editor_doc(browser)["edges"]] == pairs
+    set_field(browser, "number_1", "value", "2")
+    set_field(browser, "number_2", "value", "40")
+    node(browser, "operation_1").click()
+    op = Select(css(browser, '.te-inspector [name="field-op"]'))
+    op.select_by_value("")  # "not set": op is required, so the engine refuses it
+    wait_problems(browser, "operation_1: $.nodes[2].data.op: required (string)")
+    assert "te-invalid" in node(browser, "operation_1").get_attribute("class")
+    # the JSON editor marks it too, on the node's "id" line
+    wait(browser).until(lambda d: d.execute_script(
+        "return window.thaiyyalEditor.diagnostics().length"))
+    assert browser.execute_script("return window.thaiyyalEditor.diagnostics()") == [
+        {"message": "$.nodes[2].data.op: required (string)", "source": "engine",
+         "text": '"id": "operation_1",'}]
+    op.select_by_value('"multiply"')
+    wait_problems(browser, "Valid")
+    assert "te-invalid" not in node(browser, "operation_1").get_attribute("class")
+    screenshot(browser, "editor")
+    save(browser)
+
+    saved = json.loads(css(browser, "textarea[name=definition]").get_attribute("value"))
+    assert [n["data"] for n in saved["nodes"]] == [{"value": 2}, {"value": 40}, {"op": "multiply"}]
+    css(browser, ".object-tools a[href$='/execute/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[value=Execute]"))
+    css(browser, "input[type=submit][value=Execute]").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".outcome [data-ready]"))
+    assert "succeeded" in css(browser, ".outcome h2").text
+    assert "80" in css(browser, ".outcome pre").text
+    screenshot(browser, "execute-result")
+    css(browser, ".outcome a[href*='/run/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+    statuses = {g.get_attribute("data-node-id"): g.get_attribute("class")
+                for g in browser.find_elements(By.CSS_SELECTOR, ".tg-node")}
+    assert set(statuses) == {"number_1", "number_2", "operation_1"}
+    assert all("tg-status-succeeded" in c for c in statuses.values())
+    css(browser, '.tg-node[data-node-id="operation_1"]').click()
+    details = css(browser, ".tg-details").text
+    assert "OUTPUT\n80" in details
+    assert '"from": "number_1"' in details
+    screenshot(browser, "run")
+
+
+def test_a_failing_run_marks_its_node_and_what_was_not_reached(browser, site):
+    failing = {"nodes": [{"id": "ten", "type": "number", "data": {"value": 10}},
+                         {"id": "zero", "type": "number", "data": {"value": 0}},
+                         {"id": "divide", "type": "operation", "data": {"op": "divide"}},
+                         {"id": "after", "type": "expression", "data": {"expression": "input"}}],
+               "edges": [{"source": "ten", "target": "divide"},
+                         {"source": "zero", "target": "divide"},
+                         {"source": "divide", "target": "after"}]}
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/", "Divides by zero")
+    paste_json(browser, failing)
+    save(browser)
+    css(browser, ".object-tools a[href$='/execute/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[value=Execute]"))
+    css(browser, "input[type=submit][value=Execute]").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".outcome a[href*='/run/']"))
+    css(browser, ".outcome a[href*='/run/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+
+    failed = css(browser, '.tg-node[data-node-id="divide"]')
+    assert "tg-status-failed" in failed.get_attribute("class")
+    assert "tg-selected" in failed.get_attribute("class")  # opened on arrival
+    assert "tg-status-not_reached" in css(browser, '.tg-node[data-node-id="after"]'
+                                          ).get_attribute("class")
+    assert "division by zero" in css(browser, ".tg-details").text
+    assert browser.find_elements(By.CSS_SELECTOR, ".field-timeline .timeline-bar, "
+                                 "td.field-timeline div")
+    screenshot(browser, "run-failed")
+
+
+def paste_json(browser: WebDriver, doc: dict) -> None:
+    """Replaces the code editor's text, as pasting would."""
+    browser.execute_script(
+        "const c = window.thaiyyalEditor.code;"
+        "c.dispatch({changes: {from: 0, to: c.state.doc.length, insert: arguments[0]}});",
+        json.dumps(doc, indent=2))
+
+
+def test_a_thaiyyal_export_opens_and_saves_unchanged(browser, site):
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/", "From Thaiyyal")
+    paste_json(browser, EXPORT)
+    assert editor_doc(browser) == EXPORT
+    # drawn where Thaiyyal's editor put each node
+    transform = node(browser, "3").get_attribute("transform")
+    assert transform == "translate(300 130)"
+    wait_problems(browser, "Valid")
+    screenshot(browser, "thaiyyal-export")
+    save(browser)
+    change_url = browser.current_url
+
+    open_editor(browser, change_url)
+    assert json.loads(css(browser, "textarea[name=definition]").get_attribute("value")) == EXPORT
+    save(browser)  # unchanged: no new version
+    stored = browser.execute_script(
+        "const id = location.pathname.split('/').at(-3);"
+        "return fetch(`/api/v1/workflows/${id}/`).then(r => r.json());")
+    assert stored["definition"] == EXPORT
+    assert stored["version"] == 1
+    browser.get(change_url.replace("/change/", "/versions/1/"))
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".tg-edge-label text")]
+    assert labels == ["true"]
+    css(browser, '.tg-node[data-node-id="4"]').click()
+    assert '"condition": ">=30"' in css(browser, ".tg-details").text
+    browser.execute_script("document.querySelector('.tg-graph').scrollIntoView()")
+    screenshot(browser, "graph")
+
+
+def test_the_editor_reads_thaiyyals_editor_names_and_camel_case_keys(browser, site):
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/")
+    paste_json(browser, {"nodes": [
+        {"id": "m", "type": "opNode", "position": {"x": 40, "y": 40}, "data": {"op": "multiply"}},
+        {"id": "t", "type": "textOpNode", "position": {"x": 40, "y": 140},
+         "data": {"textOp": "uppercase"}}], "edges": []})
+
+    node(browser, "m").click()
+    assert Select(css(browser, '[name="field-op"]')).first_selected_option.text == "multiply"
+    node(browser, "t").click()
+    text_op = Select(css(browser, '[name="field-text_op"]'))
+    assert text_op.first_selected_option.text == "uppercase"
+    text_op.select_by_value('"lowercase"')
+    assert editor_doc(browser)["nodes"][1]["data"] == {"textOp": "lowercase"}
+
+
+def test_every_page_renders_its_graph(browser, site):
+    browser.get(site.base + "/")
+    assert "Run history" in css(browser, "#landing").text
+    screenshot(browser, "landing")
+    browser.get(site.base + "/admin/workflows/workflow/")
+    rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
+    assert rows
+    screenshot(browser, "workflow-list")
+    browser.find_element(By.LINK_TEXT, "Built in the browser").click()
+    wait(browser).until(lambda d: d.execute_script("return !!window.thaiyyalEditor"))
+    css(browser, ".object-tools a.historylink").click()
+    assert browser.current_url.endswith("/versions/")
+    screenshot(browser, "versions")
+    css(browser, "a[href$='/versions/1/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".tg-node")) == 3
+    assert browser.find_elements(By.CSS_SELECTOR, ".tg-edge")
+    browser.get(site.base + "/admin/workflows/run/")
+    assert browser.execute_script(
+        "return document.documentElement.scrollWidth <= window.innerWidth")
+    screenshot(browser, "run-list")
+
+
+def test_versions_compare_marks_the_changed_node(browser, site):
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/", "Two versions")
+    paste_json(browser, EXPORT)
+    save(browser)
+    changed = json.loads(json.dumps(EXPORT))
+    changed["nodes"][2]["data"]["op"] = "add"
+    paste_json(browser, changed)
+    save(browser)
+    css(browser, ".object-tools a.historylink").click()
+    css(browser, "#compare-form input[type=submit]").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+
+    assert "tg-mark-changed" in css(browser, '.tg-node[data-node-id="3"]').get_attribute("class")
+    assert '+        "op": "add"' in css(browser, "#json-diff").text
+    screenshot(browser, "compare")
+
+
+def test_layout_of_a_100_node_workflow(browser, site):
+    """Benchmark: prints the browser's layout time of a 100-node, 120-edge workflow."""
+    nodes = [{"id": f"n{i}", "type": "number", "data": {"value": i}} for i in range(100)]
+    edges = [{"source": f"n{i // 2}", "target": f"n{i}"} for i in range(1, 100)]
+    edges += [{"source": f"n{i}", "target": f"n{i + 7}"} for i in range(10, 31)]
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/")
+    paste_json(browser, {"nodes": nodes, "edges": edges})
+    timings = browser.execute_script("""
+        const editor = window.thaiyyalEditor.editor;
+        const runs = [];
+        for (let i = 0; i < 5; i++) {
+          const t0 = performance.now();
+          editor.autoLayout();
+          runs.push(performance.now() - t0);
+        }
+        return runs;""")
+    best = min(timings)
+    print(f"\n100-node layout and render in Chromium: best {best:.0f} ms, "
+          f"runs {[round(t) for t in timings]} ms")
+    screenshot(browser, "layout-100")
+    assert best < 500

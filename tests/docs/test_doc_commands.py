@@ -1,0 +1,267 @@
+"""The README's and docs' shell blocks, run as a new user would after `make run`.
+
+A sandbox stands in for a fresh checkout: its own directory (the repository's files linked
+in, so outputs such as `> cpu.folded` land in the sandbox), its own var/ and SQLite
+database, the virtualenv's bin on PATH ("once the venv is active"), the demo user and
+workflow from `create_demo`, and a server started as docs/performance.md says (profiling
+on). Every command of every block is then run, in order, block by block:
+
+- `curl` lines go to that server (its port instead of 8080; `seconds=30` profiles take 1 s)
+  and must answer 2xx;
+- `thaiyyal serve` and `gunicorn` lines start for real on a free loopback port (their probe
+  listener on another), must become ready, and are stopped;
+- `make X` lines must name a target (`make -n X`); benchmark `pytest` lines must collect;
+  measurement scripts run shortened (`probe_latency.py --run-seconds 3 --samples 2`);
+- lines for tools outside the project (go, kubectl, docker, wrk, ab, k6, ...) or that
+  write outside the sandbox are listed in EXTERNAL with the reason, and checked only for
+  the files they name.
+
+A block this file does not know how to run fails the test: a new command in the docs is
+either runnable here or explicitly set aside.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.platform.serving import free_port
+
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+DOCS = ["README.md", *sorted(str(p.relative_to(ROOT)) for p in (ROOT / "docs").glob("*.md")),
+        "deploy/k8s/README.md"]
+
+#: first word -> why it is not run here (what it needs is outside the project)
+EXTERNAL = {
+    "go": "Go's pprof tool", "flamegraph.pl": "Brendan Gregg's FlameGraph scripts",
+    "speedscope": "speedscope (npm)", "ab": "apache2-utils", "wrk": "wrk",
+    "k6": "k6", "kubectl": "a Kubernetes cluster", "docker": "Docker",
+    "deploy/loadtest/ab.sh": "apache2-utils (ab)", "apt-get": "root and the network",
+    "install": "writes to /etc", "createdb": "creates a database outside the test's",
+    "locust": "a 2-minute load test (tests/deploy/test_locust_smoke.py runs it briefly)",
+    "promtool": "Prometheus (check config reads /etc/prometheus/; .ci/run installs it)",
+}
+
+
+@dataclass
+class Command:
+    doc: str
+    line: str
+
+
+def shell_blocks(doc: str) -> Iterator[str]:
+    text = (ROOT / doc).read_text()
+    for match in re.finditer(r"```(sh|bash|shell|console)\n(.*?)```", text, re.S):
+        yield match.group(2)
+
+
+def commands(block: str) -> list[str]:
+    """Logical command lines: continuations joined, comments dropped."""
+    joined = re.sub(r"\\\n\s*", " ", block)
+    found = []
+    for line in joined.splitlines():
+        line = re.sub(r"\s{2,}#.*$", "", line).strip()
+        if line and not line.startswith("#"):
+            found.append(line)
+    return found
+
+
+def split_env(line: str) -> tuple[list[str], list[str]]:
+    words = shlex.split(line)
+    env = []
+    while words and re.match(r"^[A-Z_][A-Z0-9_]*=", words[0]):
+        env.append(words.pop(0))
+    return env, words
+
+
+def plan(line: str, port: int) -> str | None:
+    """The bash to run for one documented command, or None when it is EXTERNAL."""
+    line = line.replace("127.0.0.1:8080", f"127.0.0.1:{port}")
+    if line.startswith("export DATABASE_URL="):
+        return None  # the reader's own PostgreSQL database (created by the line before)
+    if line.startswith("export ") or re.match(r"^[A-Z_]+=\.\.\.$", line):
+        return None if line.endswith("=...") else line
+    env, words = split_env(line)
+    program = words[0] if words else ""
+    if program == "promtool" and "config" not in words and shutil.which("promtool"):
+        return line
+    if program in EXTERNAL:
+        return None
+    env = [_placeholder(e) for e in env]
+    prefix = " ".join(shlex.quote(e) for e in env)
+    if program == "make":
+        return f"make -n {' '.join(words[1:])} >/dev/null"
+    if program in ("thaiyyal", ".venv/bin/thaiyyal") and words[1:2] == ["serve"]:
+        return f"{prefix} serve_check thaiyyal {_rebind(words[1:])}"
+    if program == "gunicorn":
+        return f"{prefix} serve_check gunicorn {_rebind(words[1:])}"
+    if program in (".venv/bin/pytest", "pytest"):
+        return f"{line} --collect-only -q >/dev/null"
+    if words[:2] == ["python", "deploy/loadtest/probe_latency.py"]:
+        return f"{line} --run-seconds 3 --samples 2 >/dev/null"  # the measurement, shortened
+    if program == ".venv/bin/pytest-benchmark":
+        return ".venv/bin/pytest-benchmark compare --help >/dev/null"
+    if program == "curl":
+        line = line.replace("seconds=30", "seconds=1").replace("curl -s ", "curl -sf ")
+        return line
+    if words[1:3] == ["manage", "createsuperuser"]:
+        return line + " --noinput"  # DJANGO_SUPERUSER_PASSWORD is set: no prompt
+    return f"{prefix} {shlex.join(words)}" if prefix else line
+
+
+def _placeholder(assignment: str) -> str:
+    name, value = assignment.split("=", 1)
+    if "..." in value:
+        value = {"SECRET_KEY": "docs-test-" + "s" * 50}.get(name, os.environ.get(
+            "DOCS_TEST_" + name, ""))
+    return f"{name}={value}"
+
+
+def _rebind(args: list[str]) -> str:
+    out, skip = [], False
+    for arg in args:
+        if skip:
+            skip = False
+            continue
+        if arg == "--bind":
+            skip = True
+            continue
+        out.append(arg)
+    return shlex.join(out)
+
+
+PREAMBLE = r"""
+set -eo pipefail
+free_port() {
+  python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])'
+}
+serve_check() {  # start a server on a free loopback port, wait until ready, stop it
+  local port log pid
+  port=$(free_port)
+  log=$(mktemp)
+  # the probe listener too gets a free port (its default, 8081, is the sandbox server's)
+  THAIYYAL_PROBE_BIND="127.0.0.1:$(free_port)" "$@" --bind "127.0.0.1:$port" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do
+    if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then
+      kill -TERM "$pid"; wait "$pid" || true; return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; return 1; fi
+    sleep 0.2
+  done
+  cat "$log" >&2; kill -KILL "$pid"; return 1
+}
+"""
+
+
+@pytest.fixture(scope="module")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
+    home = tmp_path_factory.mktemp("checkout")
+    for entry in ROOT.iterdir():
+        if entry.name not in {"var", ".git", "test-artifacts"}:
+            (home / entry.name).symlink_to(entry)
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("THAIYYAL_", "DATABASE_URL", "DJANGO_", "DEBUG", "SECRET_KEY"))}
+    db = f"sqlite:///{home / 'var' / 'thaiyyal.sqlite3'}"
+    env.update({"PATH": f"{BIN}:{env.get('PATH', '')}", "THAIYYAL_VAR_DIR": str(home / "var"),
+                "DJANGO_SUPERUSER_PASSWORD": "ops-password-1", "DOCS_TEST_DATABASE_URL": db,
+                "THAIYYAL_METRICS_TOKEN": "docs-metrics-token"})
+    run = {"cwd": home, "env": env, "capture_output": True, "text": True, "timeout": 300}
+    # what `make run` does before serving (DEBUG=1 is its spelling of local use)
+    local = {**env, "DEBUG": "1"}
+    subprocess.run(["thaiyyal", "manage", "migrate", "--noinput"], **{**run, "env": local},
+                   check=True)
+    demo = subprocess.run(["thaiyyal", "manage", "create_demo"], **{**run, "env": local},
+                          check=True).stdout
+    env["TOKEN"] = re.search(r"API token:\s+(\S+)", demo).group(1)
+    # the server docs/performance.md starts: profiling on, as in its first block
+    port = free_port()
+    log = (home / "server.log").open("wb")
+    server = subprocess.Popen(
+        ["thaiyyal", "serve", "--bind", f"127.0.0.1:{port}", "--workers", "2"], cwd=home,
+        env={**env, "THAIYYAL_PPROF": "1", "THAIYYAL_SILK": "1",
+             "THAIYYAL_PROBE_BIND": f"127.0.0.1:{free_port()}"}, stdout=log,
+        stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        subprocess.run(["bash", "-c", PREAMBLE + f"for _ in $(seq 1 300); do curl -sf "
+                        f"http://127.0.0.1:{port}/readyz >/dev/null && exit 0; sleep 0.2; done;"
+                        " exit 1"], **run, check=True)
+        yield {"home": home, "env": env, "port": port, "run": run}
+    finally:
+        os.killpg(server.pid, 15)
+        server.wait(timeout=30)
+        log.close()
+
+
+def test_every_shell_block_in_the_docs_runs(sandbox):
+    state = sandbox["home"] / "state.sh"
+    state.write_text("")
+    ran, set_aside = [], []
+    for doc in DOCS:
+        for block in shell_blocks(doc):
+            lines = []
+            for line in commands(block):
+                planned = plan(line, sandbox["port"])
+                if planned is None:
+                    set_aside.append(f"{doc}: {line}")
+                else:
+                    lines.append(f"echo '+ {doc}' >&2; {planned}")
+            if not lines:
+                continue
+            script = "\n".join([PREAMBLE, f"source {state}", *lines, f"export -p > {state}"])
+            done = subprocess.run(["bash", "-c", script], **sandbox["run"])
+            assert done.returncode == 0, (
+                f"a block of {doc} failed:\n{block}\n--- stdout\n{done.stdout[-3000:]}"
+                f"\n--- stderr\n{done.stderr[-3000:]}")
+            ran.extend(lines)
+    print(f"\n{len(ran)} documented commands ran; {len(set_aside)} set aside (EXTERNAL)")
+    assert len(ran) >= 40
+
+
+def test_set_aside_commands_name_files_that_exist():
+    for doc in DOCS:
+        for block in shell_blocks(doc):
+            for line in commands(block):
+                for word in shlex.split(line):
+                    if re.match(r"^(deploy|examples|docs|tests)/[\w./-]+$", word):
+                        assert (ROOT / word).exists(), f"{doc}: {line}: no {word}"
+
+
+def test_links_point_at_files_the_repository_has():
+    for doc in DOCS:
+        text = (ROOT / doc).read_text()
+        for target in re.findall(r"\]\(([^)#\s]+)(?:#[^)]*)?\)", text):
+            if re.match(r"^[a-z]+://", target) or target.startswith("mailto:"):
+                continue
+            assert ((ROOT / doc).parent / target).exists(), f"{doc} links to missing {target}"
+
+
+def test_docs_stand_alone():
+    for doc in DOCS:
+        text = (ROOT / doc).read_text()
+        for outside in ("DESIGN", "../shared", "/work/"):
+            assert outside not in text, f"{doc} refers to {outside!r}, outside the repository"
+
+
+def test_a_failing_command_fails_its_block(sandbox):
+    """The harness can fail: a command that does not work stops its block."""
+    script = "\n".join([PREAMBLE, plan("thaiyyal manage no_such_command", sandbox["port"]),
+                        "echo never"])
+    done = subprocess.run(["bash", "-c", script], **sandbox["run"])
+    assert done.returncode != 0
+    assert "never" not in done.stdout
+    assert plan("thaiyyal serve --bind 0.0.0.0:8080 --workers 4", 1) == (
+        " serve_check thaiyyal serve --workers 4")

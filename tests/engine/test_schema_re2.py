@@ -1,0 +1,120 @@
+"""schema_validator runs every regular expression of the schema on RE2 (linear time) and
+refuses, at load, the patterns RE2 cannot run, naming their JSON path."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from engine import Limits, PayloadError, Workflow, execute
+from tests.engine.payloads import edge, node
+
+CATASTROPHIC = "^(a+)+$"
+EVIL_TEXT = "a" * 27 + "!"  # Python's re needs seconds for this
+
+
+def validate(schema, data):
+    payload = {"nodes": [node("x", "text_input", text=data),
+                         node("s", "schema_validator", schema=schema)],
+               "edges": [edge("x", "s")]}
+    started = time.perf_counter()
+    result = execute(payload, limits=Limits(max_execution_time=1.0))
+    return result, time.perf_counter() - started
+
+
+def load_problems(schema):
+    with pytest.raises(PayloadError) as caught:
+        Workflow.load({"nodes": [node("a", "number", value=1), node("b", "number", value=2),
+                                 node("s", "schema_validator", schema=schema)]})
+    return caught.value.to_list()
+
+
+def test_catastrophic_pattern_answers_in_milliseconds():
+    result, elapsed = validate({"type": "string", "pattern": CATASTROPHIC}, EVIL_TEXT)
+    assert result.final_output["valid"] is False
+    assert result.final_output["errors"][0]["type"] == "pattern"
+    assert elapsed < 0.1
+
+
+def test_patterns_still_match_what_they_should():
+    result, _ = validate({"pattern": r"^\d{3}-\d{4}$"}, "555-1234")
+    assert result.final_output["valid"] is True
+
+
+@pytest.mark.parametrize(("schema", "valid"), [
+    ({"patternProperties": {CATASTROPHIC: {"type": "integer"}}}, True),
+    ({"patternProperties": {CATASTROPHIC: {"type": "integer"}}, "additionalProperties": False},
+     False),
+    ({"patternProperties": {CATASTROPHIC: True}, "unevaluatedProperties": False}, False),
+    ({"$schema": "https://json-schema.org/draft/2019-09/schema",
+      "patternProperties": {CATASTROPHIC: True}, "unevaluatedProperties": False}, False),
+    ({"$schema": "http://json-schema.org/draft-07/schema#",
+      "patternProperties": {CATASTROPHIC: True}, "additionalProperties": False}, False),
+])
+def test_pattern_properties_run_on_re2_in_every_keyword_that_reads_them(schema, valid):
+    payload = {"nodes": [node("p", "parse", input_type="json"),
+                         node("s", "schema_validator", schema=schema)],
+               "edges": [edge("p", "s")]}
+    started = time.perf_counter()
+    text = json.dumps({EVIL_TEXT: "x"})
+    result = execute({"nodes": [node("t", "text_input", text=text), *payload["nodes"]],
+                      "edges": [edge("t", "p"), *payload["edges"]]},
+                     limits=Limits(max_execution_time=1.0))
+    assert time.perf_counter() - started < 0.2
+    assert result.status == "succeeded"
+    assert result.final_output["valid"] is valid  # the key matches no pattern
+
+
+@pytest.mark.parametrize(("schema", "path"), [
+    ({"properties": {"name": {"pattern": r"^(a)\1$"}}},
+     "$.nodes[2].data.schema.properties.name.pattern"),
+    ({"items": {"pattern": "(?=x)x"}}, "$.nodes[2].data.schema.items.pattern"),
+    ({"patternProperties": {"(?<!a)b": {}}}, "$.nodes[2].data.schema.patternProperties"),
+])
+def test_patterns_re2_cannot_run_are_payload_errors_at_their_path(schema, path):
+    found = load_problems(schema)
+    assert [p["path"] for p in found] == [path]
+    assert "cannot run on RE2, the linear-time regex engine" in found[0]["message"]
+    assert "backreferences and lookahead/lookbehind are not supported" in found[0]["message"]
+
+
+def test_format_regex_means_re2_can_run_it():
+    for text, valid in ((r"^\w+$", True), (r"(a)\1", False)):
+        result, _ = validate({"format": "regex"}, text)
+        assert result.final_output["valid"] is valid
+
+
+def test_pattern_keys_in_data_keywords_are_not_checked():
+    workflow = Workflow.load({"nodes": [node("s", "schema_validator", schema={
+        "const": {"pattern": r"(a)\1"}, "properties": {"pattern": {"type": "string"}}})]})
+    assert workflow.node_count == 1
+
+
+def test_unique_items_over_20000_objects_is_linear():
+    payload = {"nodes": [node("r", "range", start=1, end=10_000),
+                         node("m", "map", expression="[item % 5000, 'x']"),
+                         node("e", "expression", expression="input.results"),
+                         node("s", "schema_validator", schema={"uniqueItems": True})],
+               "edges": [edge("r", "m"), edge("m", "e"), edge("e", "s")]}
+    started = time.perf_counter()
+    result = execute(payload, limits=Limits(max_execution_time=2.0))
+    assert time.perf_counter() - started < 1.0
+    assert result.final_output["valid"] is False
+    assert result.final_output["errors"][0]["type"] == "uniqueItems"
+
+
+def test_validating_a_big_instance_stops_at_the_deadline():
+    payload = {"nodes": [node("t", "text_input", text="[" + ",".join(["1"] * 100_000) + "]"),
+                         node("p", "parse", input_type="json"),
+                         node("s", "schema_validator", schema={
+                             "items": {"anyOf": [{"type": "string"},
+                                                 {"type": "integer", "multipleOf": 1}]}})],
+               "edges": [edge("t", "p"), edge("p", "s")]}
+    started = time.perf_counter()
+    result = execute(payload, limits=Limits(max_execution_time=0.2))
+    elapsed = time.perf_counter() - started
+    assert result.error["code"] == "limit_exceeded"
+    assert result.error["node_id"] == "s"
+    assert elapsed < 0.4

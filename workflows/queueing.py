@@ -1,0 +1,168 @@
+"""Queue mode: runs that execute on `thaiyyal worker`s instead of in the request.
+
+A queued run is a `queued` row first (validated, with everything a worker needs: the
+version or the ad-hoc payload, the inputs, the limits), then a message naming it on the
+broker. The worker claims the row and runs it through workflows.services exactly as a
+request would (services.execute_queued); the row is the truth, the message only a nudge,
+so a redelivered message finds the run started and runs nothing.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+import engine
+from engine import Limits
+from engine.runner import bind_inputs
+from workflows import services
+from workflows.models import Run, RunStatus, Trigger, WorkflowVersion, new_run_id
+from workflows.services import User
+
+log = logging.getLogger(__name__)
+
+#: what a run not in this state can no longer be cancelled from
+ENDED = frozenset({RunStatus.SUCCEEDED, RunStatus.FAILED, RunStatus.INTERRUPTED,
+                   RunStatus.CANCELLED})
+
+
+#: the task a queued run's message names (workflows/tasks.py)
+EXECUTE_TASK = "thaiyyal.execute_run"
+
+
+class QueueUnavailable(Exception):
+    """No broker is configured, or it could not be reached: the API answers 503."""
+
+
+def queue_configured() -> bool:
+    return bool(settings.THAIYYAL_BROKER_URL)
+
+
+def require_queue() -> None:
+    if not queue_configured():
+        raise QueueUnavailable("queue mode is not configured: set THAIYYAL_BROKER_URL (e.g. "
+                               "amqp://guest:guest@127.0.0.1:5672//) and start `thaiyyal "
+                               "worker`")
+
+
+def enqueue_payload(payload: Any, *, user: User, limits: Limits, raw: bytes | None = None,
+                    run_id: uuid.UUID | None = None, trigger: str = Trigger.API,
+                    callback_url: str = "") -> Run:
+    """Queue an ad-hoc payload (validated now: PayloadError as for a synchronous run)."""
+    require_queue()
+    workflow = services.load_payload(payload, raw)
+    if isinstance(payload, bytes | str):
+        payload = json.loads(payload)
+    return _enqueue(workflow, user=user, limits=limits, run_id=run_id, trigger=trigger,
+                    callback_url=callback_url, payload=payload)
+
+
+def enqueue_version(version: WorkflowVersion, *, user: User, limits: Limits,
+                    inputs: dict[str, Any] | None = None, run_id: uuid.UUID | None = None,
+                    trigger: str = Trigger.API, callback_url: str = "") -> Run:
+    """Queue a stored version; its inputs are checked now (PayloadError, `$.inputs.<name>`)."""
+    require_queue()
+    workflow = services.load_version(version)
+    if inputs:
+        bind_inputs(workflow, inputs)
+    return _enqueue(workflow, user=user, limits=limits, run_id=run_id, trigger=trigger,
+                    callback_url=callback_url, version=version, inputs=inputs)
+
+
+def _enqueue(workflow: engine.Workflow, *, user: User, limits: Limits,
+             run_id: uuid.UUID | None, trigger: str, callback_url: str,
+             version: WorkflowVersion | None = None, inputs: dict[str, Any] | None = None,
+             payload: Any = None) -> Run:
+    now = timezone.now()
+    run = Run.objects.create(
+        id=run_id or new_run_id(), version=version,
+        workflow_id=version.workflow_id if version is not None else None,
+        status=RunStatus.QUEUED, started_at=now, queued_at=now, limits=limits.to_dict(),
+        inputs=inputs or None, payload=payload, node_count=workflow.node_count,
+        requested_by=user if user is not None and user.is_authenticated else None,
+        trigger=trigger, callback_url=callback_url)
+    try:
+        publish(run.id, limits)
+    except Exception as exc:  # noqa: BLE001 - whatever the broker client raises
+        log.warning("run %s: could not be queued: %s", run.id, exc)
+        Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.FAILED, finished_at=timezone.now(),
+            error={"code": "queue_unavailable", "node_id": None,
+                   "message": f"the queue could not be reached: {exc}"[:1000]})
+        raise QueueUnavailable(f"the queue (THAIYYAL_BROKER_URL) could not be reached: "
+                               f"{type(exc).__name__}: {exc}"[:500]) from exc
+    return run
+
+
+def publish(run_id: uuid.UUID, limits: Limits) -> None:
+    """Send the message that makes a worker run `run_id`. Celery's hard time limit backs
+    the engine's deadline: past limit + THAIYYAL_QUEUE_GRACE_SECONDS the worker process is
+    replaced (and the reaper marks the run `interrupted`)."""
+    from thaiyyal.celeryconf import app
+
+    hard_limit = limits.max_execution_time + settings.THAIYYAL_QUEUE_GRACE_SECONDS
+    app.send_task(EXECUTE_TASK, args=[str(run_id)], task_id=str(run_id),
+                  time_limit=hard_limit)
+
+
+def request_cancel(run_id: Any) -> Run:
+    """Stop a run: a queued one is `cancelled` at once (a worker that takes its message
+    later runs nothing); a running one is asked to stop (the process running it notices
+    within THAIYYAL_CANCEL_POLL_SECONDS and records `cancelled`). Returns the run as it
+    is now. Run.DoesNotExist if there is no such run."""
+    now = timezone.now()
+    Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+        status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now,
+        error={"code": "cancelled", "node_id": None,
+               "message": "the run was cancelled at a user's request before it started"})
+    Run.objects.filter(Q(cancel_requested_at__isnull=True), pk=run_id,
+                       status=RunStatus.RUNNING).update(cancel_requested_at=now)
+    return Run.objects.get(pk=run_id)
+
+
+def wait_for_end(run_id: Any, seconds: float) -> Run:
+    """The run once it has ended, or as it is after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while True:
+        run = Run.objects.get(pk=run_id)
+        if run.status in ENDED or time.monotonic() >= deadline:
+            return run
+        time.sleep(0.05)
+
+
+def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) -> Run | None:
+    """A schedule's turn (the scheduler's message, on a worker): a run of the workflow's
+    current version, recorded with trigger `schedule` on behalf of its owner, under
+    `run_id` (the message's id: a redelivered message finds its run and runs nothing).
+    None when the workflow is gone or has no version."""
+    from workflows.models import Workflow
+
+    workflow = (Workflow.objects.select_related("owner", "current_version")
+                .filter(pk=workflow_id).first())
+    if workflow is None or workflow.current_version is None:
+        log.warning("schedule: workflow %s is gone or has no version: nothing run",
+                    workflow_id)
+        return None
+    version = workflow.current_version
+    loaded = services.load_version(version)
+    if Run.objects.filter(pk=run_id).exists():
+        return None
+    now = timezone.now()
+    try:
+        with transaction.atomic():
+            run = Run.objects.create(
+                id=run_id, version=version, workflow_id=workflow.pk, status=RunStatus.QUEUED,
+                started_at=now, queued_at=now, limits=services.server_limits().to_dict(),
+                inputs=inputs or None, node_count=loaded.node_count,
+                requested_by=workflow.owner, trigger=Trigger.SCHEDULE)
+    except IntegrityError:
+        return None  # the same message, delivered twice at once
+    return run
