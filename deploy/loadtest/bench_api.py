@@ -59,7 +59,8 @@ WRK_MARK = "THAIYYAL_WRK_JSON "
 EXECUTE = "/api/v1/workflow/execute"
 
 #: the outside references, started by this script (README beside it)
-ANCHORS_START = ROOT.parent / "shared" / "anchors" / "start.sh"
+ANCHORS_START = Path(os.environ.get("THAIYYAL_ANCHORS_START")
+                     or ROOT.parent / "shared" / "anchors" / "start.sh")
 ANCHORS_TOKEN = Path("/tmp/anchors/floor-token")
 NODE_RED = "http://127.0.0.1:1880"
 DJANGO_FLOOR = "http://127.0.0.1:8090"

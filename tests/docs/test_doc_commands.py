@@ -178,7 +178,7 @@ process_check() {  # start a long-running process, wait for PATTERN in its log, 
     if grep -q "$pattern" "$log"; then
       kill -TERM "$pid"
       for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-      kill -KILL "$pid" 2>/dev/null; wait "$pid" || true; return 0
+      kill -KILL "$pid" 2>/dev/null || true; wait "$pid" || true; return 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; return 1; fi
     sleep 0.2
