@@ -41,6 +41,9 @@ class FaultProxy:
         self._stop = threading.Event()
         self._accepting: threading.Thread | None = None
         self.connections = 0  # accepted and forwarded, for tests that count them
+        #: reads from the client side that were forwarded: on loopback, one per round trip
+        #: the client starts (it sends, then waits for the answer)
+        self.client_sends = 0
 
     # --- control --------------------------------------------------------------------
 
@@ -152,6 +155,9 @@ class FaultProxy:
                     data = source.recv(65536)
                     if not data:
                         return
+                    if source is client:
+                        with self._lock:
+                            self.client_sends += 1
                     peer[source].sendall(data)
                 with self._lock:
                     if pair not in self._pairs:

@@ -41,12 +41,14 @@ from __future__ import annotations
 import gzip
 import json
 import ssl
+import subprocess
 import threading
 import time
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -70,6 +72,10 @@ def gzip_bomb(size: int) -> bytes:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes: without this, on a kept-alive connection
+    # the body waits for the client's delayed ACK (40 ms), which no real server makes
+    # anyone wait for.
+    disable_nagle_algorithm = True
     server: _Server
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - stdlib signature
@@ -101,7 +107,9 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_response(status)
         self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
-        self.send_header("Connection", "close")
+        keep_alive = self.server.owner.keep_alive
+        if not keep_alive:
+            self.send_header("Connection", "close")
         for name, value in (headers or {}).items():
             self.send_header(name, value)
         self.end_headers()
@@ -110,7 +118,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self.wfile.write(body)
             except OSError:
                 pass  # the client gave up (aborted or timed out): that is what tests test
-        self.close_connection = True
+        self.close_connection = not keep_alive
 
     def send_json(self, value: Any, status: int = 200,
                   headers: dict[str, str] | None = None) -> None:
@@ -306,11 +314,21 @@ class _Server(ThreadingHTTPServer):
     request_queue_size = 64
     owner: LoopbackHTTPServer
 
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self.owner._lock:
+            self.owner.connections += 1
+        super().process_request(request, client_address)
+
 
 class LoopbackHTTPServer:
     """A threaded http.server bound to 127.0.0.1 on a free port; HTTPS with `ssl_context`."""
 
-    def __init__(self, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, ssl_context: ssl.SSLContext | None = None,
+                 keep_alive: bool = False) -> None:
+        #: keep connections open between requests (routes answered by send_body); off by
+        #: default so that each request of a test is its own connection
+        self.keep_alive = keep_alive
+        self.connections = 0  # accepted, for tests that count them
         self._server = _Server(("127.0.0.1", 0), _Handler)
         self.scheme = "http"
         if ssl_context is not None:
@@ -383,3 +401,21 @@ class LoopbackHTTPServer:
                 return True
             time.sleep(0.005)
         return False
+
+
+def tls_contexts(directory: Path, name: str) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    """(server context, client trust) for an HTTPS loopback server whose certificate names
+    `name`, issued by a throwaway CA made in `directory` with the openssl command."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
+    openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
+            "-subj", "/CN=Thaiyyal Test CA")
+    openssl("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", f"/CN={name}")
+    (directory / "ext.cnf").write_text(f"subjectAltName=DNS:{name}\n")
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "ext.cnf")
+    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    server_context.load_cert_chain(directory / "leaf.pem", directory / "leaf.key")
+    return server_context, ssl.create_default_context(cafile=str(directory / "ca.pem"))

@@ -104,6 +104,7 @@ def _database() -> dict[str, Any]:
         }
         # With the pool, this makes it check a connection before lending it: one broken
         # while idle (database restart, failover) is replaced instead of failing a request.
+        # thaiyyal/pool_check.py makes that check a socket poll, not a round trip.
         db["CONN_HEALTH_CHECKS"] = True
     elif db["ENGINE"] == "django.db.backends.sqlite3":
         VAR_DIR.mkdir(parents=True, exist_ok=True)
@@ -237,6 +238,13 @@ THAIYYAL_REAP_GRACE_SECONDS = env_int("THAIYYAL_REAP_GRACE_SECONDS", 60)
 #: a worker accepts a token it verified this recently, when the database is unreachable,
 #: on endpoints that need nothing else from it (validate); 0 turns that off
 THAIYYAL_AUTH_REMEMBER_SECONDS = env_int("THAIYYAL_AUTH_REMEMBER_SECONDS", 300)
+#: a worker accepts a token it verified this recently without a database query: the
+#: delay before a token deleted (or a user deactivated) in another process stops working;
+#: 0 checks the database on every request
+THAIYYAL_AUTH_CACHE_SECONDS = env_int("THAIYYAL_AUTH_CACHE_SECONDS", 10)
+#: a pooled connection idle longer than this is checked with a round trip before it is
+#: lent (others only by a poll of their socket); 0 checks every one that way
+THAIYYAL_DB_CHECK_IDLE_SECONDS = env_int("THAIYYAL_DB_CHECK_IDLE_SECONDS", 30)
 #: how often each server worker looks for abandoned runs (at most half the grace)
 THAIYYAL_REAP_INTERVAL_SECONDS = env_int("THAIYYAL_REAP_INTERVAL_SECONDS", 10, minimum=1)
 

@@ -12,6 +12,7 @@ workflows.gunicorn_hooks), and /metrics merges them.
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
@@ -98,6 +99,14 @@ def failure_reason(error_code: str | None) -> str:
     return "execution_error"
 
 
+@functools.lru_cache(maxsize=1024)
+def _node_metrics(node_type: str, status: str) -> tuple[Any, Any]:
+    """The labelled children for one node type and status: `labels()` validates and locks
+    on every call, and every node of every run ends here (bounded: node types x
+    statuses)."""
+    return NODE_DURATION.labels(node_type), NODE_EXECUTIONS.labels(node_type, status)
+
+
 class RunObserver(NullObserver):
     """Feeds the metrics from engine events and logs one JSON line per finished run.
 
@@ -130,8 +139,9 @@ class RunObserver(NullObserver):
 
     def node_finished(self, execution_id: str, node_id: str, node_type: str, status: str,
                       duration_ms: float, error: str | None) -> None:
-        NODE_DURATION.labels(node_type).observe(duration_ms)
-        NODE_EXECUTIONS.labels(node_type, status).inc()
+        duration, executions = _node_metrics(node_type, status)
+        duration.observe(duration_ms)
+        executions.inc()
 
     def http_call(self, method: str, url: str, status: int | None, duration_ms: float,
                   cached: bool) -> None:

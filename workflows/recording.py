@@ -36,6 +36,7 @@ from django.db.models import Q
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from thaiyyal.unavailable import note_unreachable
 from workflows.models import NodeRun, Run, RunStatus
 
 log = logging.getLogger(__name__)
@@ -226,6 +227,9 @@ def with_retries(write: Callable[[], None], done: Callable[[], bool],
             if connection.in_atomic_block or time.monotonic() + delay > deadline:
                 raise
             retrying = True
+            # Known unreachable: the retries wait for a connection briefly, not the pool's
+            # full timeout each (the 503 comes within the outage bound either way).
+            note_unreachable()
         # The broken connection goes back to the pool, which discards it.
         with contextlib.suppress(Exception):
             connection.close()

@@ -76,12 +76,15 @@ def main(argv: list[str] | None = None) -> int:
             assert server.process is not None
             c = args.connections
             stored = f"/api/v1/workflows/{info['workflow_id']}/execute"
+            base = server.base
             scenarios = [
-                bench.Scenario("adhoc", server, bench.EXECUTE, bench.WORKFLOW, c),
-                bench.Scenario("stored", server, stored, workdir / "empty.json", c),
-                bench.Scenario("failing", server, bench.EXECUTE, workdir / "failing.json", c),
-                bench.Scenario("fmr50", server, bench.EXECUTE, workdir / "fmr50.json", c),
-            ]
+                bench.Scenario(name, base, path, body, c, token, server)
+                for name, path, body in [
+                    ("adhoc", bench.EXECUTE, bench.WORKFLOW),
+                    ("stored", stored, workdir / "empty.json"),
+                    ("failing", bench.EXECUTE, workdir / "failing.json"),
+                    ("fmr50", bench.EXECUTE, workdir / "fmr50.json"),
+                ]]
             pid = server.process.pid
             drive(scenarios, token, args.warmup, pid)
             before = worker_stats(pid)
@@ -105,7 +108,7 @@ def drive(scenarios: list[bench.Scenario], token: str, total: int,
         print(f"  {sent['requests']:>6} / {total} requests, mean worker RSS {mean_rss:.1f} MB",
               flush=True)
         for scenario in scenarios:
-            result = bench.run_wrk(scenario, token, 2, 2)
+            result = bench.run_wrk(scenario, 2, 2)
             sent["requests"] += result["requests"]
             # the failing workflow answers 422 by design; anything else must be 2xx
             if scenario.name != "failing":

@@ -6,7 +6,7 @@ a pattern RE2 cannot run (backreferences, lookaround) is refused at load with it
 The schema is checked once, at load, against its own metaschema (Draft 2020-12 unless
 `$schema` names another), and a bad schema is reported with the path of the bad part.
 References resolve only inside the schema: remote `$ref`s are never fetched, because only
-`engine/egress.py` may talk to the network.
+`engine/egress/` may talk to the network.
 """
 
 from __future__ import annotations

@@ -37,3 +37,22 @@ def test_k6_script_reads_url_and_token_from_env_and_sets_the_thresholds():
     assert "p(95)<500" in k6
     assert "rate<0.01" in k6
     assert [int(t) for t in re.findall(r"target: (\d+)", k6)] == [20, 50, 0]
+
+
+def test_bench_api_workflow_computes_what_the_references_compute():
+    """bench_api.py compares this 7-node workflow with Node-RED and a bare Django view
+    doing the same filter (value > 10), double and sum over the same items."""
+    import sys
+
+    sys.path.insert(0, str(KIT))
+    try:
+        import bench_api
+    finally:
+        sys.path.remove(str(KIT))
+    workflow = bench_api.filter_map_sum_workflow()
+    result = engine.execute(json.dumps(workflow))
+    assert result.status == "succeeded"
+    kept = [i["value"] for i in bench_api.ITEMS if i["value"] > 10]
+    assert result.final_output["result"] == sum(v * 2 for v in kept)
+    assert len(workflow["nodes"]) == 7
+    assert not {n["type"] for n in workflow["nodes"]} & NETWORK_TYPES

@@ -9,7 +9,8 @@ on). Every command of every block is then run, in order, block by block:
 - `curl` lines go to that server (its port instead of 8080; `seconds=30` profiles take 1 s)
   and must answer 2xx;
 - `thaiyyal serve` and `gunicorn` lines start for real on a free loopback port (their probe
-  listener on another), must become ready, and are stopped;
+  listener on another), must become ready, and are stopped; `thaiyyal worker` and
+  `thaiyyal scheduler` start for real, must log that they are ready, and are stopped;
 - `make X` lines must name a target (`make -n X`); benchmark `pytest` lines must collect;
   measurement scripts run shortened (`probe_latency.py --run-seconds 3 --samples 2`);
 - lines for tools outside the project (go, kubectl, docker, wrk, ab, k6, ...) or that
@@ -105,6 +106,10 @@ def plan(line: str, port: int) -> str | None:
         return f"make -n {' '.join(words[1:])} >/dev/null"
     if program in ("thaiyyal", ".venv/bin/thaiyyal") and words[1:2] == ["serve"]:
         return f"{prefix} serve_check thaiyyal {_rebind(words[1:])}"
+    if program in ("thaiyyal", ".venv/bin/thaiyyal") and words[1:2] == ["worker"]:
+        return f"{prefix} process_check ' ready.' {line[len(' '.join(env)):].strip()}"
+    if program in ("thaiyyal", ".venv/bin/thaiyyal") and words[1:2] == ["scheduler"]:
+        return f"{prefix} process_check 'beat: Starting' {line[len(' '.join(env)):].strip()}"
     if program == "gunicorn":
         return f"{prefix} serve_check gunicorn {_rebind(words[1:])}"
     if program in (".venv/bin/pytest", "pytest"):
@@ -158,6 +163,22 @@ serve_check() {  # start a server on a free loopback port, wait until ready, sto
   for _ in $(seq 1 300); do
     if curl -sf "http://127.0.0.1:$port/readyz" >/dev/null; then
       kill -TERM "$pid"; wait "$pid" || true; return 0
+    fi
+    if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; return 1; fi
+    sleep 0.2
+  done
+  cat "$log" >&2; kill -KILL "$pid"; return 1
+}
+process_check() {  # start a long-running process, wait for PATTERN in its log, stop it
+  local pattern=$1 log pid; shift
+  log=$(mktemp)
+  "$@" >"$log" 2>&1 &
+  pid=$!
+  for _ in $(seq 1 300); do
+    if grep -q "$pattern" "$log"; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$pid" 2>/dev/null || true; wait "$pid" || true; return 0
     fi
     if ! kill -0 "$pid" 2>/dev/null; then cat "$log" >&2; return 1; fi
     sleep 0.2

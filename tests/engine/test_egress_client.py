@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 import shutil
 import socket
-import ssl
-import subprocess
 import threading
 import time
 import tracemalloc
@@ -27,7 +25,7 @@ from engine.egress import (
 from engine.errors import LimitExceeded
 from engine.limits import Limits
 from engine.state import Run
-from tests.httpserver import LoopbackHTTPServer, gzip_bomb
+from tests.httpserver import LoopbackHTTPServer, gzip_bomb, tls_contexts
 
 LOOPBACK = EgressPolicy(allowed_networks=("127.0.0.1/32",))
 
@@ -296,28 +294,13 @@ def test_responses_pickle_for_shared_caches(http_server):
 # -- HTTPS ------------------------------------------------------------------------------
 
 
-def _openssl(*args: str, cwd) -> None:
-    subprocess.run(["openssl", *args], cwd=cwd, check=True, capture_output=True)
-
-
 @pytest.fixture(scope="module")
 def tls_server(tmp_path_factory):
     """An HTTPS loopback server with a certificate for `secure.test` from a throwaway CA."""
     if shutil.which("openssl") is None:
         pytest.skip("openssl is not installed")
-    d = tmp_path_factory.mktemp("tls")
-    ec = ("-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes")
-    _openssl("req", "-x509", *ec, "-keyout", "ca.key", "-out", "ca.pem", "-days", "1",
-             "-subj", "/CN=Thaiyyal Test CA", cwd=d)
-    _openssl("req", *ec, "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=secure.test",
-             cwd=d)
-    (d / "ext.cnf").write_text("subjectAltName=DNS:secure.test\n")
-    _openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
-             "-CAcreateserial", "-out", "leaf.pem", "-days", "1", "-extfile", "ext.cnf", cwd=d)
-    server_context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    server_context.load_cert_chain(d / "leaf.pem", d / "leaf.key")
+    server_context, trust = tls_contexts(tmp_path_factory.mktemp("tls"), "secure.test")
     server = LoopbackHTTPServer(ssl_context=server_context).start()
-    trust = ssl.create_default_context(cafile=str(d / "ca.pem"))
     yield server, trust
     server.stop()
 

@@ -21,7 +21,8 @@ NEEDS_DATABASE = [
     ("GET", "/api/v1/runs", None),
     ("GET", "/api/v1/workflows", None),
     ("GET", "/metrics", None),  # a staff token: checking it needs the database
-    ("POST", "/api/v1/workflow/save", {"name": "x", "nodes": [], "edges": []}),
+    # a valid body: with the token remembered, a bad one is a 400 before any query
+    ("POST", "/api/v1/workflow/save", {"name": "x", "data": ADD}),
 ]
 OUTAGE_ANSWER_SECONDS = 2.0
 
