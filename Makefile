@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test bench bench-api bench-queue leak-check lint install frontend
+.PHONY: run test bench bench-api bench-queue leak-check lint install frontend fuzz-api
 
 $(STAMP): pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "need $(PYTHON) (Python 3.11)"; exit 1; }
@@ -34,6 +34,11 @@ bench: $(STAMP)
 # API load benchmark: thaiyyal serve on a fresh PostgreSQL database, driven by wrk.
 bench-api: $(STAMP)
 	$(PY) deploy/loadtest/bench_api.py
+
+# The API contract, fuzzed long: schemathesis, every phase (coverage included), 150
+# examples per operation, against a real server (tests/security/test_api_contract.py).
+fuzz-api: $(STAMP)
+	THAIYYAL_CONTRACT_LONG=1 $(VENV)/bin/pytest tests/security/test_api_contract.py -k schemathesis -s
 
 # Queue mode: async throughput with one and two worker processes, and the queue wait.
 bench-queue: $(STAMP)

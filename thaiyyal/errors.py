@@ -1,11 +1,14 @@
-"""Site-wide 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere, with
-DEBUG on too (Django's debug 404 page would list every route); an unreachable database is
-a JSON 503 with Retry-After everywhere (thaiyyal.unavailable)."""
+"""Site-wide 400, 404 and 500 answers: JSON under /api/, Django's plain pages elsewhere,
+with DEBUG on too (Django's debug 404 page would list every route); 400s are JSON
+everywhere (they answer requests no page was built for, such as a Host header not in
+ALLOWED_HOSTS); an unreachable database is a JSON 503 with Retry-After everywhere
+(thaiyyal.unavailable)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 
@@ -14,6 +17,21 @@ from thaiyyal.unavailable import current_exception_is_unreachable_database, unav
 
 def _api(request: HttpRequest) -> bool:
     return request.path.startswith("/api/")
+
+
+def bad_request(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """Django's own 400s (a suspicious request refused before any view ran)."""
+    if isinstance(exception, DisallowedHost):
+        # Not request.get_host(): it raises again for this very host.
+        host = request.META.get("HTTP_HOST", "")[:100]
+        details = [{"path": "$.headers.Host",
+                    "message": f"{host!r} is not a host this server answers for "
+                               "(ALLOWED_HOSTS)"}]
+        return JsonResponse({"success": False, "error": "unknown Host header",
+                             "details": details}, status=400)
+    return JsonResponse({"success": False, "error": "bad request",
+                         "details": [{"path": "$", "message": str(exception)[:200]}]},
+                        status=400)
 
 
 def not_found(request: HttpRequest, exception: Exception) -> HttpResponse:

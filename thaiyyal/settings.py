@@ -48,6 +48,7 @@ MIDDLEWARE = [
     "thaiyyal.health.ProbeMiddleware",
     "thaiyyal.unavailable.DatabaseUnavailableMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    "thaiyyal.security_headers.SecurityHeadersMiddleware",
     "thaiyyal.body_limit.RequestBodyLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -153,6 +154,35 @@ if env_bool("THAIYYAL_TRUST_X_FORWARDED_PROTO", False):
     # Only behind a proxy that sets (and strips client-sent) X-Forwarded-Proto.
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 X_FRAME_OPTIONS = "DENY"
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+
+# --- Content-Security-Policy (thaiyyal/security_headers.py), the one place pages follow:
+# script only from this origin's files (/static/): no inline <script>, no onclick=, no
+# eval. Put a page's JavaScript in a static file and its data in a `json_script` block
+# (<script type="application/json">, which is data and never runs). Inline *styles* are
+# allowed: the admin's templates and Swagger UI use style attributes, and a style cannot
+# run script. Images may be data: URLs (Swagger UI's icons); nothing may frame a page.
+THAIYYAL_CSP: dict[str, list[str]] = {
+    "default-src": ["'self'"],
+    "script-src": ["'self'"],
+    "style-src": ["'self'", "'unsafe-inline'"],
+    "img-src": ["'self'", "data:"],
+    "font-src": ["'self'"],
+    "connect-src": ["'self'"],
+    "object-src": ["'none'"],
+    "base-uri": ["'self'"],
+    "form-action": ["'self'"],
+    "frame-ancestors": ["'none'"],
+}
+#: path prefix -> sources added there: django-silk's pages (staff only, off by default)
+#: and django-celery-beat's admin forms (staff only) use inline script we do not control
+THAIYYAL_CSP_RELAXED: dict[str, dict[str, list[str]]] = {
+    "/silk/": {"script-src": ["'unsafe-inline'"]},
+    "/admin/django_celery_beat/": {"script-src": ["'unsafe-inline'"]},
+}
+THAIYYAL_PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
+                               "interest-cohort=()")
 
 # --- Engine limits (DESIGN §5): THAIYYAL_<LIMIT NAME>, e.g. THAIYYAL_MAX_EXECUTION_TIME=10m.
 _DURATION_LIMITS = {"max_execution_time", "http_timeout", "http_connect_timeout"}
@@ -237,8 +267,10 @@ REST_FRAMEWORK = {
         "workflows.api.throttles.AnonThrottle",
         "workflows.api.throttles.UserThrottle",
     ],
-    # Counted per worker process (local-memory cache): the effective rate is this times
-    # the number of workers. "off" disables a scope.
+    # Counted in Django's cache: per worker process with the default local-memory cache
+    # (the effective rate is then this times the number of workers), server-wide when
+    # CACHES names a shared cache. "off" disables a scope. A request whose token is
+    # refused counts against "anon" for its address (workflows/api/throttles.py).
     "DEFAULT_THROTTLE_RATES": {
         "anon": _rate("THAIYYAL_THROTTLE_ANON", "60/min"),
         "user": _rate("THAIYYAL_THROTTLE_USER", "20000/min"),
@@ -248,6 +280,33 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
+
+# --- Abuse controls (docs/security.md).
+#: runs one user may have in flight at once; past it an execute answers 429 + Retry-After
+#: (counted in Django's cache like the throttles); 0 turns the cap off
+THAIYYAL_MAX_RUNS_IN_FLIGHT = env_int("THAIYYAL_MAX_RUNS_IN_FLIGHT", 8)
+# Admin (session) logins: django-axes records each failure in the database, so a lockout
+# holds on every worker and host with or without a shared cache, and staff see the
+# attempts in the admin. Locked per username *and* address: behind a proxy every client
+# shares one address (locking by address alone would lock everyone out), and locking by
+# username alone would let anyone lock an admin out. `thaiyyal manage axes_reset` lifts it.
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE.append("axes.middleware.AxesMiddleware")
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env_int("THAIYYAL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
+#: hours a lockout lasts
+AXES_COOLOFF_TIME = env_int("THAIYYAL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_SENSITIVE_PARAMETERS = ["password"]
+AXES_VERBOSE = False
+
+#: Fernet keys for stored credentials, newest first (workflows/secrets.py; rotation in
+#: docs/security.md); empty: one key derived from SECRET_KEY
+THAIYYAL_CREDENTIAL_KEYS = env_list("THAIYYAL_CREDENTIAL_KEYS")
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "Thaiyyal API",
@@ -313,7 +372,8 @@ LOGIN_URL = "admin:login"  # where silk (and any login_required page) sends a st
 SILKY_INTERCEPT_PERCENT = env_int("THAIYYAL_SILK_PERCENT", 10)
 SILKY_MAX_REQUEST_BODY_SIZE = env_int("THAIYYAL_SILK_MAX_BODY_BYTES", 16 * 1024)
 SILKY_MAX_RESPONSE_BODY_SIZE = env_int("THAIYYAL_SILK_MAX_BODY_BYTES", 16 * 1024)
-SILKY_SENSITIVE_KEYS = {"authorization", "cookie", "token", "password", "secret", "api_key"}
+SILKY_SENSITIVE_KEYS = {"authorization", "cookie", "token", "password", "secret", "api_key",
+                        "username"}
 SILKY_MAX_RECORDED_REQUESTS = env_int("THAIYYAL_SILK_MAX_REQUESTS", 10_000)
 # Never garbage-collect inside a request: `manage.py silk_gc` does it out of band.
 SILKY_MAX_RECORDED_REQUESTS_CHECK_PERCENT = 0

@@ -1,6 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from thaiyyal.landing import landing
 
@@ -13,11 +13,15 @@ urlpatterns = [
     # Public, and the same for everyone: no authentication, so no token or session lookup
     # (they answer with the database down).
     path("api/schema/", SpectacularAPIView.as_view(authentication_classes=[]), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema", authentication_classes=[]),
+    # The split view serves its start-up script as a file (?script): no inline script,
+    # so the page works under the strict Content-Security-Policy.
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="schema",
+                                                          authentication_classes=[]),
          name="api-docs"),
     # /metrics, /debug/pprof/, /silk/ (observability; see docs/performance.md)
     path("", include("workflows.ops_urls")),
 ]
 
+handler400 = "thaiyyal.errors.bad_request"
 handler404 = "thaiyyal.errors.not_found"
 handler500 = "thaiyyal.errors.server_error"

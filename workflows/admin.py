@@ -22,8 +22,16 @@ from django.utils.html import format_html
 
 from engine import PayloadError
 from workflows import pages, services
-from workflows.forms import ExecuteForm, WorkflowAdminForm
-from workflows.models import IdempotencyKey, NodeRun, Run, Trigger, Workflow, WorkflowVersion
+from workflows.forms import CredentialAdminForm, ExecuteForm, WorkflowAdminForm
+from workflows.models import (
+    Credential,
+    IdempotencyKey,
+    NodeRun,
+    Run,
+    Trigger,
+    Workflow,
+    WorkflowVersion,
+)
 
 
 class VersionInline(admin.TabularInline):
@@ -491,3 +499,16 @@ def _pretty(value: Any) -> str:
 
 admin.site.site_header = "Thaiyyal administration"
 admin.site.site_title = "Thaiyyal"
+
+
+@admin.register(Credential)
+class CredentialAdmin(admin.ModelAdmin):
+    """Credentials: staff see and manage every user's, but never a secret (the form's
+    secret fields are write-only; the encrypted value is not shown either)."""
+
+    form = CredentialAdminForm
+    list_display = ["name", "owner", "kind", "base_url", "updated_at"]
+    list_filter = ["kind"]
+    search_fields = ["name", "owner__username", "base_url"]
+    list_select_related = ["owner"]
+    raw_id_fields = ["owner"]

@@ -11,7 +11,8 @@ from django.core.exceptions import ValidationError
 
 from engine import PayloadError
 from workflows import services
-from workflows.models import Workflow
+from workflows.credentials import SECRET_FIELDS, set_secret
+from workflows.models import Credential, CredentialKind, Workflow
 
 JSON_EDITOR = forms.Textarea(attrs={
     "rows": 28, "cols": 110, "spellcheck": "false",
@@ -81,3 +82,52 @@ class ExecuteForm(forms.Form):
         if not isinstance(inputs, dict):
             raise ValidationError("must be a JSON object: {\"name\": value}")
         return inputs
+
+
+class CredentialAdminForm(forms.ModelForm):
+    """The secret fields are write-only: empty on every form, never rendered back. On a
+    change, leaving them empty keeps the stored secret."""
+
+    token = forms.CharField(required=False, strip=False,
+                            widget=forms.PasswordInput(render_value=False),
+                            help_text="bearer: the token")
+    username = forms.CharField(required=False, strip=False,
+                               widget=forms.PasswordInput(render_value=False),
+                               help_text="basic: the username")
+    password = forms.CharField(required=False, strip=False,
+                               widget=forms.PasswordInput(render_value=False),
+                               help_text="basic: the password")
+    api_key = forms.CharField(required=False, strip=False,
+                              widget=forms.PasswordInput(render_value=False),
+                              help_text="api_key: the key")
+    base_url = forms.URLField(max_length=500, assume_scheme="https",
+                              help_text="the only origin it is sent to")
+
+    class Meta:
+        model = Credential
+        fields = ["owner", "name", "kind", "base_url", "header"]
+
+    def clean(self) -> dict[str, Any]:
+        data = super().clean() or {}
+        kind = data.get("kind")
+        if not kind:
+            return data
+        needed = SECRET_FIELDS[CredentialKind(kind)]
+        given = [name for name in needed if data.get(name)]
+        replacing = self.instance.pk is None or "kind" in self.changed_data or given
+        if replacing:
+            for name in needed:
+                if not data.get(name):
+                    self.add_error(name, f"required for a {kind} credential")
+        return data
+
+    def save(self, commit: bool = True) -> Credential:
+        credential = super().save(commit=False)
+        needed = SECRET_FIELDS[CredentialKind(credential.kind)]
+        if all(self.cleaned_data.get(name) for name in needed):
+            set_secret(credential, {name: self.cleaned_data[name] for name in needed})
+        if credential.kind == CredentialKind.API_KEY and not credential.header:
+            credential.header = "X-API-Key"
+        if commit:
+            credential.save()
+        return credential

@@ -248,3 +248,39 @@ class IdempotencyKey(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} ({self.response_status or 'pending'})"
+
+
+class CredentialKind(models.TextChoices):
+    BEARER = "bearer", "bearer token (Authorization: Bearer ...)"
+    BASIC = "basic", "basic auth (username and password)"
+    API_KEY = "api_key", "API key in a header"
+
+
+class Credential(models.Model):
+    """A secret an http or paginator node uses by name (`"credential": "<name>"`): its
+    owner's runs send it to `base_url`'s origin and nowhere else.
+
+    The secret (token, key, or username and password) is stored encrypted
+    (workflows/secrets.py) and is never shown again: not by the API, the admin, run
+    records, logs or metrics. Only its owner's workflows can use it.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+                              related_name="credentials", db_index=False)
+    name = models.SlugField(max_length=100, help_text="what nodes name it by")
+    kind = models.CharField(max_length=10, choices=CredentialKind.choices)
+    base_url = models.URLField(max_length=500, help_text="the only origin it is sent to")
+    header = models.CharField(max_length=100, blank=True, default="",
+                              help_text="api_key: the header that carries it (X-API-Key)")
+    #: Fernet token of the secret's JSON ({"token"} / {"username", "password"} / {"api_key"})
+    encrypted = models.TextField(editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "name"],
+                                               name="credential_unique_name_per_owner")]
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name

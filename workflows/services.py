@@ -34,6 +34,7 @@ from engine.catalog import choice_problems
 from engine.egress import EgressPolicy
 from engine.observe import Observer
 from engine.payload import decode
+from workflows import credentials
 from workflows.cancelling import Progress
 from workflows.cancelling import watcher as cancel_watcher
 from workflows.loading import LoadedWorkflows
@@ -132,6 +133,22 @@ def engine_services() -> dict[str, Any]:
         found["egress_policy"] = EgressPolicy(allowed_hosts=frozenset(hosts),
                                               allowed_networks=tuple(networks))
     return found
+
+
+def run_services(workflow: engine.Workflow, user_id: int | None,
+                 version: WorkflowVersion | None) -> dict[str, Any]:
+    """engine_services, plus the credentials the workflow names (when it names any):
+    those of the workflow's owner for a stored version (whoever runs it: the workflow's
+    author chose them), of the requesting user for an ad-hoc payload."""
+    names = credentials.names_used(workflow)
+    if not names:
+        return engine_services()
+    if version is not None:
+        owner_id = Workflow.all_objects.filter(pk=version.workflow_id).values_list(
+            "owner_id", flat=True).first()
+    else:
+        owner_id = user_id
+    return {**engine_services(), "credentials": credentials.resolve(owner_id, names)}
 
 
 @receiver(setting_changed)
@@ -323,10 +340,13 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
              trigger: str = Trigger.API) -> Execution:
     limits = limits or server_limits()
     label = str(version.workflow_id) if version is not None else None
+    # whose credentials an ad-hoc payload uses: the requester's (a queued run's too)
+    requester_id = getattr(user, "pk", None) if user is not None else (
+        queued.requested_by_id if queued is not None else None)
     if not record:
         observer = run_observer(observer, workflow=label)  # metrics and the JSON run log
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs,
-                                  services=engine_services())
+                                  services=run_services(workflow, requester_id, version))
         execution = Execution(result, None, limits, workflow)
         try:
             return _answered(execution, answer)
@@ -353,7 +373,7 @@ def _execute(workflow: engine.Workflow, *, user: User, limits: Limits | None, re
         cancel_watcher.report(progress)
         observer = progress if observer is None else TeeObserver(progress, observer)
     observer = run_observer(observer, run_id=str(run.id), workflow=label)
-    services = {**engine_services(),
+    services = {**run_services(workflow, requester_id, version),
                 "run_started": functools.partial(cancel_watcher.watch, run.id)}
     try:
         result = workflow.execute(limits=limits, observer=observer, inputs=inputs,

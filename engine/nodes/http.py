@@ -7,7 +7,11 @@ Every request goes through `engine.egress` (SSRF guard, caps, deadline) and, wit
   `"egress_policy"`: an `EgressPolicy`, else the policy from the environment
   (THAIYYAL_HTTP_ALLOWED_HOSTS / _NETWORKS; by default nothing private is reachable);
 - `"response_cache"`: a `ResponseCache`, else one process-wide `LocalResponseCache`;
-- `"http_clients"`: uid -> `{base_url, headers, query, auth}` for `http_client_uid`.
+- `"http_clients"`: uid -> `{base_url, headers, query, auth}` for `http_client_uid`;
+- `"credentials"`: name -> the same shape, for `credential` (the platform resolves the
+  names a workflow uses to its owner's stored credentials; the engine only applies them).
+  Like a client's, a credential's headers go to its base_url's origin only, and never
+  into the node's output or errors (the egress client drops them on a redirect away).
 
 The URL is a plain string (no templating). When `url` is left out the node takes its
 request from its input: a URL string, or an object `{url, method?, headers?, query?,
@@ -65,6 +69,7 @@ REQUEST_FIELDS = (
     Field("cache", "boolean", default=False),
     Field("cache_ttl", "duration", default=DEFAULT_CACHE_TTL),
     Field("http_client_uid", "string"),
+    Field("credential", "string"),
 )
 
 
@@ -74,9 +79,12 @@ def check_request_fields(config: Mapping[str, Any], report: Report) -> None:
     if url is not None:
         if "://" in url and urlsplit(url).scheme.lower() not in ("http", "https"):
             report("url", "scheme must be http or https")
-        elif "://" not in url and not config.get("http_client_uid"):
+        elif "://" not in url and not (config.get("http_client_uid")
+                                       or config.get("credential")):
             report("url", "must be absolute (http:// or https://) unless http_client_uid "
-                          "names a client with a base_url")
+                          "or credential names one with a base_url")
+    if config.get("http_client_uid") and config.get("credential"):
+        report("credential", "use http_client_uid or credential, not both")
     for name in ("headers", "query"):
         for key, value in (config.get(name) or {}).items():
             if not _scalar(value) and not (name == "query" and isinstance(value, list)):
@@ -106,6 +114,7 @@ class RequestSpec:
     body: Any
     client_uid: str | None
     cache_ttl: float | None  # None: do not cache
+    credential: str | None = None
 
     @classmethod
     def from_config(cls, config: Mapping[str, Any]) -> RequestSpec:
@@ -118,6 +127,7 @@ class RequestSpec:
             client_uid=config.get("http_client_uid"),
             cache_ttl=(config.get("cache_ttl") or DEFAULT_CACHE_TTL)
             if config.get("cache") else None,
+            credential=config.get("credential"),
         )
 
     def with_input(self, inputs: list[Any], node_id: str) -> RequestSpec:
@@ -158,13 +168,14 @@ class _Client:
 _NO_CLIENT = _Client(None, {}, {}, frozenset())
 
 
-def _named_client(uid: str | None, ctx: NodeContext) -> _Client:
+def _named_client(uid: str | None, ctx: NodeContext, service: str = "http_clients",
+                  what: str = "http_client_uid") -> _Client:
     if not uid:
         return _NO_CLIENT
-    clients = ctx.run.services.get("http_clients") or {}
+    clients = ctx.run.services.get(service) or {}
     config = clients.get(uid)
     if not isinstance(config, Mapping):
-        raise NodeError(f"unknown http_client_uid {uid!r}", ctx.node_id)
+        raise NodeError(f"unknown {what} {uid!r}", ctx.node_id)
     headers = {k: _text(v) for k, v in (config.get("headers") or {}).items()}
     query = {k: _text(v) for k, v in (config.get("query") or {}).items()}
     sensitive: set[str] = set()
@@ -238,8 +249,14 @@ def build_request(spec: RequestSpec, ctx: NodeContext, *, url: str | None = None
                   query: Mapping[str, Any] | None = None) -> Request:
     """The egress Request for `spec`: client base URL, headers and auth applied, the
     spec's query (or `query` when given) merged into the URL, the body encoded."""
-    client = _named_client(spec.client_uid, ctx)
-    target = _full_url(url or spec.url or "", client, spec.client_uid, ctx.node_id)
+    name: str | None
+    if spec.credential:
+        client = _named_client(spec.credential, ctx, "credentials", "credential")
+        name = spec.credential
+    else:
+        client = _named_client(spec.client_uid, ctx)
+        name = spec.client_uid
+    target = _full_url(url or spec.url or "", client, name, ctx.node_id)
     target = _with_query(target, {**client.query, **(spec.query if query is None else query)})
     headers: dict[str, str] = {"Accept": _ACCEPT, **client.headers}
     for name, value in spec.headers.items():

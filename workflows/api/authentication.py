@@ -32,9 +32,11 @@ from django.contrib.auth import get_user_model
 from django.db.models.signals import post_delete, post_save
 from rest_framework.authentication import TokenAuthentication
 from rest_framework.authtoken.models import Token
+from rest_framework.exceptions import AuthenticationFailed
 from rest_framework.request import Request
 
 from thaiyyal.unavailable import database_unreachable
+from workflows.api.throttles import count_failed_authentication
 
 #: tokens remembered per worker process (the least recently verified are forgotten first)
 MAX_REMEMBERED = 10_000
@@ -85,7 +87,12 @@ remembered_tokens = _RememberedTokens()
 class OutageTolerantTokenAuthentication(TokenAuthentication):
     def authenticate(self, request: Request) -> tuple[Any, Any] | None:
         self._request = request
-        return super().authenticate(request)
+        try:
+            return super().authenticate(request)
+        except AuthenticationFailed:
+            # A refused token counts against the client's anonymous rate (a 429 past it).
+            count_failed_authentication(request)
+            raise
 
     def authenticate_credentials(self, key: str) -> tuple[Any, Any]:
         window = settings.THAIYYAL_AUTH_CACHE_SECONDS

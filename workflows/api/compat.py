@@ -24,6 +24,7 @@ from engine import PayloadError
 from workflows import services
 from workflows.api.errors import InvalidWorkflow, prefixed
 from workflows.api.idempotent import idempotent
+from workflows.api.inflight import capped
 from workflows.api.views import (
     ERRORS,
     EXECUTE_PARAMETERS,
@@ -78,16 +79,19 @@ def save(request: Request) -> Response:
     data = request.data
     if not isinstance(data, dict):
         raise ValidationError({"non_field_errors": ["the body must be a JSON object"]})
-    problems = {}
-    if not isinstance(data.get("name"), str) or not data.get("name", "").strip():
-        problems["name"] = ["required: a non-empty string"]
+    problems: dict[str, list[str]] = {}
+    for field, required in (("name", True), ("description", False)):
+        message = _text_problem(data.get(field), required)
+        if message:
+            problems[field] = [message]
     if not isinstance(data.get("data"), dict):
         problems["data"] = ["required: the workflow payload object"]
+    workflow_id = _int_id(data["id"], problems) if data.get("id") is not None else None
     if problems:
         raise ValidationError(problems)
     try:
-        if data.get("id") is not None:
-            workflow = _owned(request, _int_id(data["id"]))
+        if workflow_id is not None:
+            workflow = _owned(request, workflow_id)
             services.update_workflow(workflow, user=request.user, name=data["name"],
                                      description=data.get("description"),
                                      definition=data["data"])
@@ -101,11 +105,40 @@ def save(request: Request) -> Response:
                      "message": "Workflow saved successfully"}, status=status.HTTP_201_CREATED)
 
 
-def _int_id(value: Any) -> int:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ValidationError({"id": ["must be a workflow id"]}) from None
+#: the largest id a workflow can have (PostgreSQL bigint)
+MAX_ID = 2**63 - 1
+
+
+def _int_id(value: Any, problems: dict[str, list[str]]) -> int | None:
+    """A workflow id: a positive integer, or a string of digits (Thaiyyal's ids are
+    strings). `true` is not 1 and `1.5` is not 1: anything else is a problem of `id`."""
+    if isinstance(value, str) and value.isascii() and value.isdigit():
+        number = int(value)
+    elif isinstance(value, int) and not isinstance(value, bool):
+        number = value
+    else:
+        problems["id"] = ["must be a workflow id: a positive integer or a string of digits"]
+        return None
+    if not 1 <= number <= MAX_ID:
+        problems["id"] = [f"must be a workflow id between 1 and {MAX_ID}"]
+        return None
+    return number
+
+
+def _text_problem(value: Any, required: bool) -> str | None:
+    """What is wrong with a name or description (None: nothing). NUL characters cannot be
+    stored in PostgreSQL text, so they are refused here, as the native endpoint does."""
+    if value is None:
+        return "required: a non-empty string" if required else None
+    if not isinstance(value, str):
+        return "must be a string"
+    if required and not value.strip():
+        return "required: a non-empty string"
+    if "\x00" in value:
+        return "must not contain NUL characters (\\x00)"
+    if required and len(value) > 200:
+        return "at most 200 characters"
+    return None
 
 
 @extend_schema(tags=TAG, responses={200: ListResponse, **ERRORS},
@@ -148,6 +181,7 @@ class ExecuteById(APIView):
     @extend_schema(tags=TAG, request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
                    parameters=EXECUTE_PARAMETERS, operation_id="thaiyyal_workflow_execute_by_id")
     @idempotent
+    @capped
     def post(self, request: Request, pk: int) -> HttpResponse:
         """Run a stored workflow's current version (body optional: {"inputs": {...}})."""
         return run_current_version(request, pk)

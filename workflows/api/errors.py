@@ -82,7 +82,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
         details = list(_flatten(exc.detail, "$"))
         response.data = error_body(_summary(details), details)
     elif isinstance(exc, exceptions.ParseError):
-        response.data = error_body("malformed JSON", [{"path": "$", "message": str(exc.detail)}])
+        path = getattr(exc, "path", "$")
+        response.data = error_body("malformed JSON" if path == "$" else f"{path}: {exc.problem}",
+                                   [{"path": path, "message": str(exc.detail)}])
     else:
         response.data = error_body(str(getattr(exc, "detail", exc)))
     return response

@@ -110,6 +110,10 @@ class RunDetailSerializer(RunSerializer):
     limits = serializers.JSONField(read_only=True)
     inputs = serializers.JSONField(read_only=True)
     node_runs = NodeRunSerializer(many=True, read_only=True)
+    # "" when the run has none: a URL field would promise a URI there (schemathesis
+    # found the answer breaking the schema)
+    callback_url = serializers.CharField(read_only=True, help_text="the URL told when the "
+                                         "run ends (queue mode), or \"\" for none")
 
     class Meta(RunSerializer.Meta):
         fields = [*RunSerializer.Meta.fields, "workflow_deleted", "definition",

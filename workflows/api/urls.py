@@ -4,12 +4,13 @@ POST never meets a redirect."""
 from django.urls import re_path
 from rest_framework.routers import SimpleRouter
 
-from workflows.api import compat, hooks, views
+from workflows.api import compat, credentials, hooks, views
 
 router = SimpleRouter()
 router.trailing_slash = "/?"
 router.register("workflows", views.WorkflowViewSet, basename="workflow")
 router.register("runs", views.RunViewSet, basename="run")
+router.register("credentials", credentials.CredentialViewSet, basename="credential")
 
 urlpatterns = [
     re_path(r"^workflow/execute/?$", views.ExecuteView.as_view(), name="workflow-execute"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import functools
 from typing import Any
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
@@ -26,6 +26,7 @@ from workflows.api import asynchronous
 from workflows.api import idempotent as idem
 from workflows.api import serializers as s
 from workflows.api.errors import InvalidWorkflow, error_body, prefixed
+from workflows.api.inflight import capped
 from workflows.api.responses import encoded_execution, query_limits
 from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
 from workflows.models import Run, Workflow, WorkflowVersion
@@ -65,6 +66,20 @@ def visible_to(user: Any, queryset: QuerySet, owner_field: str) -> QuerySet:
     return queryset.filter(**{owner_field: user})
 
 
+def runs_visible_to(user: Any, queryset: QuerySet[Run]) -> QuerySet[Run]:
+    """Runs a user may see: staff every run; anyone else the runs they started, and every
+    run of their own workflows, whoever started it (a staff user running it, say): the
+    owner sees what was done with their workflow (docs/security.md, "Who sees what").
+    The subquery (not a join) lets PostgreSQL combine the two (user, started) and
+    (workflow, started) indexes."""
+    if user.is_staff:
+        return queryset
+    if not user.is_authenticated:
+        return queryset.none()
+    own_workflows = Workflow.all_objects.filter(owner=user).values("pk")
+    return queryset.filter(Q(requested_by=user) | Q(workflow__in=own_workflows))
+
+
 def object_body(request: Request, allowed: set[str]) -> dict[str, Any]:
     """The JSON body as an object with only `allowed` keys (an empty body is {})."""
     data = request.data
@@ -85,6 +100,7 @@ class ExecuteView(APIView):
     @extend_schema(request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
                    parameters=EXECUTE_PARAMETERS, operation_id="workflow_execute")
     @idem.idempotent
+    @capped
     def post(self, request: Request) -> HttpResponse:
         raw = request.body  # read first: hashed to find the loaded workflow in the cache
         if asynchronous.prefers_async(request):
@@ -205,6 +221,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], throttle_classes=EXECUTE_THROTTLES,
             throttle_scope="execute")
     @idem.idempotent
+    @capped
     def execute(self, request: Request, pk: str | None = None) -> HttpResponse:
         """Run the current version. `inputs` override the workflow's context variables by
         name; an unknown name or a value of the wrong type is a 400."""
@@ -232,6 +249,7 @@ class WorkflowViewSet(viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path=r"versions/(?P<number>\d+)/execute",
             throttle_classes=EXECUTE_THROTTLES, throttle_scope="execute")
     @idem.idempotent
+    @capped
     def execute_version(self, request: Request, pk: str | None = None,
                         number: str | None = None) -> HttpResponse:
         """Run an earlier (or the current) version."""
@@ -287,7 +305,7 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         # decode its definition there; the detail shows it.
         queryset = Run.objects.select_related("workflow", "version", "requested_by").defer(
             "workflow__description")
-        queryset = visible_to(self.request.user, queryset, "requested_by")
+        queryset = runs_visible_to(self.request.user, queryset)
         if self.action == "list":
             queryset = self._filtered(queryset).defer("final_output", "limits", "inputs",
                                                       "version__definition")

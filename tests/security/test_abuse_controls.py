@@ -1,0 +1,100 @@
+"""Abuse controls: refused tokens count against the anonymous rate (429 past it), admin
+logins lock out after repeated failures (django-axes), and a user's runs in flight are
+capped (429 + Retry-After)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+from axes.models import AccessAttempt
+from django.db import connection
+from django.test import override_settings
+from rest_framework.test import APIClient
+
+from tests.api.conftest import ADD, token_client
+
+SLOW = {"nodes": [{"id": "start", "type": "number", "data": {"value": 1}},
+                  {"id": "wait", "type": "delay", "data": {"duration": "1500ms"}}],
+        "edges": [{"source": "start", "target": "wait"}]}
+
+
+@pytest.mark.django_db
+def test_200_requests_with_a_bad_token_are_throttled_like_anonymous_ones():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    statuses = [client.get("/api/v1/workflows/").status_code for _ in range(200)]
+
+    # The anonymous rate is 60/min: the 61st refused token is answered 429.
+    assert statuses[:60] == [401] * 60
+    assert set(statuses[60:]) == {429}
+    response = client.get("/api/v1/workflows/")
+    assert int(response["Retry-After"]) > 0
+    assert response.json()["success"] is False
+
+
+@pytest.mark.django_db
+def test_a_good_token_from_another_address_is_not_held_back_by_someone_elses_guesses(user):
+    guesser = APIClient(REMOTE_ADDR="10.9.9.9")
+    guesser.credentials(HTTP_AUTHORIZATION="Token " + "1" * 40)
+    for _ in range(80):
+        guesser.get("/api/v1/workflows/")
+    assert guesser.get("/api/v1/workflows/").status_code == 429
+
+    assert token_client(user).get("/api/v1/workflows/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_admin_login_locks_out_after_five_failures_even_for_the_right_password(staff_user):
+    url = "/admin/login/?next=/admin/"
+    failures = [APIClient().post(url, {"username": "sam", "password": f"wrong-{i}"}).status_code
+                for i in range(5)]
+    assert failures[:4] == [200] * 4  # the form again, with an error
+    assert failures[4] == 429
+
+    locked = APIClient().post(url, {"username": "sam", "password": "sam-password-1"})
+    assert locked.status_code == 429
+    assert "sessionid" not in locked.cookies
+    attempt = AccessAttempt.objects.get(username="sam")
+    assert attempt.failures_since_start == 6  # the locked-out try counts too
+    assert "wrong-" not in attempt.post_data  # passwords are not recorded
+    assert "sam-password-1" not in attempt.post_data
+
+
+@pytest.mark.django_db
+def test_a_successful_admin_login_before_the_limit_resets_the_count(staff_user):
+    url = "/admin/login/?next=/admin/"
+    for i in range(3):
+        APIClient().post(url, {"username": "sam", "password": f"wrong-{i}"})
+    ok = APIClient().post(url, {"username": "sam", "password": "sam-password-1"})
+    assert ok.status_code == 302
+    for i in range(4):
+        assert APIClient().post(url, {"username": "sam", "password": f"x{i}"}).status_code == 200
+
+
+@pytest.mark.django_db(transaction=True)
+@override_settings(THAIYYAL_MAX_RUNS_IN_FLIGHT=1)
+def test_a_users_second_run_in_flight_past_the_cap_is_429_with_retry_after(user, other_user):
+    first: dict[str, int] = {}
+
+    def slow_run() -> None:
+        first["status"] = token_client(user).post(
+            "/api/v1/workflow/execute", SLOW, format="json").status_code
+        connection.close()  # this thread's own connection
+
+    thread = threading.Thread(target=slow_run)
+    thread.start()
+    time.sleep(0.5)  # the slow run is in its delay
+    second = token_client(user).post("/api/v1/workflow/execute", ADD, format="json")
+    someone_else = token_client(other_user).post("/api/v1/workflow/execute", ADD, format="json")
+    thread.join(10)
+
+    assert second.status_code == 429, second.content
+    assert second["Retry-After"] == "1"
+    assert "at most 1 at once" in second.json()["error"]
+    assert someone_else.status_code == 200
+    assert first["status"] == 200
+    # The slot is given back when the run ends.
+    assert token_client(user).post("/api/v1/workflow/execute", ADD,
+                                   format="json").status_code == 200

@@ -1,0 +1,96 @@
+"""The API contract, fuzzed: schemathesis over every operation of the published schema
+(examples, coverage, fuzzing and stateful phases) against a real `thaiyyal serve` on
+PostgreSQL. No 5xx, no status the schema does not document, no response that breaks its
+schema. A short run here; `make fuzz-api` runs a long one."""
+
+from __future__ import annotations
+
+import os
+
+import jsonschema
+import pytest
+from django.db import connection
+from django.test import Client
+from rest_framework.authtoken.models import Token
+
+from engine import Workflow
+from engine.json_schema import EXAMPLE, payload_components
+from engine.nodes.base import NODE_TYPES
+from tests.platform.serving import database_url, serve, server_environment
+from tests.security.contract import ALL_PHASES, SHORT_PHASES, run_schemathesis, summary
+
+#: `make fuzz-api` sets THAIYYAL_CONTRACT_LONG=1: every phase, many more examples
+LONG = os.environ.get("THAIYYAL_CONTRACT_LONG") == "1"
+EXAMPLES = int(os.environ.get("THAIYYAL_CONTRACT_EXAMPLES", "150" if LONG else "10"))
+#: the long run's time budget (fuzzing and stateful testing repeat until it is spent);
+#: the short run stops after its examples
+MAX_TIME = int(os.environ.get("THAIYYAL_CONTRACT_MAX_TIME", "1800")) if LONG else None
+
+
+def _payload_schema() -> dict:
+    return {"$ref": "#/$defs/WorkflowPayload", "$defs": payload_components("#/$defs/")}
+
+
+def test_the_payload_schema_has_every_node_type_and_its_declared_fields():
+    components = payload_components()
+    for type_name, cls in NODE_TYPES.items():
+        node = next(c for c in components.values()
+                    if c.get("properties", {}).get("type", {}).get("enum") == [type_name])
+        assert set(node["properties"]["data"]["properties"]) == {f.name for f in cls.fields}
+        assert set(node["properties"]["data"].get("required", [])) == {
+            f.name for f in cls.fields if f.required}
+    assert len(components["WorkflowNode"]["oneOf"]) == len(NODE_TYPES)
+
+
+def test_the_example_is_valid_for_the_schema_and_the_engine_and_bad_nodes_are_not():
+    jsonschema.validate(EXAMPLE, _payload_schema())
+    assert Workflow.load(EXAMPLE).node_count == 3
+    for bad in ({"nodes": [{"id": "a", "type": "number", "data": {}}]},
+                {"nodes": [{"id": "a", "type": "nope"}]},
+                {"nodes": [{"id": "a", "type": "http", "data": {"method": "fetch"}}]},
+                {"edges": []}):
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.validate(bad, _payload_schema())
+
+
+@pytest.mark.django_db
+def test_the_published_schema_describes_payloads_statuses_and_links():
+    schema = Client().get("/api/schema/?format=json").json()
+    paths = schema["paths"]
+    execute = paths["/api/v1/workflow/execute/"]["post"]
+    assert execute["requestBody"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/WorkflowPayload"}
+    assert {"200", "400", "401", "403", "409", "413", "415", "422", "429", "503"} <= set(
+        execute["responses"])
+    assert "404" in paths["/api/v1/runs/"]["get"]["responses"]  # a cursor that is no more
+    create = paths["/api/v1/workflows/"]["post"]["responses"]["201"]
+    assert create["links"]["ExecuteWorkflow"]["operationId"] == "v1_workflows_execute_create"
+    write = schema["components"]["schemas"]["WorkflowWriteRequest"]
+    assert write["properties"]["definition"] == {"$ref": "#/components/schemas/WorkflowPayload"}
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.timeout((MAX_TIME or 300) + 600)
+def test_schemathesis_finds_no_5xx_undocumented_status_or_schema_violation(
+        django_user_model, tmp_path):
+    user = django_user_model.objects.create_user("fuzzer", password="fuzzer-password-1")
+    token = Token.objects.create(user=user).key
+    env = server_environment(database_url(connection.settings_dict), tmp_path / "var",
+                             THAIYYAL_MAX_EXECUTION_TIME="2s", THAIYYAL_THROTTLE_ANON="off",
+                             THAIYYAL_THROTTLE_USER="off", THAIYYAL_THROTTLE_EXECUTE="off")
+    with serve(env, tmp_path / "server.log", "--workers", "2") as server:
+        schema = server.request("GET", "/api/schema/?format=json")[1]
+        published = {f"{method.upper()} {path}" for path, operations in schema["paths"].items()
+                     for method in operations}
+        outcome = run_schemathesis(server.base, token, tmp_path / "report", EXAMPLES,
+                                   phases=ALL_PHASES if LONG else SHORT_PHASES,
+                                   max_time=MAX_TIME)
+        log = server.output()
+
+    (tmp_path / "schemathesis.txt").write_text(outcome.output)
+    print("schemathesis:", summary(outcome), "output:", tmp_path / "schemathesis.txt")
+    assert outcome.requests > 200, outcome.output[-3000:]
+    assert outcome.server_errors == 0, (outcome.output[-6000:], log[-3000:])
+    assert outcome.failures == [], outcome.output[-8000:]
+    assert outcome.exit_code == 0, outcome.output[-8000:]
+    assert outcome.operations == published, sorted(published ^ outcome.operations)
