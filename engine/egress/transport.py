@@ -255,20 +255,9 @@ class _CheckedHTTPConnection(urllib3.connection.HTTPConnection):
         super().request(*args, **kwargs)
 
 
-class _CheckedHTTPSConnection(urllib3.connection.HTTPSConnection):
-    """The same over TLS: SNI and the certificate check use the URL's host name."""
-
-    def _new_conn(self) -> socket.socket:
-        return _checked_connect(self)
-
-    def connect(self) -> None:
-        super().connect()
-        _current.call[1].attach(self.sock)
-
-    def request(self, *args: Any, **kwargs: Any) -> None:
-        if self.sock is not None:
-            _current.call[1].attach(self.sock)
-        super().request(*args, **kwargs)
+class _CheckedHTTPSConnection(_CheckedHTTPConnection, urllib3.connection.HTTPSConnection):
+    """The same over TLS (the checks above wrap HTTPSConnection's own connect): SNI and the
+    certificate check use the URL's host name."""
 
 
 class _HTTPPool(urllib3.HTTPConnectionPool):
