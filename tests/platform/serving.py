@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.parse
@@ -66,6 +67,31 @@ class Server:
 
     def output(self) -> str:
         return self.log.read_text(errors="replace")
+
+    def start_run_to_kill(self, token: str, body: Any,
+                          headers: dict[str, str] | None = None
+                          ) -> tuple[Any, threading.Thread]:
+        """POST `body` to ad-hoc execute on a thread (whose connection drops when the test
+        kills the worker); return the run once its `running` row is committed, and the
+        thread."""
+        from workflows.models import Run  # the test's Django settings are loaded by then
+
+        def post() -> None:
+            try:
+                self.request("POST", "/api/v1/workflow/execute", token, body, timeout=60,
+                             headers=headers)
+            except OSError:
+                pass  # the worker dies under this request: the connection drops
+
+        client = threading.Thread(target=post, daemon=True)
+        client.start()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            run = Run.objects.filter(status="running").first()
+            if run is not None:
+                return run, client
+            time.sleep(0.05)
+        raise AssertionError("the running row was not committed")
 
 
 def server_environment(db_url: str, var_dir: Path, **extra: str) -> dict[str, str]:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -35,21 +34,7 @@ def server(tmp_path):
 def test_a_retry_after_the_worker_was_killed_gets_the_interrupted_run(server, admin_user):
     token = Token.objects.create(user=admin_user).key
 
-    def first_attempt() -> None:
-        try:
-            server.request("POST", "/api/v1/workflow/execute", token, LONG, timeout=60,
-                           headers=KEY)
-        except OSError:
-            pass  # the worker dies under this request: the connection drops
-
-    client = threading.Thread(target=first_attempt, daemon=True)
-    client.start()
-    run = None
-    deadline = time.monotonic() + 20
-    while run is None and time.monotonic() < deadline:
-        run = Run.objects.filter(status="running").first()
-        time.sleep(0.05)
-    assert run is not None, "the running row was not committed"
+    run, client = server.start_run_to_kill(token, LONG, headers=KEY)
     assert IdempotencyKey.objects.get().run_id == run.pk
     while_running = server.request("POST", "/api/v1/workflow/execute", token, LONG,
                                    headers=KEY)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -58,20 +57,7 @@ def test_serve_executes_a_workflow_over_http_and_records_it(server, token):
 
 
 def test_worker_killed_mid_run_leaves_an_interrupted_run(server, token):
-    def post_long_run() -> None:
-        try:
-            server.request("POST", "/api/v1/workflow/execute", token, LONG, timeout=60)
-        except OSError:
-            pass  # the worker dies under this request: the connection drops
-
-    client = threading.Thread(target=post_long_run, daemon=True)
-    client.start()
-    run = None
-    deadline = time.monotonic() + 20
-    while run is None and time.monotonic() < deadline:
-        run = Run.objects.filter(status="running").first()
-        time.sleep(0.05)
-    assert run is not None, "the running row was not committed"
+    run, client = server.start_run_to_kill(token, LONG)
     assert run.worker_pid in gunicorn_workers(server.process.pid)
 
     os.kill(run.worker_pid, signal.SIGKILL)
