@@ -12,7 +12,8 @@ keep a worker busy for minutes:
 - `uniqueItems` is linear (jsonschema falls back to comparing every pair, 5e9 comparisons
   for 100,000 objects).
 - Every keyword call counts a tick; every `TICKS_PER_CHECK` ticks the run's deadline is
-  checked, so validating a big instance stops on time.
+  checked, so validating a big instance stops on time. `format: "regex"` compiles a string
+  of the data, which costs far more than a keyword call: it checks the deadline each time.
 """
 
 from __future__ import annotations
@@ -141,7 +142,11 @@ def _ticking(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _is_re2_pattern(instance: object) -> bool:
     if isinstance(instance, str):
-        regex.compile_pattern(instance)  # raises UnsupportedPattern
+        # One compile can take tens of milliseconds and a schema's `items` may ask for
+        # thousands: the deadline is checked before each. Strings of run data are not
+        # cached: they rarely repeat, and each compiled program holds up to a MiB.
+        _tick_check()
+        regex.compile_uncached(instance)  # raises UnsupportedPattern
     return True
 
 
