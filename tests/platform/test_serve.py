@@ -55,6 +55,7 @@ def test_serve_executes_a_workflow_over_http_and_records_it(server, token):
     status, detail = server.request("GET", f"/api/v1/runs/{run.pk}", token)
     assert (status, detail["status"]) == (200, "succeeded")
     assert "Booting worker" in server.output()
+    assert "objects of the loaded app frozen out of the garbage collector" in server.output()
 
 
 def test_worker_killed_mid_run_leaves_an_interrupted_run(server, token):
