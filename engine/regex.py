@@ -19,6 +19,10 @@ and strings from run data (`format: "regex"`) are compiled, judged and dropped.
 from __future__ import annotations
 
 import functools
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import re2
@@ -35,6 +39,13 @@ MAX_PATTERN_MEMORY = 1 << 20
 CACHED_PATTERNS = 64
 #: characters of a refused pattern quoted in its error message
 _QUOTED = 60
+#: seconds one workflow's load may spend compiling its patterns in all. Loading has no
+#: deadline of its own, and a schema may hold thousands of patterns that each compile
+#: slowly before RE2 refuses them (`\pL{1000}`: 6-17 ms): 20,000 of them in 800 KB of
+#: payload held a worker for 182 s. A typical pattern compiles in well under 0.1 ms.
+LOAD_COMPILE_SECONDS = 0.25
+
+_BUDGET = threading.local()
 
 _OPTIONS = re2.Options()
 _OPTIONS.log_errors = False  # RE2 would print every refused pattern on stderr
@@ -58,6 +69,12 @@ def compile_uncached(pattern: str) -> Any:
         # Refused before RE2 sees it: parsing alone is linear in the length, compiling is not.
         raise UnsupportedPattern(
             f"pattern {_quoted(pattern)} is too long: at most {MAX_PATTERN_LENGTH} characters")
+    left = getattr(_BUDGET, "left", None)
+    if left is not None and left <= 0:
+        raise UnsupportedPattern(
+            f"pattern {_quoted(pattern)} was not compiled: the workflow's patterns took more "
+            f"than {LOAD_COMPILE_SECONDS:g} s to compile in all (use fewer or simpler ones)")
+    started = time.perf_counter()
     try:
         return re2.compile(pattern, _OPTIONS)
     except PatternError as exc:
@@ -67,6 +84,21 @@ def compile_uncached(pattern: str) -> Any:
         raise UnsupportedPattern(
             f"pattern {_quoted(pattern)} cannot run on RE2, the linear-time regex engine: "
             f"{reason} (backreferences and lookahead/lookbehind are not supported)") from None
+    finally:
+        if left is not None:
+            _BUDGET.left = left - (time.perf_counter() - started)
+
+
+@contextmanager
+def compile_budget(seconds: float = LOAD_COMPILE_SECONDS) -> Iterator[None]:
+    """While active on this thread, compiling patterns may take `seconds` in all; past
+    that, every further pattern is refused (UnsupportedPattern): for loading a workflow."""
+    saved = getattr(_BUDGET, "left", None)
+    _BUDGET.left = seconds
+    try:
+        yield
+    finally:
+        _BUDGET.left = saved
 
 
 @functools.lru_cache(maxsize=CACHED_PATTERNS)

@@ -36,7 +36,14 @@ from engine.nodes.values import json_key
 #: keyword calls between two deadline checks (a keyword call costs about a microsecond)
 TICKS_PER_CHECK = 512
 
-_RE2_SHIM = types.SimpleNamespace(search=regex.search)
+def _search(pattern: str, text: str) -> bool:
+    # A schema may hold more patterns than the cache: each search may compile (up to
+    # tens of milliseconds), so each checks the deadline first (a check costs ~0.3 us).
+    _tick_check()
+    return regex.search(pattern, text)
+
+
+_RE2_SHIM = types.SimpleNamespace(search=_search)
 
 
 def _rebound(function: Callable[..., Any], **names: Any) -> Callable[..., Any]:

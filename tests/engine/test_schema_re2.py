@@ -146,3 +146,15 @@ def test_format_regex_on_data_strings_is_bounded_uncached_and_silent(capfd):
     assert regex.compile_pattern.cache_info().currsize == 0  # run data is never cached
     assert regex.compile_pattern.cache_info().maxsize == regex.CACHED_PATTERNS
     assert capfd.readouterr().err == ""  # RE2 logs nothing of its own on stderr
+
+
+def test_a_schema_of_many_slow_to_compile_patterns_is_refused_at_load_in_bounded_time():
+    # Each compiles for 6-17 ms before RE2 refuses it: 4-5 s for these 300 without a budget.
+    schema = {"anyOf": [{"pattern": rf"\pL{{1000}}{i}"} for i in range(300)]}
+    started = time.perf_counter()
+    found = load_problems(schema)
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < regex.LOAD_COMPILE_SECONDS + 0.75, elapsed
+    assert any(f"more than {regex.LOAD_COMPILE_SECONDS:g} s to compile in all" in p["message"]
+               for p in found), found[-1]
