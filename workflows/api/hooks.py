@@ -2,7 +2,8 @@
 the credential (rotated in the admin); the JSON body (an object, or nothing) becomes the
 run's inputs. The run goes as the workflow's `execution_mode` says: answered like
 `POST /api/v1/workflows/{id}/execute` (200/422), or queued (202). It is recorded with
-trigger `webhook`, on behalf of the workflow's owner."""
+trigger `webhook`, on behalf of the workflow's owner, and counts as one of the owner's runs
+in flight (429 with Retry-After past their cap)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from rest_framework.views import APIView
 
 from workflows import queueing, services
 from workflows.api.asynchronous import QueueNotAvailable, accepted, runs_queued
+from workflows.api.inflight import run_slot
 from workflows.api.responses import encoded_execution
 from workflows.api.throttles import AnonThrottle
 from workflows.models import Trigger, Workflow
@@ -51,7 +53,8 @@ class WebhookView(APIView):
             return accepted(run)
         answer = functools.partial(encoded_execution, workflow_id=workflow.pk,
                                    workflow_name=workflow.name, version=version.number)
-        execution = services.execute_version(version, user=workflow.owner,
-                                             inputs=inputs or None, answer=answer,
-                                             trigger=Trigger.WEBHOOK)
+        with run_slot(workflow.owner):  # the owner's runs in flight, like their executes
+            execution = services.execute_version(version, user=workflow.owner,
+                                                 inputs=inputs or None, answer=answer,
+                                                 trigger=Trigger.WEBHOOK)
         return execution.answer

@@ -29,7 +29,7 @@ from workflows.api.errors import InvalidWorkflow, error_body, prefixed
 from workflows.api.inflight import capped
 from workflows.api.responses import encoded_execution, query_limits
 from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
-from workflows.models import Run, Workflow, WorkflowVersion
+from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
 
 EXECUTE_THROTTLES = [AnonThrottle, UserThrottle, ExecuteThrottle]
 #: how long a cancel request waits for a running run to stop before answering 202
@@ -355,7 +355,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         if run.status in queueing.ENDED:
             return Response(error_body(f"the run has already ended ({run.status})",
                                        status=run.status), status=status.HTTP_409_CONFLICT)
-        queueing.request_cancel(run.pk)
+        if queueing.request_cancel(run.pk).status == RunStatus.CANCELLED:
+            queueing.run_ended(run.pk)  # cancelled before a worker took it: none will
         run = queueing.wait_for_end(run.pk, CANCEL_WAIT_SECONDS)
         code = status.HTTP_200_OK if run.status in queueing.ENDED else status.HTTP_202_ACCEPTED
         return Response(s.RunDetailSerializer(self.get_queryset().get(pk=run.pk)).data,
