@@ -1,5 +1,6 @@
 """Abuse controls: refused tokens count against the anonymous rate (429 past it), admin
-logins lock out after repeated failures (django-axes), and a user's runs in flight are
+logins lock out after repeated failures per username and address, and per address at a
+higher limit (django-axes), and a user's runs in flight are
 capped (429 + Retry-After)."""
 
 from __future__ import annotations
@@ -71,6 +72,51 @@ def test_a_successful_admin_login_before_the_limit_resets_the_count(staff_user):
     assert ok.status_code == 302
     for i in range(4):
         assert APIClient().post(url, {"username": "sam", "password": f"x{i}"}).status_code == 200
+
+
+@pytest.mark.django_db
+def test_one_address_trying_many_usernames_is_locked_at_the_address_limit(staff_user):
+    url = "/admin/login/?next=/admin/"
+    sprayer = [APIClient().post(url, {"username": f"user{i}", "password": "Summer2026!"}
+                                ).status_code for i in range(20)]
+    # 20 usernames, one try each: no pair reaches 5, the address reaches its 20
+    assert sprayer[:19] == [200] * 19
+    assert sprayer[19] == 429
+    # the address is locked for every username, even with the right password ...
+    locked = APIClient().post(url, {"username": "sam", "password": "sam-password-1"})
+    assert locked.status_code == 429
+    # ... and only that address
+    elsewhere = APIClient(REMOTE_ADDR="10.20.30.40").post(
+        url, {"username": "sam", "password": "sam-password-1"})
+    assert elsewhere.status_code == 302
+
+
+@pytest.mark.django_db
+@override_settings(THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT=8)
+def test_a_successful_login_does_not_clear_its_addresss_failures_on_other_usernames(
+        staff_user):
+    url = "/admin/login/?next=/admin/"
+    for i in range(6):
+        assert APIClient().post(url, {"username": f"u{i}", "password": "x"}).status_code == 200
+    assert APIClient().post(url, {"username": "sam",
+                                  "password": "sam-password-1"}).status_code == 302
+    assert APIClient().post(url, {"username": "u6", "password": "x"}).status_code == 200
+    assert APIClient().post(url, {"username": "u7", "password": "x"}).status_code == 429
+
+
+@pytest.mark.django_db
+def test_axes_reset_lifts_a_lockout(staff_user):
+    from django.core.management import call_command
+
+    url = "/admin/login/?next=/admin/"
+    for i in range(5):
+        APIClient().post(url, {"username": "sam", "password": f"wrong-{i}"})
+    assert APIClient().post(url, {"username": "sam",
+                                  "password": "sam-password-1"}).status_code == 429
+    call_command("axes_reset", verbosity=0)
+    assert not AccessAttempt.objects.exists()
+    assert APIClient().post(url, {"username": "sam",
+                                  "password": "sam-password-1"}).status_code == 302
 
 
 @pytest.mark.django_db(transaction=True)
