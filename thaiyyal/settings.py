@@ -276,6 +276,10 @@ REST_FRAMEWORK = {
         "user": _rate("THAIYYAL_THROTTLE_USER", "20000/min"),
         "execute": _rate("THAIYYAL_THROTTLE_EXECUTE", "20000/min"),
     },
+    # The client address the anonymous rate counts by: REMOTE_ADDR unless proxies are
+    # declared (DRF's own default, None, believes any client-sent X-Forwarded-For, so
+    # a client could make up a new address per request and never be throttled).
+    "NUM_PROXIES": env_int("THAIYYAL_PROXY_COUNT", 0),
     "EXCEPTION_HANDLER": "workflows.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -304,6 +308,9 @@ AXES_COOLOFF_TIME = env_int("THAIYYAL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 6
 THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT", 20,
                                                minimum=0)
 AXES_HANDLER = "workflows.login_lockout.LoginLockoutHandler"
+if REST_FRAMEWORK["NUM_PROXIES"]:  # the same client address as the throttles
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
 #: the pair, then the address: LoginLockoutHandler gives each its own limit (in this order)
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True

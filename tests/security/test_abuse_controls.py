@@ -144,3 +144,26 @@ def test_a_users_second_run_in_flight_past_the_cap_is_429_with_retry_after(user,
     # The slot is given back when the run ends.
     assert token_client(user).post("/api/v1/workflow/execute", ADD,
                                    format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_made_up_x_forwarded_for_does_not_escape_the_anonymous_rate():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    statuses = [client.get("/api/v1/workflows/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
+                           ).status_code for i in range(80)]
+    assert statuses[:60] == [401] * 60
+    assert set(statuses[60:]) == {429}
+
+
+@pytest.mark.django_db
+def test_behind_one_proxy_the_address_it_appended_is_the_one_counted(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    # the client sends a made-up first entry; the proxy appends the address it saw
+    one = [client.get("/api/v1/workflows/", HTTP_X_FORWARDED_FOR=f"1.1.1.{i}, 10.0.0.1"
+                      ).status_code for i in range(61)]
+    assert one[-1] == 429
+    other = client.get("/api/v1/workflows/", HTTP_X_FORWARDED_FOR="1.1.1.1, 10.0.0.2")
+    assert other.status_code == 401
