@@ -6,6 +6,7 @@ schema. A short run here; `make fuzz-api` runs a long one."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 import jsonschema
 import pytest
@@ -60,8 +61,24 @@ def test_the_published_schema_describes_payloads_statuses_and_links():
     execute = paths["/api/v1/workflow/execute/"]["post"]
     assert execute["requestBody"]["content"]["application/json"]["schema"] == {
         "$ref": "#/components/schemas/WorkflowPayload"}
-    assert {"200", "400", "401", "403", "409", "413", "415", "422", "429", "503"} <= set(
-        execute["responses"])
+    assert {"200", "202", "400", "401", "403", "409", "413", "415", "422", "429",
+            "503"} <= set(execute["responses"])
+    assert execute["responses"]["202"]["content"]["application/json"]["schema"] == {
+        "$ref": "#/components/schemas/RunDetail"}
+    assert "Location" in execute["responses"]["202"]["headers"]
+    parameters = {(p["in"], p["name"]): p for p in execute["parameters"]}
+    assert parameters[("header", "Prefer")]["schema"]["enum"] == ["respond-async"]
+    assert ("query", "callback_url") in parameters
+    for path in ("/api/v1/workflows/{id}/execute/",
+                 "/api/v1/workflows/{id}/versions/{number}/execute/",
+                 "/api/v1/workflow/execute/{id}/"):
+        operation = paths[path]["post"]
+        assert "202" in operation["responses"], path
+        assert ("header", "Prefer") in {(p["in"], p["name"]) for p in operation["parameters"]}
+    stored_body = schema["components"]["schemas"]["ExecuteStoredRequest"]["properties"]
+    assert "callback_url" in stored_body
+    hook = paths["/api/v1/hooks/{secret}/"]["post"]["responses"]
+    assert {"200", "202", "404", "422", "429", "503"} <= set(hook)
     assert "404" in paths["/api/v1/runs/"]["get"]["responses"]  # a cursor that is no more
     create = paths["/api/v1/workflows/"]["post"]["responses"]["201"]
     assert create["links"]["ExecuteWorkflow"]["operationId"] == "v1_workflows_execute_create"
@@ -73,11 +90,27 @@ def test_the_published_schema_describes_payloads_statuses_and_links():
 @pytest.mark.timeout((MAX_TIME or 300) + 600)
 def test_schemathesis_finds_no_5xx_undocumented_status_or_schema_violation(
         django_user_model, tmp_path):
+    from tests.queue.conftest import Queue, broker_url
+
     user = django_user_model.objects.create_user("fuzzer", password="fuzzer-password-1")
     token = Token.objects.create(user=user).key
+    # Queue mode on (the real RabbitMQ, a queue of its own, no worker): `Prefer:
+    # respond-async` and async-mode workflows answer 202 with the queued run, as the
+    # schema says. The runs-in-flight cap is off: queued runs nobody runs would fill it
+    # and leave every execute a 429 (the cap has its own tests).
+    queue = Queue(broker_url(), f"thaiyyal-contract-{os.getpid()}")
     env = server_environment(database_url(connection.settings_dict), tmp_path / "var",
                              THAIYYAL_MAX_EXECUTION_TIME="2s", THAIYYAL_THROTTLE_ANON="off",
-                             THAIYYAL_THROTTLE_USER="off", THAIYYAL_THROTTLE_EXECUTE="off")
+                             THAIYYAL_THROTTLE_USER="off", THAIYYAL_THROTTLE_EXECUTE="off",
+                             THAIYYAL_BROKER_URL=queue.url, THAIYYAL_QUEUE=queue.name,
+                             THAIYYAL_MAX_RUNS_IN_FLIGHT="0")
+    try:
+        _fuzz(env, token, tmp_path)
+    finally:
+        queue.delete()
+
+
+def _fuzz(env: dict[str, str], token: str, tmp_path: Path) -> None:
     with serve(env, tmp_path / "server.log", "--workers", "2") as server:
         schema = server.request("GET", "/api/schema/?format=json")[1]
         published = {f"{method.upper()} {path}" for path, operations in schema["paths"].items()
@@ -94,3 +127,5 @@ def test_schemathesis_finds_no_5xx_undocumented_status_or_schema_violation(
     assert outcome.failures == [], outcome.output[-8000:]
     assert outcome.exit_code == 0, outcome.output[-8000:]
     assert outcome.operations == published, sorted(published ^ outcome.operations)
+    # the Prefer header's example reaches the queue: 202s were checked against the schema
+    assert outcome.statuses.get(202, 0) > 0, outcome.statuses
