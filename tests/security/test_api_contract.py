@@ -77,6 +77,11 @@ def test_the_published_schema_describes_payloads_statuses_and_links():
         assert ("header", "Prefer") in {(p["in"], p["name"]) for p in operation["parameters"]}
     stored_body = schema["components"]["schemas"]["ExecuteStoredRequest"]["properties"]
     assert "callback_url" in stored_body
+    components = schema["components"]["schemas"]
+    for component in ("Workflow", "VersionDetail", "RunDetail", "WorkflowWrite"):
+        assert components[component]["properties"]["definition"]["allOf"] == [
+            {"$ref": "#/components/schemas/WorkflowPayload"}], component
+    assert components["RunDetail"]["properties"]["definition"]["nullable"] is True
     hook = paths["/api/v1/hooks/{secret}/"]["post"]["responses"]
     assert {"200", "202", "404", "422", "429", "503"} <= set(hook)
     assert "404" in paths["/api/v1/runs/"]["get"]["responses"]  # a cursor that is no more
@@ -129,3 +134,19 @@ def _fuzz(env: dict[str, str], token: str, tmp_path: Path) -> None:
     assert outcome.operations == published, sorted(published ^ outcome.operations)
     # the Prefer header's example reaches the queue: 202s were checked against the schema
     assert outcome.statuses.get(202, 0) > 0, outcome.statuses
+
+
+@pytest.mark.django_db
+def test_definitions_in_answers_match_the_payload_schema_they_are_published_with(admin_user):
+    from rest_framework.test import APIClient
+
+    api = APIClient()
+    api.force_authenticate(admin_user)
+    created = api.post("/api/v1/workflows/", {"name": "w", "definition": EXAMPLE},
+                       format="json").json()
+    run = api.post(f"/api/v1/workflows/{created['id']}/execute/", {}, format="json").json()
+    answers = [created, api.get(f"/api/v1/workflows/{created['id']}/").json(),
+               api.get(f"/api/v1/workflows/{created['id']}/versions/1/").json(),
+               api.get(f"/api/v1/runs/{run['run_id']}").json()]
+    for answer in answers:
+        jsonschema.validate(answer["definition"], _payload_schema())

@@ -28,6 +28,10 @@ PAYLOAD_BODIES = {"workflow_execute", "workflow_validate"}
 PAYLOAD_FIELDS = {"WorkflowWriteRequest": "definition",
                   "PatchedWorkflowWriteRequest": "definition",
                   "ThaiyyalSaveRequestRequest": "data"}
+#: response components whose field holds a stored workflow payload (validated when it was
+#: saved, so it matches the schema requests are held to)
+RESPONSE_PAYLOAD_FIELDS = {"Workflow": "definition", "VersionDetail": "definition",
+                           "RunDetail": "definition", "WorkflowWrite": "definition"}
 #: answered by gunicorn before the application sees the request (plain text)
 SERVER = {"414": "request line too long (gunicorn's limit, 4094 bytes: the URL and "
                  "its query)"}
@@ -79,6 +83,14 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any,
     for component, field in PAYLOAD_FIELDS.items():
         if component in schemas:
             schemas[component]["properties"][field] = {**PAYLOAD_REF}
+    for component, field in RESPONSE_PAYLOAD_FIELDS.items():
+        if component in schemas:
+            generated = schemas[component]["properties"][field]
+            # OpenAPI 3.0 ignores a $ref's siblings: allOf keeps nullable and readOnly.
+            schemas[component]["properties"][field] = {
+                "allOf": [{**PAYLOAD_REF}],
+                **{k: v for k, v in generated.items()
+                   if k in ("nullable", "readOnly", "description")}}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             operation_id = operation.get("operationId", "")
