@@ -16,6 +16,7 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -116,7 +117,7 @@ def _hold_a_run_slot(user: Any) -> int:
     (DRF's Throttled). The user's queued runs so far."""
     if user is None or not settings.THAIYYAL_MAX_RUNS_IN_FLIGHT:
         return 0
-    type(user).objects.select_for_update().filter(pk=user.pk).exists()
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
     return inflight.refuse_past_cap(user.pk)
 
 
