@@ -15,7 +15,7 @@ from django.test import Client
 from rest_framework.authtoken.models import Token
 
 from engine import Workflow
-from engine.json_schema import EXAMPLE, payload_components
+from engine.json_schema import EXAMPLE, component_name, payload_components
 from engine.nodes.base import NODE_TYPES
 from tests.platform.serving import database_url, serve, server_environment
 from tests.security.contract import ALL_PHASES, SHORT_PHASES, run_schemathesis, summary
@@ -41,6 +41,16 @@ def test_the_payload_schema_has_every_node_type_and_its_declared_fields():
         assert set(node["properties"]["data"].get("required", [])) == {
             f.name for f in cls.fields if f.required}
     assert len(components["WorkflowNode"]["oneOf"]) == len(NODE_TYPES)
+
+
+@pytest.mark.parametrize("type_name", sorted(NODE_TYPES))
+def test_every_node_type_has_an_example_valid_for_its_schema_and_the_engine(type_name):
+    components = payload_components("#/$defs/")
+    node = components[component_name(type_name)]
+    example = node["example"]
+    assert example["type"] == type_name
+    jsonschema.validate(example, {**node, "$defs": components})
+    assert Workflow.load({"nodes": [example], "edges": []}).node_count == 1
 
 
 def test_the_example_is_valid_for_the_schema_and_the_engine_and_bad_nodes_are_not():
