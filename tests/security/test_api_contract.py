@@ -97,6 +97,18 @@ def test_the_published_schema_describes_payloads_statuses_and_links():
     assert "404" in paths["/api/v1/runs/"]["get"]["responses"]  # a cursor that is no more
     create = paths["/api/v1/workflows/"]["post"]["responses"]["201"]
     assert create["links"]["ExecuteWorkflow"]["operationId"] == "v1_workflows_execute_create"
+    assert create["links"]["ExecuteVersion"]["parameters"] == {
+        "id": "$response.body#/id", "number": "$response.body#/version"}
+    # every operation that takes an id from another's answer is linked to (the webhook's
+    # secret is never in an answer)
+    linked = {link["operationId"] for item in paths.values() for operation in item.values()
+              for response in operation["responses"].values()
+              for link in response.get("links", {}).values()}
+    by_id = {operation["operationId"] for path, item in paths.items() if "{" in path
+             for operation in item.values()}
+    assert by_id - linked == {"webhook_run"}
+    assert set(execute["responses"]["202"]["links"]) == {
+        "GetQueuedRun", "CancelQueuedRun", "DeleteQueuedRun"}
     write = schema["components"]["schemas"]["WorkflowWriteRequest"]
     assert write["properties"]["definition"] == {"$ref": "#/components/schemas/WorkflowPayload"}
 

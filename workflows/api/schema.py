@@ -42,6 +42,11 @@ PAGED = {"v1_workflows_list", "v1_runs_list", "v1_credentials_list",
          "v1_workflows_versions_list"}
 
 
+#: the execute operations (200: a run in the request; 202: a queued run)
+EXECUTES = ("workflow_execute", "v1_workflows_execute_create",
+            "v1_workflows_versions_execute_create", "thaiyyal_workflow_execute_by_id")
+
+
 def _link(operation_id: str, parameter: str, expression: str) -> dict[str, Any]:
     return {"operationId": operation_id, "parameters": {parameter: expression}}
 
@@ -70,10 +75,24 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
             ("UpdateCredential", "v1_credentials_update"),
             ("PatchCredential", "v1_credentials_partial_update"),
             ("DeleteCredential", "v1_credentials_destroy"))},
-    **{(op, "200"): {"GetRun": _link("v1_runs_retrieve", "id", "$response.body#/run_id")}
-       for op in ("workflow_execute", "v1_workflows_execute_create",
-                  "v1_workflows_versions_execute_create", "thaiyyal_workflow_execute_by_id")},
+    **{(op, "200"): {name: _link(linked, "id", "$response.body#/run_id")
+                     for name, linked in (("GetRun", "v1_runs_retrieve"),
+                                          ("CancelRun", "v1_runs_cancel_create"),
+                                          ("DeleteRun", "v1_runs_destroy"))}
+       for op in EXECUTES},
+    # a queued run (202): its id, to follow, cancel or delete it
+    **{(op, "202"): {name: _link(linked, "id", "$response.body#/id")
+                     for name, linked in (("GetQueuedRun", "v1_runs_retrieve"),
+                                          ("CancelQueuedRun", "v1_runs_cancel_create"),
+                                          ("DeleteQueuedRun", "v1_runs_destroy"))}
+       for op in EXECUTES},
 }
+# A created workflow's current version: read it and run it.
+for _name, _operation in (("GetVersion", "v1_workflows_versions_retrieve"),
+                          ("ExecuteVersion", "v1_workflows_versions_execute_create")):
+    LINKS[("v1_workflows_create", "201")][_name] = {
+        "operationId": _operation,
+        "parameters": {"id": "$response.body#/id", "number": "$response.body#/version"}}
 
 
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any,
