@@ -167,6 +167,8 @@ HTTP_CASES = [
     ("no type, number is text", {"text": "42"}, "42"),
     ("no type, text", {"text": "hello"}, "hello"),
     ("no type, empty", {}, ""),
+    # http-body difference: Go's decoder keeps the first value and ignores the rest
+    ("no type, json then text", {"text": '{"a": 1} tail'}, '{"a": 1} tail'),
     ("text, empty", {"type": "text/plain"}, ""),
 ]
 
@@ -175,6 +177,8 @@ HTTP_FAILURES = [
     ("json, empty", {"type": "application/json"}, "failed to parse JSON response: EOF"),
     ("json, invalid", {"text": "{nope", "type": "application/json"},
      "failed to parse JSON response: Expecting property name"),
+    ("json then text", {"text": '{"a": 1} tail', "type": "application/json"},  # http-body
+     "failed to parse JSON response: Extra data"),
 ]
 
 
