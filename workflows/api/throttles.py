@@ -86,7 +86,7 @@ class RateThrottle(BaseThrottle):
 class AnonThrottle(RateThrottle):
     """Unauthenticated requests, by client address (scope "anon")."""
 
-    scope = "anon"
+    scope: str | None = "anon"
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         if request.user and request.user.is_authenticated:
@@ -97,7 +97,7 @@ class AnonThrottle(RateThrottle):
 class UserThrottle(RateThrottle):
     """Authenticated requests, by user (scope "user"); others by client address."""
 
-    scope = "user"
+    scope: str | None = "user"
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
         user = request.user
