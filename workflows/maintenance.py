@@ -148,12 +148,15 @@ reaper = Reaper()
 
 def prune_runs(*, older_than_days: int | None = None, keep_per_workflow: int | None = None,
                chunk_size: int = 1000, now: datetime | None = None) -> int:
-    """Delete finished runs (and their node runs) older than `older_than_days`, and beyond
-    the newest `keep_per_workflow` of each workflow (ad-hoc runs count as one workflow).
+    """Delete ended runs (never `running` or `queued` ones) and their node runs: those
+    older than `older_than_days`, and those beyond the newest `keep_per_workflow` of each
+    workflow (ad-hoc runs count as one workflow).
     Works in chunks of `chunk_size` runs, each its own short transaction, so a large
     backlog never holds long locks. Returns the number of runs deleted."""
     now = now or timezone.now()
-    finished = Run.objects.exclude(status=RunStatus.RUNNING)
+    # A queued run is still waiting for a worker: deleting it would make the worker skip
+    # its message silently (and its client never learn the answer).
+    finished = Run.objects.exclude(status__in=[RunStatus.RUNNING, RunStatus.QUEUED])
     deleted = 0
     if older_than_days is not None:
         old = finished.filter(started_at__lt=now - timedelta(days=older_than_days))

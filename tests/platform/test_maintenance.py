@@ -105,6 +105,19 @@ def test_prune_keeps_the_newest_runs_of_each_workflow(admin_user, greeting):
     assert not Run.objects.filter(pk__in=[*adhoc_old, *stored_old]).exists()
 
 
+def test_prune_never_deletes_a_queued_run_however_old_or_many(admin_user):
+    ended = aged_runs(admin_user, 2, days=40)
+    waiting = [Run.objects.create(status="queued", started_at=timezone.now() - timedelta(days=40),
+                                  queued_at=timezone.now() - timedelta(days=40))
+               for _ in range(3)]
+
+    call_command("prune_runs", "--days", "30", stdout=StringIO())
+    call_command("prune_runs", "--keep", "1", stdout=StringIO())
+
+    assert not Run.objects.filter(pk__in=ended).exists()
+    assert set(Run.objects.values_list("pk", flat=True)) == {run.pk for run in waiting}
+
+
 def test_prune_needs_a_rule():
     with pytest.raises(CommandError, match="--days"):
         call_command("prune_runs", stdout=StringIO())
