@@ -410,6 +410,12 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 #: seconds a queued run's hard time limit exceeds its own (the engine stops it first)
 THAIYYAL_QUEUE_GRACE_SECONDS = env_int("THAIYYAL_QUEUE_GRACE_SECONDS", 30, minimum=1)
+#: seconds a run may stay `queued` before the reaper marks it failed (`queue_lost`): its
+#: message is not coming (the queue purged, the broker's data lost, the web process gone
+#: between the insert and the publish). A day by default: far past any backlog a site
+#: sized as docs/performance.md says carries, and the QueueBacklogGrowing alert fires
+#: after 10 minutes, so a real backlog is dealt with long before. 0: never.
+THAIYYAL_QUEUE_STALE_SECONDS = env_int("THAIYYAL_QUEUE_STALE_SECONDS", 86400, minimum=0)
 #: the longest run the web tier executes itself: `execution_mode: auto` queues runs whose
 #: max_execution_time is longer (default: the server's own limit, i.e. never)
 _web_limit = env_str("THAIYYAL_WEB_MAX_EXECUTION_TIME")

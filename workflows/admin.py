@@ -395,14 +395,18 @@ class RunAdmin(admin.ModelAdmin):
                        "duration_ms", "requested_by", "final_output_json", "error_json",
                        "inputs_json", "limits_json", "execution_id", "node_count",
                        "worker_host", "worker_pid", "trigger", "queued_at",
-                       "cancel_requested_at", "callback_url"]
+                       "cancel_requested_at", "callback_url", "callback_state",
+                       "callback_attempts", "callback_error", "callback_at"]
     fieldsets = [
         (None, {"fields": ["id", "workflow", "version", "status", "trigger", "requested_by",
                            "queued_at", "started_at", "finished_at", "duration_ms"]}),
         ("Result", {"fields": ["final_output_json", "error_json", "inputs_json"]}),
         ("Details", {"classes": ["collapse"],
                      "fields": ["limits_json", "execution_id", "node_count", "worker_host",
-                                "worker_pid", "cancel_requested_at", "callback_url"]}),
+                                "worker_pid", "cancel_requested_at"]}),
+        ("Callback", {"classes": ["collapse"],
+                      "fields": ["callback_url", "callback_state", "callback_attempts",
+                                 "callback_error", "callback_at"]}),
     ]
     show_facets = admin.ShowFacets.NEVER  # facet counts would scan the history
 

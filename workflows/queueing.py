@@ -118,11 +118,14 @@ def request_cancel(run_id: Any) -> Run:
     later runs nothing); a running one is asked to stop (the process running it notices
     within THAIYYAL_CANCEL_POLL_SECONDS and records `cancelled`). Returns the run as it
     is now. Run.DoesNotExist if there is no such run."""
+    from workflows import callbacks
+
     now = timezone.now()
-    Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now,
-        error={"code": "cancelled", "node_id": None,
-               "message": "the run was cancelled at a user's request before it started"})
+    if Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now,
+            error={"code": "cancelled", "node_id": None,
+                   "message": "the run was cancelled at a user's request before it started"}):
+        callbacks.run_ended(run_id)  # no worker will: the message now runs nothing
     Run.objects.filter(Q(cancel_requested_at__isnull=True), pk=run_id,
                        status=RunStatus.RUNNING).update(cancel_requested_at=now)
     return Run.objects.get(pk=run_id)

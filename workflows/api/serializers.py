@@ -119,6 +119,7 @@ class RunDetailSerializer(RunSerializer):
         fields = [*RunSerializer.Meta.fields, "workflow_deleted", "definition",
                   "execution_id", "final_output", "limits", "inputs", "worker_host",
                   "worker_pid", "queued_at", "cancel_requested_at", "callback_url",
+                  "callback_state", "callback_attempts", "callback_error", "callback_at",
                   "node_runs"]
         read_only_fields = fields
 
