@@ -21,7 +21,7 @@ from django.utils.functional import cached_property
 from django.utils.html import format_html
 
 from engine import PayloadError
-from workflows import pages, services
+from workflows import pages, queueing, services
 from workflows.forms import CredentialAdminForm, ExecuteForm, WorkflowAdminForm
 from workflows.models import (
     Credential,
@@ -283,7 +283,15 @@ def _version_for(workflow: Workflow, number: Any) -> WorkflowVersion | None:
 
 def _execute(request: HttpRequest, version: WorkflowVersion, inputs: dict[str, Any] | None,
              form: ExecuteForm | None) -> dict[str, Any] | None:
+    """Run `version` as its workflow's execution_mode says: in this request, or on the
+    queue (`async`, or `auto` past the web tier's limit), as the API would; a queued run
+    is linked, not waited for (a long run must not hold a web worker)."""
     try:
+        limits = services.server_limits()
+        if queueing.mode_queues(version.workflow.execution_mode, limits):
+            run = queueing.enqueue_version(version, user=request.user, limits=limits,
+                                           inputs=inputs, trigger=Trigger.ADMIN)
+            return {"version": version, "queued": run}
         execution = services.execute_version(version, user=request.user, inputs=inputs,
                                              trigger=Trigger.ADMIN)
     except PayloadError as exc:
@@ -291,6 +299,9 @@ def _execute(request: HttpRequest, version: WorkflowVersion, inputs: dict[str, A
             form.add_error("inputs", [f"{p.path}: {p.message}" for p in exc.problems])
         else:
             messages.error(request, f"{version}: {exc}")
+        return None
+    except queueing.QueueUnavailable as exc:
+        messages.error(request, f"{version}: {exc}")
         return None
     result = execution.result
     nodes = sorted(result.nodes, key=lambda n: (n.started_ms is None, n.started_ms or 0))

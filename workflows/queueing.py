@@ -24,7 +24,7 @@ import engine
 from engine import Limits
 from engine.runner import bind_inputs
 from workflows import services
-from workflows.models import Run, RunStatus, Trigger, WorkflowVersion, new_run_id
+from workflows.models import ExecutionMode, Run, RunStatus, Trigger, WorkflowVersion, new_run_id
 from workflows.services import User
 
 log = logging.getLogger(__name__)
@@ -51,6 +51,17 @@ def require_queue() -> None:
         raise QueueUnavailable("queue mode is not configured: set THAIYYAL_BROKER_URL (e.g. "
                                "amqp://guest:guest@127.0.0.1:5672//) and start `thaiyyal "
                                "worker`")
+
+
+def mode_queues(mode: str, limits: Limits) -> bool:
+    """Whether a workflow's `execution_mode` sends a run with `limits` to the queue without
+    being asked: `async` always, `auto` when the run's time limit is longer than the web
+    tier's (THAIYYAL_WEB_MAX_EXECUTION_TIME) and a queue is configured."""
+    if mode == ExecutionMode.ASYNC:
+        return True
+    web_limit = settings.THAIYYAL_WEB_MAX_EXECUTION_TIME
+    return (mode == ExecutionMode.AUTO and web_limit is not None
+            and limits.max_execution_time > web_limit and queue_configured())
 
 
 def enqueue_payload(payload: Any, *, user: User, limits: Limits, raw: bytes | None = None,
