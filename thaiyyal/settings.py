@@ -410,6 +410,11 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 #: seconds a queued run's hard time limit exceeds its own (the engine stops it first)
 THAIYYAL_QUEUE_GRACE_SECONDS = env_int("THAIYYAL_QUEUE_GRACE_SECONDS", 30, minimum=1)
+# A schedule's message comes from beat with no time limit in it (API-queued runs carry
+# their own: queueing.publish): the worker gives it its own limit + the grace, so a wedged
+# scheduled run is killed and replaced too.
+CELERY_TASK_ANNOTATIONS = {"thaiyyal.scheduled_run": {
+    "time_limit": float(THAIYYAL_LIMITS["max_execution_time"]) + THAIYYAL_QUEUE_GRACE_SECONDS}}
 #: seconds a run may stay `queued` before the reaper marks it failed (`queue_lost`): its
 #: message is not coming (the queue purged, the broker's data lost, the web process gone
 #: between the insert and the publish). A day by default: far past any backlog a site
