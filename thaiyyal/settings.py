@@ -440,7 +440,8 @@ THAIYYAL_CANCEL_POLL_SECONDS = float(env_str("THAIYYAL_CANCEL_POLL_SECONDS", "0.
 THAIYYAL_REDIS_URL = env_str("THAIYYAL_REDIS_URL")
 if THAIYYAL_REDIS_URL:
     CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Redis away: per-process counts instead of 500s (workflows/fallback_cache.py)
+        "BACKEND": "workflows.fallback_cache.RedisCacheWithFallback",
         "LOCATION": THAIYYAL_REDIS_URL,
         # sites sharing a Redis keep apart by prefix
         "KEY_PREFIX": env_str("THAIYYAL_CACHE_PREFIX", "thaiyyal"),
