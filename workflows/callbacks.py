@@ -131,6 +131,8 @@ def run_ended(run_id: Any, answer: Any = None) -> bool:
     from thaiyyal.celeryconf import app
 
     try:
+        if not settings.THAIYYAL_BROKER_URL:  # a server without the queue ended it
+            raise RuntimeError("no broker configured here (THAIYYAL_BROKER_URL)")
         app.send_task(DELIVER_TASK, args=[str(run.pk), run.callback_url, status,
                                           body.decode()])
     except Exception as exc:  # noqa: BLE001 - whatever the broker client raises

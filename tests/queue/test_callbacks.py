@@ -196,3 +196,20 @@ def test_a_worker_that_died_after_recording_a_run_leaves_its_callback_to_the_red
     assert json.loads(args[3])["results"]["final_output"] == 5
     tasks.run_here(run_id, "test-worker")  # and once only
     assert deliveries(queue) == []
+
+
+def test_a_run_ended_where_no_broker_is_configured_records_its_callback_given_up(
+        api: Any, queue: Any, settings: Any, django_capture_on_commit_callbacks: Any) -> None:
+    run_id = queued_with_callback(api, "http://127.0.0.1:9/nowhere")
+    deliveries(queue)
+    settings.THAIYYAL_BROKER_URL = ""  # e.g. a web server of the site started without it
+    host, _ = this_worker()
+    Run.objects.filter(pk=run_id).update(status=RunStatus.RUNNING, worker_host=host,
+                                         worker_pid=2**22 + 1)
+
+    with django_capture_on_commit_callbacks(execute=True):
+        reap_interrupted()
+
+    run = Run.objects.get(pk=run_id)
+    assert (run.status, run.callback_state) == ("interrupted", "gave_up")
+    assert "THAIYYAL_BROKER_URL" in run.callback_error
