@@ -130,6 +130,8 @@ def test_a_wedged_scheduled_run_has_the_workers_hard_limit_too(
     print(f"\nwedged scheduled run in {pid}: marked interrupted {took:.1f} s after the stop")
     assert took < LIMIT + GRACE + 10
     assert run_row(run_id)["status"] == "interrupted"
+    # the worker's --max-execution-time is the scheduled run's limit
+    assert get_run(a, run_id)["limits"]["max_execution_time"] == LIMIT
     liveserver.wait_for(lambda: len(pool(site)) == 1 and pid not in pool(site), 15,
                         "a new pool process")
 
