@@ -19,6 +19,8 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
 
 from engine import PayloadError
 from workflows import pages, queueing, services
@@ -32,6 +34,7 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
+from workflows.tasks import SCHEDULED_TASK
 
 
 class VersionInline(admin.TabularInline):
@@ -527,3 +530,25 @@ class CredentialAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__username", "base_url"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
+
+
+class ScheduleForm(PeriodicTaskForm):
+    """django-celery-beat's periodic task form, plus a check of a workflow schedule's
+    kwargs (`{"workflow": id, "inputs": {...}}`) when it is saved: a wrong id or input
+    would otherwise fail every turn, found out only in the worker's log."""
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean()
+        if data.get("task") == SCHEDULED_TASK and "kwargs" in data:
+            problems = queueing.schedule_problems(json.loads(data["kwargs"] or "{}"))
+            if problems:
+                self.add_error("kwargs", problems)
+        return data
+
+
+class ScheduleAdmin(PeriodicTaskAdmin):
+    form = ScheduleForm
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, ScheduleAdmin)

@@ -152,6 +152,35 @@ def wait_for_end(run_id: Any, seconds: float) -> Run:
         time.sleep(0.05)
 
 
+def schedule_problems(kwargs: Any) -> list[str]:
+    """What would make every turn of a schedule with these kwargs (`{"workflow": id,
+    "inputs": {...}}`, what scheduled_run takes) fail; [] when its turns can run. Checked
+    when a schedule is made or edited, not found out at each turn."""
+    from workflows.models import Workflow
+
+    if not isinstance(kwargs, dict):
+        return ['must be a JSON object {"workflow": <id>, "inputs": {...}}']
+    unknown = sorted(set(kwargs) - {"workflow", "inputs"})
+    if unknown:
+        return [f"unknown key(s) {', '.join(unknown)}: only workflow and inputs"]
+    workflow_id, inputs = kwargs.get("workflow"), kwargs.get("inputs") or {}
+    if not isinstance(workflow_id, int) or isinstance(workflow_id, bool):
+        return ["workflow: must be a workflow's id (a number)"]
+    if not isinstance(inputs, dict):
+        return ["inputs: must be a JSON object {name: value}"]
+    workflow = Workflow.objects.select_related("current_version").filter(
+        pk=workflow_id).first()
+    if workflow is None:
+        return [f"workflow {workflow_id}: no such workflow"]
+    if workflow.current_version is None:
+        return [f"workflow {workflow_id}: has no version to run"]
+    try:
+        bind_inputs(services.load_version(workflow.current_version), inputs)
+    except engine.PayloadError as exc:
+        return [f"{p.path}: {p.message}" for p in exc.problems]
+    return []
+
+
 def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) -> Run | None:
     """A schedule's turn (the scheduler's message, on a worker): a run of the workflow's
     current version, recorded with trigger `schedule` on behalf of its owner, under

@@ -73,3 +73,54 @@ def test_an_interval_schedule_is_made_in_seconds(greeting: Any) -> None:
 
     assert (task.name, task.interval.every, task.interval.period) == ("ninety", 90, "seconds")
     assert json.loads(task.kwargs) == {"workflow": greeting.pk, "inputs": {}}
+
+
+def admin_form(name: str, kwargs: Any, interval: Any) -> dict[str, Any]:
+    """The admin's add/change form for a workflow schedule, as a browser posts it."""
+    return {"name": name, "regtask": "thaiyyal.scheduled_run", "task": "",
+            "enabled": "on", "description": "", "interval": interval.pk, "crontab": "",
+            "solar": "", "clocked": "", "args": "[]",
+            "kwargs": kwargs if isinstance(kwargs, str) else json.dumps(kwargs),
+            "queue": "", "exchange": "", "routing_key": "", "headers": "{}", "priority": "",
+            "expires": "", "expire_seconds": "", "one_off": "", "start_time": "",
+            "last_run_at": ""}
+
+
+@pytest.mark.parametrize(("kwargs", "says"), [
+    ({"workflow": 999999}, "workflow 999999: no such workflow"),
+    ({"workflow": "{id}", "inputs": {"nope": 1}}, "$.inputs.nope"),
+    ({"workflow": "{id}", "input": {}}, "unknown key(s) input"),
+    ([1, 2], "must be a JSON object"),
+])
+def test_the_admin_refuses_a_schedule_whose_turns_would_fail(
+        admin_client: Any, greeting: Any, kwargs: Any, says: str) -> None:
+    from django_celery_beat.models import IntervalSchedule
+
+    every = IntervalSchedule.objects.create(every=60, period="seconds")
+    if isinstance(kwargs, dict) and kwargs.get("workflow") == "{id}":
+        kwargs = {**kwargs, "workflow": greeting.pk}
+
+    response = admin_client.post("/admin/django_celery_beat/periodictask/add/",
+                                 admin_form("bad", kwargs, every))
+
+    assert response.status_code == 200  # the form again, with the error
+    assert says in " ".join(response.context["adminform"].form.errors.get("kwargs", []))
+    assert not PeriodicTask.objects.filter(name="bad").exists()
+
+
+def test_the_admin_saves_and_edits_a_good_schedule(admin_client: Any, greeting: Any) -> None:
+    from django_celery_beat.models import IntervalSchedule
+
+    every = IntervalSchedule.objects.create(every=60, period="seconds")
+    good = {"workflow": greeting.pk, "inputs": {"name": "admin"}}
+    response = admin_client.post("/admin/django_celery_beat/periodictask/add/",
+                                 admin_form("good", good, every))
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    task = PeriodicTask.objects.get(name="good")
+    assert json.loads(task.kwargs) == good
+
+    response = admin_client.post(f"/admin/django_celery_beat/periodictask/{task.pk}/change/",
+                                 admin_form("good", {**good, "inputs": {"times": "x"}}, every))
+    assert response.status_code == 200  # refused: times is a number
+    assert "$.inputs.times" in " ".join(response.context["adminform"].form.errors["kwargs"])
+    assert json.loads(PeriodicTask.objects.get(pk=task.pk).kwargs) == good

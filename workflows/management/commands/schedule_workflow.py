@@ -11,10 +11,8 @@ from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
-from engine import PayloadError
-from engine.runner import bind_inputs
-from workflows import services
 from workflows.models import Workflow
+from workflows.queueing import schedule_problems
 from workflows.tasks import SCHEDULED_TASK
 
 
@@ -39,13 +37,10 @@ class Command(BaseCommand):
             raise CommandError(f"--inputs: not JSON: {exc}") from None
         if not isinstance(inputs, dict):
             raise CommandError("--inputs: must be a JSON object {name: value}")
-        if workflow.current_version is None:
-            raise CommandError(f"workflow {workflow.pk}: has no version to run")
-        try:  # now, not at each turn: a bad input would fail every run of the schedule
-            bind_inputs(services.load_version(workflow.current_version), inputs)
-        except PayloadError as exc:
-            raise CommandError("--inputs: " + "; ".join(
-                f"{p.path}: {p.message}" for p in exc.problems)) from None
+        # now, not at each turn: a bad input would fail every run of the schedule
+        problems = schedule_problems({"workflow": workflow.pk, "inputs": inputs})
+        if problems:
+            raise CommandError("--inputs: " + "; ".join(problems))
         schedule: dict[str, Any]
         if options["every"] is not None:
             if options["every"] < 1:
