@@ -24,7 +24,15 @@ import engine
 from engine import Limits
 from engine.runner import bind_inputs
 from workflows import services
-from workflows.models import ExecutionMode, Run, RunStatus, Trigger, WorkflowVersion, new_run_id
+from workflows.models import (
+    ExecutionMode,
+    Run,
+    RunStatus,
+    Trigger,
+    Workflow,
+    WorkflowVersion,
+    new_run_id,
+)
 from workflows.services import User
 
 log = logging.getLogger(__name__)
@@ -156,8 +164,6 @@ def schedule_problems(kwargs: Any) -> list[str]:
     """What would make every turn of a schedule with these kwargs (`{"workflow": id,
     "inputs": {...}}`, what scheduled_run takes) fail; [] when its turns can run. Checked
     when a schedule is made or edited, not found out at each turn."""
-    from workflows.models import Workflow
-
     if not isinstance(kwargs, dict):
         return ['must be a JSON object {"workflow": <id>, "inputs": {...}}']
     unknown = sorted(set(kwargs) - {"workflow", "inputs"})
@@ -186,8 +192,6 @@ def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) 
     current version, recorded with trigger `schedule` on behalf of its owner, under
     `run_id` (the message's id: a redelivered message finds its run and runs nothing).
     None when the workflow is gone or has no version."""
-    from workflows.models import Workflow
-
     workflow = (Workflow.objects.select_related("owner", "current_version")
                 .filter(pk=workflow_id).first())
     if workflow is None or workflow.current_version is None:
