@@ -49,6 +49,17 @@ def test_serve_refuses_to_start_without_a_secret_key(tmp_path):
     assert "SECRET_KEY must be set" in done.stderr
 
 
+@pytest.mark.parametrize("command", [["worker", "--concurrency", "1"], ["scheduler"]])
+def test_queue_commands_without_a_broker_exit_2_naming_the_setting(tmp_path, command):
+    env = server_environment("sqlite:///" + str(tmp_path / "db.sqlite3"), tmp_path)
+    env.pop("THAIYYAL_BROKER_URL", None)
+
+    done = thaiyyal(*command, env=env)
+
+    assert done.returncode == 2
+    assert "THAIYYAL_BROKER_URL" in done.stderr
+
+
 def test_manage_runs_django_commands(tmp_path):
     env = server_environment("sqlite:///" + str(tmp_path / "db.sqlite3"), tmp_path)
 
