@@ -78,7 +78,10 @@ function mount(container) {
   container.appendChild(wrap);
   const view = renderWorkflow(stage, doc, { outcomes, marks,
     onSelect: (id) => showDetails(panel, doc, id, outcomes, marks) });
-  if (data.failed_node && view.boxes.has(data.failed_node)) view.select(data.failed_node);
+  if (data.failed_node && view.boxes.has(data.failed_node)) {
+    view.select(data.failed_node);
+    view.reveal(data.failed_node);  // a big graph opens at its top-left corner
+  }
   container.dataset.ready = "1";
 }
 
