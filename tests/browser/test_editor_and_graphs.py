@@ -1,6 +1,6 @@
 """The pages in a real headless Chromium: build a workflow in the visual editor by clicking
 and dragging, save it, execute it and read the run's graph; open a Thaiyyal export and save
-it unchanged; every page renders its graph. Screenshots: test-artifacts/screenshots/."""
+it with nothing lost; every page renders its graph. Screenshots: test-artifacts/screenshots/."""
 
 from __future__ import annotations
 
@@ -197,7 +197,20 @@ def paste_json(browser: WebDriver, doc: dict) -> None:
         json.dumps(doc, indent=2))
 
 
-def test_a_thaiyyal_export_opens_and_saves_unchanged(browser, site):
+#: what saving does to an export's spelling, and nothing else: Thaiyyal's editor type names
+#: and camelCase data keys of declared fields become ours (the canonical form)
+SAVED_TYPES = {"numberNode": "number", "opNode": "operation", "conditionNode": "condition",
+               "textOpNode": "text_operation", "textInputNode": "text_input",
+               "barChartNode": "visualization", "expression": "expression"}
+SAVED_KEYS = {"textOp": "text_op"}
+
+
+def test_a_thaiyyal_export_opens_and_saves_with_nothing_lost(browser, site):
+    """The fixture is spelled as Thaiyyal's editor exports (`opNode`, `textOp`, positions,
+    `measured`, edge ids, `viewport`). The stored version has the same nodes, edges, data
+    values, positions and every other key; only the type names and camelCase keys are
+    rewritten to the canonical form."""
+    assert {n["type"] for n in EXPORT["nodes"]} >= {"opNode", "textOpNode"}
     open_editor(browser, site.base + "/admin/workflows/workflow/add/", "From Thaiyyal")
     paste_json(browser, EXPORT)
     assert editor_doc(browser) == EXPORT
@@ -210,13 +223,28 @@ def test_a_thaiyyal_export_opens_and_saves_unchanged(browser, site):
     change_url = browser.current_url
 
     open_editor(browser, change_url)
-    assert json.loads(css(browser, "textarea[name=definition]").get_attribute("value")) == EXPORT
+    reopened = json.loads(css(browser, "textarea[name=definition]").get_attribute("value"))
+    assert node(browser, "3").get_attribute("transform") == "translate(300 130)"
     save(browser)  # unchanged: no new version
     stored = browser.execute_script(
         "const id = location.pathname.split('/').at(-3);"
         "return fetch(`/api/v1/workflows/${id}/`).then(r => r.json());")
-    assert stored["definition"] == EXPORT
     assert stored["version"] == 1
+    saved = stored["definition"]
+    assert reopened == saved
+    expected = json.loads(json.dumps(EXPORT))
+    for n in expected["nodes"]:
+        n["type"] = SAVED_TYPES[n["type"]]
+        n["data"] = {SAVED_KEYS.get(k, k): v for k, v in n["data"].items()}
+    assert saved == expected
+    # spelled out: every node, edge, position, data value and editor key is there
+    assert [n["id"] for n in saved["nodes"]] == [n["id"] for n in EXPORT["nodes"]]
+    assert [n["position"] for n in saved["nodes"]] == [n["position"] for n in EXPORT["nodes"]]
+    assert [sorted(n["data"].values(), key=str) for n in saved["nodes"]] == [
+        sorted(n["data"].values(), key=str) for n in EXPORT["nodes"]]
+    assert saved["edges"] == EXPORT["edges"]
+    assert saved["viewport"] == EXPORT["viewport"]
+    assert saved["nodes"][7]["data"]["barColor"] == "#3b82f6"  # not a declared field: as given
     browser.get(change_url.replace("/change/", "/versions/1/"))
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
     labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".tg-edge-label text")]
