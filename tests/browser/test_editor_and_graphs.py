@@ -5,6 +5,7 @@ it with nothing lost; every page renders its graph. Screenshots: test-artifacts/
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -153,8 +154,12 @@ def test_build_connect_save_execute_and_read_the_run(browser, site):
                 for g in browser.find_elements(By.CSS_SELECTOR, ".tg-node")}
     assert set(statuses) == {"number_1", "number_2", "operation_1"}
     assert all("tg-status-succeeded" in c for c in statuses.values())
+    # each node shows its duration; its details its attempts
+    drawn = css(browser, '.tg-node[data-node-id="operation_1"] .tg-outcome').text
+    assert re.fullmatch(r"succeeded · [0-9.]+ (ms|s)", drawn), drawn
     css(browser, '.tg-node[data-node-id="operation_1"]').click()
     details = css(browser, ".tg-details").text
+    assert re.search(r"succeeded in [0-9.]+ (ms|s) · attempts: 1", details), details
     assert "OUTPUT\n80" in details
     assert '"from": "number_1"' in details
     screenshot(browser, "run")
@@ -271,7 +276,55 @@ def test_the_editor_reads_thaiyyals_editor_names_and_camel_case_keys(browser, si
     assert editor_doc(browser)["nodes"][1]["data"] == {"textOp": "lowercase"}
 
 
+#: a condition's true and false branches and a switch's cases: n is 85, so the condition's
+#: `true` branch and the switch's `B` case run, and the rest is skipped
+BRANCHES = {
+    "nodes": [{"id": "n", "type": "number", "data": {"value": 85}},
+              {"id": "big", "type": "condition", "data": {"condition": "input > 100"}},
+              {"id": "yes", "type": "visualization", "data": {}},
+              {"id": "no", "type": "visualization", "data": {}},
+              {"id": "grade", "type": "switch", "data": {"cases": [
+                  {"when": "input >= 90", "output_path": "A"},
+                  {"when": "input >= 80", "output_path": "B"},
+                  {"when": "default", "output_path": "F", "is_default": True}]}},
+              {"id": "a", "type": "visualization", "data": {}},
+              {"id": "b", "type": "expression", "data": {"expression": "input.value + 1"}}],
+    "edges": [{"source": "n", "target": "big"},
+              {"source": "big", "target": "yes", "sourceHandle": "true"},
+              {"source": "big", "target": "no", "sourceHandle": "false"},
+              {"source": "n", "target": "grade"},
+              {"source": "grade", "target": "a", "sourceHandle": "A"},
+              {"source": "grade", "target": "b", "sourceHandle": "B"}],
+}
+
+
 def test_every_page_renders_its_graph(browser, site):
+    """Makes its own workflow, so it runs alone too (`-k every_page`)."""
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/", "Every page")
+    paste_json(browser, BRANCHES)
+    wait_problems(browser, "Valid")
+    save(browser)
+    change_url = browser.current_url
+    css(browser, ".object-tools a[href$='/execute/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "input[value=Execute]"))
+    screenshot(browser, "execute-form")
+    css(browser, "input[type=submit][value=Execute]").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, ".outcome [data-ready]"))
+    statuses = {g.get_attribute("data-node-id"): g.get_attribute("class").split()[-1]
+                for g in browser.find_elements(By.CSS_SELECTOR, ".outcome .tg-node")}
+    assert statuses == {"n": "tg-status-succeeded", "big": "tg-status-succeeded",
+                        "yes": "tg-status-skipped", "no": "tg-status-succeeded",
+                        "grade": "tg-status-succeeded", "a": "tg-status-skipped",
+                        "b": "tg-status-succeeded"}
+    # each node that ran shows its duration; a skipped one says so
+    outcome = {g.get_attribute("data-node-id"): g.find_element(By.CSS_SELECTOR, ".tg-outcome").text
+               for g in browser.find_elements(By.CSS_SELECTOR, ".outcome .tg-node")}
+    assert re.fullmatch(r"succeeded · [0-9.]+ (ms|s)", outcome["b"]), outcome["b"]
+    assert outcome["a"].startswith("skipped")
+    css(browser, '.outcome .tg-node[data-node-id="b"]').click()
+    assert re.search(r"succeeded in [0-9.]+ (ms|s) · attempts: 1",
+                     css(browser, ".outcome .tg-details").text)
+
     browser.get(site.base + "/")
     assert "Run history" in css(browser, "#landing").text
     screenshot(browser, "landing")
@@ -279,15 +332,20 @@ def test_every_page_renders_its_graph(browser, site):
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert rows
     screenshot(browser, "workflow-list")
-    browser.find_element(By.LINK_TEXT, "Built in the browser").click()
+    browser.find_element(By.LINK_TEXT, "Every page").click()
+    assert browser.current_url == change_url
     wait(browser).until(lambda d: d.execute_script("return !!window.thaiyyalEditor"))
     css(browser, ".object-tools a.historylink").click()
     assert browser.current_url.endswith("/versions/")
     screenshot(browser, "versions")
     css(browser, "a[href$='/versions/1/']").click()
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
-    assert len(browser.find_elements(By.CSS_SELECTOR, ".tg-node")) == 3
-    assert browser.find_elements(By.CSS_SELECTOR, ".tg-edge")
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".tg-node")) == 7
+    assert len(browser.find_elements(By.CSS_SELECTOR, ".tg-edge")) == 6
+    # every edge from a named handle carries its name: true/false, the switch's cases
+    labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".tg-edge-label text")]
+    assert sorted(labels) == ["A", "B", "false", "true"]
+    screenshot(browser, "version-graph")
     browser.get(site.base + "/admin/workflows/run/")
     assert browser.execute_script(
         "return document.documentElement.scrollWidth <= window.innerWidth")
