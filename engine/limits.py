@@ -1,4 +1,6 @@
-"""Execution limits: one frozen value per run, defaults from DESIGN §5."""
+"""Execution limits: one frozen value per run. The defaults are the server's unless its
+settings (THAIYYAL_<LIMIT NAME>) or `serve`'s flags change them; a request may lower a
+limit, never raise it."""
 
 from __future__ import annotations
 
