@@ -324,6 +324,13 @@ def test_every_page_renders_its_graph(browser, site):
     css(browser, '.outcome .tg-node[data-node-id="b"]').click()
     assert re.search(r"succeeded in [0-9.]+ (ms|s) · attempts: 1",
                      css(browser, ".outcome .tg-details").text)
+    # the recorded run's page draws the skipped branches too
+    css(browser, ".outcome a[href*='/run/']").click()
+    wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+    assert {g.get_attribute("data-node-id"): g.get_attribute("class").split()[-1]
+            for g in browser.find_elements(By.CSS_SELECTOR, ".tg-node")} == statuses
+    assert css(browser, '.tg-node[data-node-id="a"] .tg-outcome').text.startswith("skipped")
+    screenshot(browser, "run-skipped")
 
     browser.get(site.base + "/")
     assert "Run history" in css(browser, "#landing").text

@@ -51,6 +51,37 @@ def test_run_page_draws_each_node_with_its_outcome_and_the_failing_node(admin, a
     assert "graph-page.js" in html
 
 
+def test_run_page_has_each_nodes_duration_attempts_and_the_skipped_branch(admin, admin_user):
+    """n is 5: the condition's false branch runs, its true branch is skipped; `divide` fails
+    on every one of its 3 attempts."""
+    definition = {
+        "nodes": [{"id": "n", "type": "number", "data": {"value": 5}},
+                  {"id": "zero", "type": "number", "data": {"value": 0}},
+                  {"id": "big", "type": "condition", "data": {"condition": "input > 100"}},
+                  {"id": "yes", "type": "visualization", "data": {}},
+                  {"id": "no", "type": "visualization", "data": {}},
+                  {"id": "divide", "type": "operation", "data": {
+                      "op": "divide",
+                      "retry": {"max_attempts": 3, "initial_delay": "1ms"}}}],
+        "edges": [{"source": "n", "target": "big"},
+                  {"source": "big", "target": "yes", "sourceHandle": "true"},
+                  {"source": "big", "target": "no", "sourceHandle": "false"},
+                  {"source": "n", "target": "divide"}, {"source": "zero", "target": "divide"}]}
+    workflow = services.create_workflow(owner=admin_user, name="Branches", definition=definition)
+    execution = services.execute_version(workflow.current_version, user=admin_user)
+
+    html = admin.get(f"/admin/workflows/run/{execution.run_id}/change/").content.decode()
+
+    outcomes = {o["node_id"]: o for o in graph_json(html, "run-graph")["outcomes"]}
+    assert {k: o["status"] for k, o in outcomes.items()} == {
+        "n": "succeeded", "zero": "succeeded", "big": "succeeded", "yes": "skipped",
+        "no": "succeeded", "divide": "failed"}
+    assert outcomes["divide"]["attempts"] == 3
+    assert outcomes["n"]["attempts"] == 1
+    assert all(isinstance(outcomes[k]["duration_ms"], float) and outcomes[k]["duration_ms"] >= 0
+               for k in ("n", "big", "no", "divide"))
+
+
 def test_version_page_draws_its_definition(admin, admin_user):
     workflow = services.create_workflow(owner=admin_user, name="Greet", definition=GREETING)
 
