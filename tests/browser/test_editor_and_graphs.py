@@ -20,6 +20,8 @@ from tests.browser.conftest import screenshot, wait
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
+#: a node box's size in the editor's drawing (graph.js NODE_WIDTH, NODE_HEIGHT)
+NODE_BOX = (184, 58)
 EXPORT = json.loads((Path(__file__).with_name("thaiyyal_export.json")).read_text())
 
 
@@ -56,9 +58,11 @@ def node(browser: WebDriver, node_id: str) -> WebElement:
     return css(browser, f'.te-node[data-node-id="{node_id}"]')
 
 
-def connect(browser: WebDriver, source: str, target: str) -> None:
-    """Drags from `source`'s output handle onto the middle of `target`."""
-    handle = node(browser, source).find_element(By.CSS_SELECTOR, ".te-out")
+def connect(browser: WebDriver, source: str, target: str, handle_name: str | None = None) -> None:
+    """Drags from `source`'s output handle (the one named `handle_name`, else the first)
+    onto the middle of `target`."""
+    handle = node(browser, source).find_element(By.CSS_SELECTOR, ".te-out" if handle_name is None
+                                                else f'.te-out[data-handle-out="{handle_name}"]')
     start, end = (browser.execute_script(
         "const r = arguments[0].getBoundingClientRect();"
         "return [r.left + r.width / 2, r.top + r.height / 2];", element)
@@ -296,6 +300,57 @@ BRANCHES = {
               {"source": "grade", "target": "a", "sourceHandle": "A"},
               {"source": "grade", "target": "b", "sourceHandle": "B"}],
 }
+
+
+def test_named_handles_palette_drops_and_json_linting(browser, site):
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/")
+    paste_json(browser, {"nodes": [
+        {"id": "c", "type": "condition", "position": {"x": 40, "y": 120},
+         "data": {"condition": "input > 1"}},
+        {"id": "yes", "type": "visualization", "position": {"x": 400, "y": 20}, "data": {}},
+        {"id": "no", "type": "visualization", "position": {"x": 400, "y": 220}, "data": {}}],
+        "edges": []})
+    show_canvas(browser)
+    # a condition has a true and a false handle: an edge keeps the one it was dragged from
+    connect(browser, "c", "no", "false")
+    connect(browser, "c", "yes", "true")
+    assert [(e["source"], e.get("sourceHandle"), e["target"])
+            for e in editor_doc(browser)["edges"]] == [("c", "false", "no"), ("c", "true", "yes")]
+    labels = [t.text for t in
+              browser.find_elements(By.CSS_SELECTOR, ".te-editor .tg-edge-label text")]
+    assert sorted(labels) == ["false", "true"]
+
+    # a palette item dragged onto the canvas is added where it is dropped
+    dropped = browser.execute_script("""
+        const item = document.querySelector('.te-palette-item[data-type="delay"]');
+        const stage = document.querySelector('.te-stage');
+        const box = stage.getBoundingClientRect();
+        const data = new DataTransfer();
+        const at = {clientX: box.left + 300, clientY: box.top + 320};
+        item.dispatchEvent(new DragEvent('dragstart', {dataTransfer: data, bubbles: true}));
+        stage.dispatchEvent(new DragEvent('dragover', {dataTransfer: data, bubbles: true,
+                                                       cancelable: true, ...at}));
+        stage.dispatchEvent(new DragEvent('drop', {dataTransfer: data, bubbles: true,
+                                                   cancelable: true, ...at}));
+        return window.thaiyyalEditor.editor.canvas.panzoom.toDrawing(at.clientX, at.clientY);""")
+    added = editor_doc(browser)["nodes"][-1]
+    assert (added["id"], added["type"]) == ("delay_1", "delay")
+    assert added["position"]["x"] == pytest.approx(dropped["x"], abs=NODE_BOX[0])
+    assert added["position"]["y"] == pytest.approx(dropped["y"], abs=NODE_BOX[1])
+
+    # the code editor lints the JSON as typed; the canvas keeps the last valid document
+    before = editor_doc(browser)
+    browser.execute_script(
+        "const c = window.thaiyyalEditor.code;"
+        "c.dispatch({changes: {from: 0, to: c.state.doc.length, insert: '{\"nodes\": ['}});")
+    # (the engine's problem with the new node, no duration, is there until the linter runs)
+    wait(browser).until(lambda d: d.execute_script(
+        "return window.thaiyyalEditor.diagnostics().some(p => p.source !== 'engine')"))
+    [problem] = browser.execute_script("return window.thaiyyalEditor.diagnostics()")
+    assert problem["source"] is None  # the JSON parse linter's, not the engine's
+    assert "JSON" in problem["message"] or "Unexpected" in problem["message"], problem
+    assert editor_doc(browser) == before
+    assert css(browser, "textarea[name=definition]").get_attribute("value") == '{"nodes": ['
 
 
 def test_every_page_renders_its_graph(browser, site):
