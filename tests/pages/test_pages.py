@@ -8,6 +8,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tests.api.conftest import DIVIDE_BY_ZERO, GREETING
 from workflows import services
@@ -165,8 +166,10 @@ def test_workflow_list_shows_last_run_and_run_count(admin, admin_user):
 
     html = admin.get("/admin/workflows/workflow/").content.decode()
 
+    # its status links to it, then its start time to the second (the server's time zone)
+    started = timezone.localtime(last.started_at).strftime("%Y-%m-%d %H:%M:%S")
     assert f'<a href="/admin/workflows/run/{last.pk}/change/"><span class="status-pill ' \
-           f'status-failed">failed</span></a>' in html
+           f'status-failed">failed</span></a> {started}' in html
     assert '<td class="field-run_count">2</td>' in html
     assert '<td class="field-last_run">never</td>' in html
 
