@@ -461,6 +461,9 @@ def test_layout_of_a_100_node_workflow(browser, site):
     browser.get(browser.current_url.replace("/change/", "/versions/1/"))
     wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
     assert len(browser.find_elements(By.CSS_SELECTOR, ".tg-node")) == 100
+    drawn_ms = float(css(browser, "[data-graph]").get_attribute("data-render-ms"))
+    print(f"100-node read-only graph, layout and first draw: {drawn_ms:.0f} ms")
+    assert drawn_ms < 500
     stage = css(browser, ".tg-stage")
     assert stage.size["height"] > 520  # the frame grew with the graph
     browser.execute_script("arguments[0].scrollIntoView()", stage)
