@@ -353,9 +353,14 @@ def test_named_handles_palette_drops_and_json_linting(browser, site):
     assert css(browser, "textarea[name=definition]").get_attribute("value") == '{"nodes": ['
 
 
+#: a workflow name as long as the model allows (200), with a 64-character word in it
+LONG_NAME = ("Every page: " + "nightly_order_totals_by_region_and_currency_with_late_adjustments"
+             + " and a description of what it does" * 4)[:200]
+
+
 def test_every_page_renders_its_graph(browser, site):
     """Makes its own workflow, so it runs alone too (`-k every_page`)."""
-    open_editor(browser, site.base + "/admin/workflows/workflow/add/", "Every page")
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/", LONG_NAME)
     paste_json(browser, BRANCHES)
     wait_problems(browser, "Valid")
     save(browser)
@@ -393,8 +398,11 @@ def test_every_page_renders_its_graph(browser, site):
     browser.get(site.base + "/admin/workflows/workflow/")
     rows = browser.find_elements(By.CSS_SELECTOR, "#result_list tbody tr")
     assert rows
+    pill = css(browser, "#result_list .status-pill")  # its last run's
+    assert (pill.text, pill.value_of_css_property("background-color")) == (
+        "succeeded", "rgba(227, 244, 230, 1)")
     screenshot(browser, "workflow-list")
-    browser.find_element(By.LINK_TEXT, "Every page").click()
+    browser.find_element(By.PARTIAL_LINK_TEXT, "Every page").click()
     assert browser.current_url == change_url
     wait(browser).until(lambda d: d.execute_script("return !!window.thaiyyalEditor"))
     css(browser, ".object-tools a.historylink").click()
@@ -408,9 +416,21 @@ def test_every_page_renders_its_graph(browser, site):
     labels = [t.text for t in browser.find_elements(By.CSS_SELECTOR, ".tg-edge-label text")]
     assert sorted(labels) == ["A", "B", "false", "true"]
     screenshot(browser, "version-graph")
+    # the run list fits a 1400 px window with the longest name a workflow may have (200
+    # characters, an unbroken identifier in it) in its rows and its filter
     browser.get(site.base + "/admin/workflows/run/")
+    assert LONG_NAME in css(browser, "#result_list").text
+    assert browser.execute_script("return window.innerWidth") == 1400
     assert browser.execute_script(
         "return document.documentElement.scrollWidth <= window.innerWidth")
+    # nor does the list scroll sideways inside its own box (the admin's .results scrolls)
+    assert browser.execute_script(
+        "const r = document.querySelector('#changelist .results');"
+        "return r.scrollWidth <= r.clientWidth")
+    # each status has its colour
+    pill = css(browser, "#result_list .status-pill")
+    assert (pill.text, pill.value_of_css_property("background-color")) == (
+        "succeeded", "rgba(227, 244, 230, 1)")
     screenshot(browser, "run-list")
 
 
