@@ -16,7 +16,7 @@ from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import Select
 
-from tests.browser.conftest import screenshot, wait
+from tests.browser.conftest import log_in, screenshot, wait
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(300)]
 
@@ -512,3 +512,23 @@ def test_layout_of_a_100_node_workflow(browser, site):
     assert browser.execute_script(title_px) > 9 * 1.2
     browser.find_element(By.XPATH, "//div[@class='tg-tools']/button[text()='Fit']").click()
     assert browser.execute_script(title_px) < 9  # the whole of it: too small to read
+
+
+def test_a_view_only_user_sees_the_workflow_as_a_graph(browser, site):
+    open_editor(browser, site.base + "/admin/workflows/workflow/add/", "Seen by a viewer")
+    paste_json(browser, BRANCHES)
+    wait_problems(browser, "Valid")
+    save(browser)
+    change_url = browser.current_url
+    log_in(browser, site, "viewer")
+    try:
+        browser.get(change_url)
+        wait(browser).until(lambda d: d.find_elements(By.CSS_SELECTOR, "[data-graph][data-ready]"))
+        assert len(browser.find_elements(By.CSS_SELECTOR, ".tg-node")) == 7
+        assert not browser.find_elements(By.CSS_SELECTOR, ".te-editor, textarea[name=definition]")
+        assert browser.execute_script("return window.thaiyyalEditor === undefined")
+        assert json.loads(css(browser, ".field-current_definition pre").text) == BRANCHES
+        browser.execute_script("document.querySelector('.tg-graph').scrollIntoView()")
+        screenshot(browser, "workflow-view-only")
+    finally:
+        log_in(browser, site, "root")

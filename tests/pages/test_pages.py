@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
@@ -236,6 +237,9 @@ def test_a_view_only_user_sees_the_workflow_as_a_graph(client, admin_user, djang
 
     assert graph_json(html, "workflow-graph") == {"definition": GREETING}
     assert 'name="definition"' not in html
+    # and the JSON, read-only (a form field's read-only display would be "None")
+    shown = re.search(r'<pre class="tg-pre">(.*?)</pre>', html, re.S).group(1)
+    assert json.loads(unescape(shown)) == GREETING
 
 
 def test_an_editor_gets_the_editor_not_the_read_only_graph(admin, admin_user):
