@@ -352,9 +352,7 @@ THAIYYAL_PPROF = env_bool("THAIYYAL_PPROF", False)
 THAIYYAL_SILK = env_bool("THAIYYAL_SILK", False)
 # silk's tables always exist, so turning it on needs no migration; it records only when on.
 INSTALLED_APPS += ["silk"]
-MIDDLEWARE.insert(1, "django_prometheus.middleware.PrometheusBeforeMiddleware")
-MIDDLEWARE.insert(2, "workflows.metrics.RequestsInProgressMiddleware")
-MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+MIDDLEWARE.insert(1, "workflows.metrics.HttpMetricsMiddleware")
 if THAIYYAL_SILK:
     from workflows.silk_hooks import IGNORED_QUERIES, should_profile, should_record
 
