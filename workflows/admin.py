@@ -82,7 +82,23 @@ class WorkflowAdmin(admin.ModelAdmin):
     inlines = [VersionInline]
     actions = ["execute_selected", "rotate_webhook_secrets"]
     fields = ["name", "description", "owner", "execution_mode", "definition", "webhook"]
-    readonly_fields = ["webhook"]
+    readonly_fields = ["webhook", "current_definition"]
+
+    def get_fields(self, request: HttpRequest, obj: Workflow | None = None) -> list[str]:
+        # `definition` is a form field, not the model's: read-only, Django shows "None" for
+        # it. A user who may only view gets the current version's JSON instead.
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = ["current_definition" if f == "definition" else f for f in fields]
+        return fields
+
+    @admin.display(description="definition")
+    def current_definition(self, workflow: Workflow) -> str:
+        version = workflow.current_version
+        if version is None:
+            return "-"
+        return format_html('<pre class="tg-pre">{}</pre>',
+                           json.dumps(version.definition, indent=2, ensure_ascii=False))
 
     @admin.display(description="webhook")
     def webhook(self, workflow: Workflow) -> str:

@@ -1,6 +1,6 @@
 """Prometheus metrics of the workflow platform and the engine Observer that feeds them.
 
-The names, types, labels and units below are a contract (DESIGN §9): the PromQL in
+The names, types, labels and units below are a contract: the PromQL in
 docs/performance.md, the alert rules in deploy/prometheus/alerts.yml and the Grafana
 dashboard all use them, and a live test runs those against a real Prometheus.
 

@@ -1,4 +1,4 @@
-"""Stored workflows, their versions, and the history of runs (DESIGN §7)."""
+"""Stored workflows, their versions, and the history of runs."""
 
 from __future__ import annotations
 

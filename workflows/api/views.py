@@ -1,4 +1,4 @@
-"""REST API views (DESIGN §8). They parse, authorise and translate; runs happen in
+"""REST API views. They parse, authorise and translate; runs happen in
 workflows.services."""
 
 from __future__ import annotations
