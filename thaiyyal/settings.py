@@ -184,7 +184,7 @@ THAIYYAL_CSP_RELAXED: dict[str, dict[str, list[str]]] = {
 THAIYYAL_PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
                                "interest-cohort=()")
 
-# --- Engine limits (DESIGN §5): THAIYYAL_<LIMIT NAME>, e.g. THAIYYAL_MAX_EXECUTION_TIME=10m.
+# --- Engine limits: THAIYYAL_<LIMIT NAME>, e.g. THAIYYAL_MAX_EXECUTION_TIME=10m.
 _DURATION_LIMITS = {"max_execution_time", "http_timeout", "http_connect_timeout"}
 
 
@@ -210,7 +210,7 @@ THAIYYAL_LIMITS = _limits()
 #: request bodies above this get a JSON 413 (Django refuses larger form posts the same way)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("THAIYYAL_MAX_REQUEST_BYTES",
                                       int(THAIYYAL_LIMITS["max_payload_bytes"]), minimum=1024)
-#: what http nodes may reach despite the SSRF guard (DESIGN §6): host names
+#: what http nodes may reach despite the SSRF guard: host names
 #: (`*.example.com` for subdomains) and CIDR networks
 THAIYYAL_HTTP_ALLOWED_HOSTS = env_list("THAIYYAL_HTTP_ALLOWED_HOSTS")
 THAIYYAL_HTTP_ALLOWED_NETWORKS = env_list("THAIYYAL_HTTP_ALLOWED_NETWORKS")

@@ -112,3 +112,17 @@ def test_the_admin_form_stores_canonical_on_add_and_on_change(admin, user):
     assert [n.get("type") for n in version.definition["nodes"]] == ["number", "variable", None]
     assert version.definition["nodes"][1]["data"] == {"var_name": "x", "var_op": "set"}
     assert version.definition["nodes"][2]["data"] == {"counter_op": "increment"}
+
+
+@pytest.mark.parametrize("method", ["post", "put"])
+def test_a_refused_save_names_the_key_as_the_user_wrote_it(api, method):
+    bad = json.loads(json.dumps(EDITOR))
+    bad["nodes"][3]["data"]["textOp"] = "shout"
+    url = "/api/v1/workflows/"
+    if method == "put":
+        created = api.post(url, {"name": "Editor", "definition": EDITOR}, format="json")
+        url += f"{created.json()['id']}/"
+    answer = getattr(api, method)(url, {"name": "Editor", "definition": bad}, format="json")
+    assert answer.status_code == 400, answer.json()
+    text = json.dumps(answer.json())
+    assert "nodes[3].data.textOp" in text and "uppercase" in text, text
