@@ -125,4 +125,5 @@ def test_a_refused_save_names_the_key_as_the_user_wrote_it(api, method):
     answer = getattr(api, method)(url, {"name": "Editor", "definition": bad}, format="json")
     assert answer.status_code == 400, answer.json()
     text = json.dumps(answer.json())
-    assert "nodes[3].data.textOp" in text and "uppercase" in text, text
+    assert "nodes[3].data.textOp" in text, text
+    assert "uppercase" in text, text
