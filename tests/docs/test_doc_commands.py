@@ -116,6 +116,9 @@ def plan(line: str, port: int) -> str | None:
         return f"{line} --collect-only -q >/dev/null"
     if words[:2] == ["python", "deploy/loadtest/probe_latency.py"]:
         return f"{line} --run-seconds 3 --samples 2 >/dev/null"  # the measurement, shortened
+    if words[:2] == ["python", "deploy/loadtest/bench_queue.py"]:
+        # the measurement, shortened (as written it queues 120 runs and paces load for 30 s)
+        return "python deploy/loadtest/bench_queue.py --runs 6 --paced 2 --branches 20 >/dev/null"
     if program == ".venv/bin/pytest-benchmark":
         return ".venv/bin/pytest-benchmark compare --help >/dev/null"
     if program == "curl":
