@@ -27,7 +27,15 @@ from engine import Limits
 from engine.runner import bind_inputs
 from workflows import services
 from workflows.api import inflight
-from workflows.models import Run, RunStatus, Trigger, WorkflowVersion, new_run_id
+from workflows.models import (
+    ExecutionMode,
+    Run,
+    RunStatus,
+    Trigger,
+    Workflow,
+    WorkflowVersion,
+    new_run_id,
+)
 from workflows.services import User
 
 log = logging.getLogger(__name__)
@@ -54,6 +62,17 @@ def require_queue() -> None:
         raise QueueUnavailable("queue mode is not configured: set THAIYYAL_BROKER_URL (e.g. "
                                "amqp://guest:guest@127.0.0.1:5672//) and start `thaiyyal "
                                "worker`")
+
+
+def mode_queues(mode: str, limits: Limits) -> bool:
+    """Whether a workflow's `execution_mode` sends a run with `limits` to the queue without
+    being asked: `async` always, `auto` when the run's time limit is longer than the web
+    tier's (THAIYYAL_WEB_MAX_EXECUTION_TIME) and a queue is configured."""
+    if mode == ExecutionMode.ASYNC:
+        return True
+    web_limit = settings.THAIYYAL_WEB_MAX_EXECUTION_TIME
+    return (mode == ExecutionMode.AUTO and web_limit is not None
+            and limits.max_execution_time > web_limit and queue_configured())
 
 
 def enqueue_payload(payload: Any, *, user: User, limits: Limits, raw: bytes | None = None,
@@ -145,11 +164,14 @@ def request_cancel(run_id: Any) -> Run:
     later runs nothing); a running one is asked to stop (the process running it notices
     within THAIYYAL_CANCEL_POLL_SECONDS and records `cancelled`). Returns the run as it
     is now. Run.DoesNotExist if there is no such run."""
+    from workflows import callbacks
+
     now = timezone.now()
-    Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now,
-        error={"code": "cancelled", "node_id": None,
-               "message": "the run was cancelled at a user's request before it started"})
+    if Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now,
+            error={"code": "cancelled", "node_id": None,
+                   "message": "the run was cancelled at a user's request before it started"}):
+        callbacks.run_ended(run_id)  # no worker will: the message now runs nothing
     Run.objects.filter(Q(cancel_requested_at__isnull=True), pk=run_id,
                        status=RunStatus.RUNNING).update(cancel_requested_at=now)
     return Run.objects.get(pk=run_id)
@@ -165,13 +187,38 @@ def wait_for_end(run_id: Any, seconds: float) -> Run:
         time.sleep(0.05)
 
 
+def schedule_problems(kwargs: Any) -> list[str]:
+    """What would make every turn of a schedule with these kwargs (`{"workflow": id,
+    "inputs": {...}}`, what scheduled_run takes) fail; [] when its turns can run. Checked
+    when a schedule is made or edited, not found out at each turn."""
+    if not isinstance(kwargs, dict):
+        return ['must be a JSON object {"workflow": <id>, "inputs": {...}}']
+    unknown = sorted(set(kwargs) - {"workflow", "inputs"})
+    if unknown:
+        return [f"unknown key(s) {', '.join(unknown)}: only workflow and inputs"]
+    workflow_id, inputs = kwargs.get("workflow"), kwargs.get("inputs") or {}
+    if not isinstance(workflow_id, int) or isinstance(workflow_id, bool):
+        return ["workflow: must be a workflow's id (a number)"]
+    if not isinstance(inputs, dict):
+        return ["inputs: must be a JSON object {name: value}"]
+    workflow = Workflow.objects.select_related("current_version").filter(
+        pk=workflow_id).first()
+    if workflow is None:
+        return [f"workflow {workflow_id}: no such workflow"]
+    if workflow.current_version is None:
+        return [f"workflow {workflow_id}: has no version to run"]
+    try:
+        bind_inputs(services.load_version(workflow.current_version), inputs)
+    except engine.PayloadError as exc:
+        return [f"{p.path}: {p.message}" for p in exc.problems]
+    return []
+
+
 def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) -> Run | None:
     """A schedule's turn (the scheduler's message, on a worker): a run of the workflow's
     current version, recorded with trigger `schedule` on behalf of its owner, under
     `run_id` (the message's id: a redelivered message finds its run and runs nothing).
     None when the workflow is gone or has no version."""
-    from workflows.models import Workflow
-
     workflow = (Workflow.objects.select_related("owner", "current_version")
                 .filter(pk=workflow_id).first())
     if workflow is None or workflow.current_version is None:

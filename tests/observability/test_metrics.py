@@ -195,3 +195,22 @@ def test_refused_metrics_and_pprof_credentials_count_against_the_anonymous_rate(
     # the scraper's own token still opens /metrics from that address
     assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token"
                       ).status_code == 200
+
+
+def test_http_requests_are_timed_by_view_and_counted_by_status_and_probes_are_not(api, client):
+    view = "workflow-execute"
+    latency = ("django_http_requests_latency_seconds_by_view_method_count",
+               {"view": view, "method": "POST"})
+    answered = ("django_http_responses_total_by_status_view_method_total",
+                {"status": "200", "view": view, "method": "POST"})
+    before = (REGISTRY.get_sample_value(*latency) or 0, REGISTRY.get_sample_value(*answered) or 0)
+    assert api.post(EXECUTE, ADD, format="json").status_code == 200
+    assert api.post(EXECUTE, ADD, format="json").status_code == 200
+    client.get("/healthz")
+    after = (REGISTRY.get_sample_value(*latency), REGISTRY.get_sample_value(*answered))
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
+    assert REGISTRY.get_sample_value(
+        "django_http_requests_latency_seconds_by_view_method_sum", latency[1]) > 0
+    # the rest of django-prometheus's families are not updated per request
+    assert not REGISTRY.get_sample_value("django_http_requests_total_by_method_total",
+                                         {"method": "POST"})

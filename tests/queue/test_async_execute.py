@@ -42,6 +42,27 @@ def test_async_execute_answers_202_with_location_and_the_queued_run(api: Any, qu
     assert api.get(response["Location"]).json()["status"] == "queued"
 
 
+@pytest.mark.parametrize("path", [
+    "/api/v1/workflow/execute", "/api/v1/workflows/{id}/execute",
+    "/api/v1/workflows/{id}/versions/1/execute", "/api/v1/workflow/execute/{id}"])
+def test_every_execute_endpoint_queues_with_prefer_respond_async(
+        api: Any, greeting: Any, queue: Any, path: str) -> None:
+    adhoc = "{id}" not in path
+    body = ADD if adhoc else {"inputs": {"name": "every"}}
+
+    response = api.post(path.format(id=greeting.pk), body, format="json", **ASYNC)
+
+    assert response.status_code == 202, response.json()
+    run = Run.objects.get()
+    assert response["Location"] == f"/api/v1/runs/{run.pk}"
+    assert (run.status, run.trigger) == (RunStatus.QUEUED, "api")
+    assert run.requested_by == greeting.owner
+    assert run.version_id == (None if adhoc else greeting.current_version_id)
+    assert queue.depth() == 1
+    services.execute_queued(run.pk, answer=encoded_execution)
+    assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+
+
 def test_a_queued_run_executes_once_and_records_what_a_sync_run_would(api: Any,
                                                                       queue: Any) -> None:
     run_id = api.post("/api/v1/workflow/execute", ADD, format="json", **ASYNC).json()["id"]

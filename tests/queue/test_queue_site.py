@@ -10,6 +10,7 @@ import hmac
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -282,8 +283,15 @@ def test_workers_export_queue_metrics_and_the_web_tier_the_queue_depth(site: Sit
     worker = scrape(f"http://127.0.0.1:{site.metrics_port}/metrics")  # type: ignore[attr-defined]
     assert worker["workflow_worker_processes"] == 1
     assert worker["workflow_queue_wait_duration_count"] >= 1
-    assert sum(v for k, v in worker.items()
-               if k.startswith('workflow_worker_runs_total{worker="w1@')) >= 1
+    runs = sum(v for k, v in worker.items()
+               if k.startswith('workflow_worker_runs_total{worker="w1@'))
+    assert runs >= 1
+    # the same run metrics and run log as a synchronous run: every run w1 executed counted
+    executions = sum(v for k, v in worker.items()
+                     if k.startswith("workflow_executions_total{"))
+    assert executions >= runs
+    assert worker["workflow_execution_duration_count"] >= runs
+    assert len(re.findall(r'"event":\s*"run_finished"', site.log("w1"))) >= runs
     queue = site.env["THAIYYAL_QUEUE"]
     assert f'workflow_queue_depth{{queue="{queue}"}}' in worker
     web = scrape(a.base + "/metrics", {"Authorization": f"Bearer {a.metrics_token}"})

@@ -9,7 +9,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from workflows.models import ExecutionMode, NodeRun, Run, RunStatus, Workflow, WorkflowVersion
+from workflows.models import (
+    ExecutionMode,
+    NodeRun,
+    Run,
+    RunStatus,
+    Trigger,
+    Workflow,
+    WorkflowVersion,
+)
 
 
 @extend_schema_field(OpenApiTypes.OBJECT)
@@ -125,6 +133,7 @@ class RunDetailSerializer(RunSerializer):
         fields = [*RunSerializer.Meta.fields, "workflow_deleted", "definition",
                   "execution_id", "final_output", "limits", "inputs", "worker_host",
                   "worker_pid", "queued_at", "cancel_requested_at", "callback_url",
+                  "callback_state", "callback_attempts", "callback_error", "callback_at",
                   "node_runs"]
         read_only_fields = fields
 
@@ -138,6 +147,8 @@ class RunFilterSerializer(serializers.Serializer):
 
     workflow = serializers.IntegerField(required=False, min_value=1)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+    trigger = serializers.ChoiceField(choices=Trigger.choices, required=False,
+                                      help_text="how the run was started")
     min_duration_ms = serializers.FloatField(required=False, min_value=0)
     started_after = serializers.DateTimeField(required=False)
     started_before = serializers.DateTimeField(required=False)

@@ -1,4 +1,4 @@
-"""REST API views (DESIGN §8). They parse, authorise and translate; runs happen in
+"""REST API views. They parse, authorise and translate; runs happen in
 workflows.services."""
 
 from __future__ import annotations
@@ -353,6 +353,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
             queryset = queryset.filter(workflow_id=f["workflow"])
         if "status" in f:
             queryset = queryset.filter(status=f["status"])
+        if "trigger" in f:
+            queryset = queryset.filter(trigger=f["trigger"])
         if "min_duration_ms" in f:
             queryset = queryset.filter(duration_ms__gte=f["min_duration_ms"])
         if "started_after" in f:
@@ -364,7 +366,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     @extend_schema(parameters=[s.RunFilterSerializer])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Runs, newest first, one cursor page at a time (`next` / `previous` links).
-        Filters: workflow, status, min_duration_ms, started_after, started_before."""
+        Filters: workflow, status, trigger, min_duration_ms, started_after,
+        started_before."""
         return super().list(request, *args, **kwargs)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
