@@ -276,6 +276,10 @@ REST_FRAMEWORK = {
         "user": _rate("THAIYYAL_THROTTLE_USER", "20000/min"),
         "execute": _rate("THAIYYAL_THROTTLE_EXECUTE", "20000/min"),
     },
+    # The client address the anonymous rate counts by: REMOTE_ADDR unless proxies are
+    # declared (DRF's own default, None, believes any client-sent X-Forwarded-For, so
+    # a client could make up a new address per request and never be throttled).
+    "NUM_PROXIES": env_int("THAIYYAL_PROXY_COUNT", 0),
     "EXCEPTION_HANDLER": "workflows.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -287,9 +291,10 @@ REST_FRAMEWORK = {
 THAIYYAL_MAX_RUNS_IN_FLIGHT = env_int("THAIYYAL_MAX_RUNS_IN_FLIGHT", 8)
 # Admin (session) logins: django-axes records each failure in the database, so a lockout
 # holds on every worker and host with or without a shared cache, and staff see the
-# attempts in the admin. Locked per username *and* address: behind a proxy every client
-# shares one address (locking by address alone would lock everyone out), and locking by
-# username alone would let anyone lock an admin out. `thaiyyal manage axes_reset` lifts it.
+# attempts in the admin. Locked per username *and* address at 5 failures; per address alone
+# only at a higher limit (password spraying), since behind a proxy every client shares
+# one address; never per username alone, which would let anyone lock an admin out
+# (workflows/login_lockout.py). `thaiyyal manage axes_reset` lifts a lockout.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 AUTHENTICATION_BACKENDS = [
@@ -299,7 +304,15 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("THAIYYAL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 #: hours a lockout lasts
 AXES_COOLOFF_TIME = env_int("THAIYYAL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+#: failures from one address, whatever the usernames, that lock the address (0: never)
+THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT", 20,
+                                               minimum=0)
+AXES_HANDLER = "workflows.login_lockout.LoginLockoutHandler"
+if REST_FRAMEWORK["NUM_PROXIES"]:  # the same client address as the throttles
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
+#: the pair, then the address: LoginLockoutHandler gives each its own limit (in this order)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_VERBOSE = False

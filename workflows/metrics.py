@@ -28,7 +28,7 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from engine.observe import NullObserver, Observer
 from workflows.metrics_files import scrape_lock
-from workflows.opsauth import forbidden, has_metrics_bearer, is_staff
+from workflows.opsauth import has_metrics_bearer, is_staff, refused
 from workflows.serverproc import ServerProcessCollector
 
 log = logging.getLogger("thaiyyal.runs")
@@ -230,7 +230,8 @@ def registry() -> CollectorRegistry:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics: Prometheus text format, for a staff user or the scraper's bearer token."""
     if not (has_metrics_bearer(request) or is_staff(request)):
-        return forbidden("metrics need a staff login or 'Authorization: Bearer <metrics token>'")
+        return refused(request, "metrics need a staff login or "
+                                "'Authorization: Bearer <metrics token>'")
     path = multiprocess_dir()
     if path is None:
         body = prometheus_client.generate_latest(registry())

@@ -16,14 +16,17 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 
 import engine
 from engine import Limits
 from engine.runner import bind_inputs
 from workflows import services
+from workflows.api import inflight
 from workflows.models import (
     ExecutionMode,
     Run,
@@ -101,13 +104,17 @@ def _enqueue(workflow: engine.Workflow, *, user: User, limits: Limits,
              version: WorkflowVersion | None = None, inputs: dict[str, Any] | None = None,
              payload: Any = None) -> Run:
     now = timezone.now()
-    run = Run.objects.create(
-        id=run_id or new_run_id(), version=version,
-        workflow_id=version.workflow_id if version is not None else None,
-        status=RunStatus.QUEUED, started_at=now, queued_at=now, limits=limits.to_dict(),
-        inputs=inputs or None, payload=payload, node_count=workflow.node_count,
-        requested_by=user if user is not None and user.is_authenticated else None,
-        trigger=trigger, callback_url=callback_url)
+    requester = user if user is not None and user.is_authenticated else None
+    with transaction.atomic():
+        queued = _hold_a_run_slot(requester)
+        run = Run.objects.create(
+            id=run_id or new_run_id(), version=version,
+            workflow_id=version.workflow_id if version is not None else None,
+            status=RunStatus.QUEUED, started_at=now, queued_at=now, limits=limits.to_dict(),
+            inputs=inputs or None, payload=payload, node_count=workflow.node_count,
+            requested_by=requester, trigger=trigger, callback_url=callback_url)
+    if requester is not None:
+        inflight.note_queued_runs(requester.pk, queued + 1)
     try:
         publish(run.id, limits)
     except Exception as exc:  # noqa: BLE001 - whatever the broker client raises
@@ -116,9 +123,29 @@ def _enqueue(workflow: engine.Workflow, *, user: User, limits: Limits,
             status=RunStatus.FAILED, finished_at=timezone.now(),
             error={"code": "queue_unavailable", "node_id": None,
                    "message": f"the queue could not be reached: {exc}"[:1000]})
+        if requester is not None:
+            inflight.note_queued_runs(requester.pk)
         raise QueueUnavailable(f"the queue (THAIYYAL_BROKER_URL) could not be reached: "
                                f"{type(exc).__name__}: {exc}"[:500]) from exc
     return run
+
+
+def _hold_a_run_slot(user: Any) -> int:
+    """In the transaction that writes a queued run: lock the user's row (two runs queued
+    at once are counted one after the other) and refuse past the runs-in-flight cap
+    (DRF's Throttled). The user's queued runs so far."""
+    if user is None or not settings.THAIYYAL_MAX_RUNS_IN_FLIGHT:
+        return 0
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+    return inflight.refuse_past_cap(user.pk)
+
+
+def run_ended(run_id: Any) -> None:
+    """A queued run has ended (or was never started): its requester's queued-run count,
+    as synchronous executes see it, is counted again."""
+    requester = Run.objects.filter(pk=run_id).values_list("requested_by_id", flat=True).first()
+    if requester is not None:
+        inflight.note_queued_runs(requester)
 
 
 def publish(run_id: uuid.UUID, limits: Limits) -> None:
@@ -203,13 +230,29 @@ def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) 
     if Run.objects.filter(pk=run_id).exists():
         return None
     now = timezone.now()
+    refused = ""
     try:
         with transaction.atomic():
+            try:
+                queued = _hold_a_run_slot(workflow.owner)
+            except Throttled as exc:
+                # Its owner's runs fill the cap: this turn is skipped, and the run history
+                # says so (a schedule has no client to answer 429).
+                refused = str(exc.detail)
             run = Run.objects.create(
-                id=run_id, version=version, workflow_id=workflow.pk, status=RunStatus.QUEUED,
-                started_at=now, queued_at=now, limits=services.server_limits().to_dict(),
+                id=run_id, version=version, workflow_id=workflow.pk,
+                status=RunStatus.FAILED if refused else RunStatus.QUEUED,
+                started_at=now, queued_at=now, finished_at=now if refused else None,
+                error={"code": "too_many_runs", "node_id": None,
+                       "message": refused} if refused else None,
+                limits=services.server_limits().to_dict(),
                 inputs=inputs or None, node_count=loaded.node_count,
                 requested_by=workflow.owner, trigger=Trigger.SCHEDULE)
     except IntegrityError:
         return None  # the same message, delivered twice at once
+    if refused:
+        log.warning("schedule: workflow %s not run: %s", workflow_id, refused)
+        return None
+    if workflow.owner_id is not None:
+        inflight.note_queued_runs(workflow.owner_id, queued + 1)
     return run

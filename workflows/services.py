@@ -137,7 +137,8 @@ def engine_services() -> dict[str, Any]:
 
 def run_services(workflow: engine.Workflow, user_id: int | None,
                  version: WorkflowVersion | None) -> dict[str, Any]:
-    """engine_services, plus the credentials the workflow names (when it names any):
+    """engine_services, plus the credentials the workflow names (when it names any, as
+    `credential` or `http_client_uid`):
     those of the workflow's owner for a stored version (whoever runs it: the workflow's
     author chose them), of the requesting user for an ad-hoc payload."""
     names = credentials.names_used(workflow)
@@ -148,7 +149,9 @@ def run_services(workflow: engine.Workflow, user_id: int | None,
             "owner_id", flat=True).first()
     else:
         owner_id = user_id
-    return {**engine_services(), "credentials": credentials.resolve(owner_id, names)}
+    resolved = credentials.resolve(owner_id, names)
+    # the platform's named HTTP clients are the same stored credentials
+    return {**engine_services(), "credentials": resolved, "http_clients": resolved}
 
 
 @receiver(setting_changed)

@@ -25,7 +25,10 @@ SCHEDULED_TASK = "thaiyyal.scheduled_run"
 def execute_run(task: Any, run_id: str) -> None:
     """Execute the queued run `run_id` (at most once: see services.execute_queued), then
     send its answer to its callback_url, if it has one."""
-    run_here(run_id, task.request.hostname)
+    try:
+        run_here(run_id, task.request.hostname)
+    finally:
+        queueing.run_ended(run_id)  # its requester's runs in flight, one fewer
 
 
 def run_here(run_id: str, worker: str | None) -> None:
@@ -55,7 +58,10 @@ def scheduled_run(task: Any, workflow: int, inputs: dict[str, Any] | None = None
     message (its id is the run's)."""
     run = queueing.run_scheduled(workflow, inputs, uuid.UUID(task.request.id))
     if run is not None:
-        run_here(str(run.pk), task.request.hostname)  # the schedule's message was the queue
+        try:
+            run_here(str(run.pk), task.request.hostname)  # the schedule's message was the queue
+        finally:
+            queueing.run_ended(run.pk)
 
 
 @shared_task(name=callbacks.DELIVER_TASK, bind=True, acks_late=True)

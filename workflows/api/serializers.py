@@ -80,6 +80,12 @@ class ExecuteStoredSerializer(serializers.Serializer):
         child=serializers.JSONField(), required=False, default=dict,
         help_text="Values for the workflow's context variables, by name "
                   "(read as context.<name> in expressions).")
+    # Text, not a URI format: "" (no callback) is accepted too.
+    callback_url = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="A queued run only (`Prefer: respond-async`, or an async execution_mode): "
+                  "an http(s) URL its answer is POSTed to when it ends (signed: "
+                  "X-Thaiyyal-Signature). 400 for a run in the request.")
 
 
 class NodeRunSerializer(serializers.ModelSerializer):
