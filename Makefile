@@ -51,7 +51,11 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/mypy
 
-# The graph and editor pages' JavaScript and CSS: frontend/src -> workflows/static/workflows/dist
-# (committed, so `make run` and CI need no Node). Needs Node 20+ and npm.
-frontend:
+# The graph and editor pages' JavaScript and CSS: the libraries -> workflows/static/vendor,
+# frontend/src -> workflows/static/workflows/dist (committed, so `make run` and CI need no
+# Node). Needs Node 20+ and npm. Then records the
+# sha256 of the sources and the built files in frontend/build-record.json, which a test
+# checks against the checkout.
+frontend: $(STAMP)
 	cd frontend && npm ci --no-audit --no-fund && npm run build
+	$(PY) frontend/build_record.py

@@ -44,6 +44,8 @@ errorlog = "-"
 loglevel = os.environ.get("THAIYYAL_LOG_LEVEL", "info").lower()
 # %(M)s: request duration in milliseconds
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms pid=%(p)s'
+# ... with webhook secrets (part of their URL) left out of the request line
+logger_class = "thaiyyal.access_log.AccessLogger"
 # gunicorn's control socket (gunicornc) has one default path per user: several servers on
 # a host would fight over it. Off unless a path is given.
 if os.environ.get("THAIYYAL_CONTROL_SOCKET"):

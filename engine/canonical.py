@@ -46,6 +46,16 @@ def canonical_node(raw: Mapping[str, Any]) -> dict[str, Any]:
     return node
 
 
+def written_keys(given: Any) -> dict[str, str]:
+    """For a node's `data` as given: each key `canonical_node` renames, by its new name ->
+    as written (`text_op` -> `textOp`), so that a problem's path names the key the user
+    wrote. Keys kept as written are not listed."""
+    if not isinstance(given, Mapping):
+        return {}
+    return {snake: key for key in given if isinstance(key, str)
+            and (snake := snake_case(key)) != key and snake not in given}
+
+
 def canonical_definition(doc: Any) -> Any:
     """`doc` with every node (loop bodies included) in canonical form; anything that is not
     a workflow object is returned as it is, for the loader to report."""

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from engine import nodes as _catalog  # noqa: F401 - registers every node type
-from engine.canonical import canonical_definition
+from engine.canonical import canonical_definition, written_keys
 from engine.errors import Problem
 from engine.node_names import EDITOR_TYPES, infer_type
 from engine.nodes.base import NODE_TYPES, Field, Node
@@ -104,6 +104,7 @@ def choice_problems(doc: Any, prefix: str = "$") -> list[Problem]:
     and the allowed values (loop bodies included), read as the loader reads them (the
     editor's type names and camelCase keys, types inferred from data). Malformed documents
     yield nothing: the loader reports those."""
+    given = doc
     doc = canonical_definition(doc)
     if not isinstance(doc, Mapping) or not isinstance(doc.get("nodes"), list):
         return []
@@ -116,10 +117,13 @@ def choice_problems(doc: Any, prefix: str = "$") -> list[Problem]:
         if cls is None:
             continue
         data = raw["data"]
+        given_data = given["nodes"][i]["data"]
+        written = written_keys(given_data)  # paths name keys as the user wrote them
         for f in cls.fields:
             path = f"{prefix}.nodes[{i}].data"
             if f.kind == "workflow" and isinstance(data.get(f.name), Mapping):
-                problems += choice_problems(data[f.name], f"{path}.{f.name}")
+                name = written.get(f.name, f.name)
+                problems += choice_problems(given_data[name], f"{path}.{name}")
             if not (f.choices and f.choices_at_run):
                 continue
             key = next((k for k in (f.name, *f.aliases) if data.get(k) is not None), None)
@@ -128,6 +132,6 @@ def choice_problems(doc: Any, prefix: str = "$") -> list[Problem]:
             value = data[key]
             probe = value.lower() if f.fold_case and isinstance(value, str) else value
             if probe not in f.choices:
-                problems.append(Problem(f"{path}.{key}", f"must be one of "
+                problems.append(Problem(f"{path}.{written.get(key, key)}", f"must be one of "
                                         f"{', '.join(map(str, f.choices))}; got {value!r}"))
     return problems

@@ -32,6 +32,40 @@ EXAMPLE = {
 }
 
 
+#: a value of each field kind for the node examples (required fields only)
+_SAMPLES: dict[str, Any] = {
+    "string": "text", "expression": "1", "number": 1, "integer": 1, "boolean": True,
+    "duration": "1s", "array": [], "object": {},
+    "workflow": {"nodes": [{"id": "item", "type": "number", "data": {"value": 1}}],
+                 "edges": []},
+}
+#: node types whose example needs more than a sample of each required field
+_EXAMPLE_DATA: dict[str, dict[str, Any]] = {
+    "context_constant": {"context_name": "rate", "context_value": 0.2},
+    "context_variable": {"context_name": "name", "context_value": "world"},
+    "extract": {"field": "user.name"},
+    "map": {"expression": "item * 2"},
+    "schema_validator": {"schema": {"type": "object", "required": ["id"]}},
+    "switch": {"cases": [{"when": "input >= 90", "output_path": "A"},
+                         {"when": "default", "output_path": "F", "is_default": True}]},
+    "transform": {"transform_type": "keys"},
+    # a path on a stored credential's base URL (and nothing a test run could reach)
+    "http": {"url": "/users", "method": "get", "credential": "billing-api"},
+    "paginator": {"url": "/items", "credential": "billing-api", "mode": "page",
+                  "page_param": "page", "items_path": "items", "max_pages": 3},
+}
+
+
+def node_example(cls: type[Node]) -> dict[str, Any]:
+    """A node of this type that the engine loads: its required fields, or a hand-written
+    `data` where those alone are not enough (tests check that each one loads)."""
+    data = _EXAMPLE_DATA.get(cls.type_name)
+    if data is None:
+        data = {f.name: f.choices[0] if f.choices else _SAMPLES.get(f.kind, "text")
+                for f in cls.fields if f.required}
+    return {"id": cls.type_name, "type": cls.type_name, "data": data}
+
+
 def field_schema(field: Field) -> dict[str, Any]:
     """The JSON Schema of one declared field."""
     kind = field.kind
@@ -85,6 +119,7 @@ def node_schema(cls: type[Node]) -> dict[str, Any]:
             "data": data,
         },
         "required": ["id", "type"] + (["data"] if required else []),
+        "example": node_example(cls),
     }
     if doc:
         schema["description"] = doc

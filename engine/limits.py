@@ -1,4 +1,6 @@
-"""Execution limits: one frozen value per run, defaults from DESIGN §5."""
+"""Execution limits: one frozen value per run. The defaults are the server's unless its
+settings (THAIYYAL_<LIMIT NAME>) or `serve`'s flags change them; a request may lower a
+limit, never raise it."""
 
 from __future__ import annotations
 
@@ -11,6 +13,9 @@ from typing import Any
 # could be split between them in n ways (a megabyte of spaces took minutes).
 _DURATION = re.compile(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h)?")
 _UNIT_SECONDS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, None: 1.0}
+#: what a duration may be, named in the message that refuses one
+DURATION_FORMS = ("a number of seconds, or a number with one of the units ms, s, m, h: "
+                  "500ms, 30s, 10m, 1h")
 
 
 def parse_duration(value: str | float | int) -> float:
@@ -25,7 +30,7 @@ def parse_duration(value: str | float | int) -> float:
         raise ValueError(f"not a duration: {value!r}")
     match = _DURATION.fullmatch(value.strip())
     if not match:
-        raise ValueError(f"not a duration: {value!r} (use e.g. 30s, 500ms, 10m)")
+        raise ValueError(f"not a duration: {value!r} ({DURATION_FORMS})")
     return float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from engine import bounds
 from engine import nodes as _catalog  # noqa: F401 - registers every node type
 from engine.bounds import SAFE_INTEGER
-from engine.canonical import canonical_node
+from engine.canonical import canonical_node, written_keys
 from engine.errors import ExpressionSyntaxError, Problem
 from engine.graph import Edge, find_cycle
 from engine.limits import Limits, parse_duration
@@ -116,6 +116,7 @@ class PayloadChecker:
         if not isinstance(raw, Mapping):
             self.problem(path, f"node must be an object, got {_type_name(raw)}")
             return None
+        written = written_keys(raw.get("data"))  # problems name keys as the user wrote them
         raw = canonical_node(raw)  # the editor's type names and camelCase keys
         node_id = raw.get("id")
         ok = True
@@ -145,12 +146,16 @@ class PayloadChecker:
             self.problem(f"{path}.type", f"unknown node type {node_type!r}")
             return None
         if not (ok and isinstance(node_id, str)):
-            self.fields(cls, data, f"{path}.data", f"#{i}")  # still report its data problems
+            # still report its data problems
+            self.fields(cls, data, f"{path}.data", f"#{i}", written)
             return None
-        return NodeSpec(node_id, cls, self.fields(cls, data, f"{path}.data", node_id), i)
+        return NodeSpec(node_id, cls, self.fields(cls, data, f"{path}.data", node_id, written), i)
 
     def fields(self, cls: type[Node], data: Mapping[str, Any], path: str,
-               node_id: str) -> dict[str, Any]:
+               node_id: str, written: Mapping[str, str] | None = None) -> dict[str, Any]:
+        """The node's config from `data` (canonical keys); `written` maps a renamed key back
+        to its spelling in the user's document, for problem paths."""
+        written = written or {}
         config: dict[str, Any] = {}
         before = len(self.problems)
         self.value_depth = 0
@@ -165,9 +170,10 @@ class PayloadChecker:
                     config[f.name] = None
                     continue
                 key = f.name
-            config[f.name] = self.convert(f, value, f"{path}.{key}", node_id)
+            config[f.name] = self.convert(f, value, f"{path}.{written.get(key, key)}", node_id)
         if len(self.problems) == before:
-            cls.check(config, lambda name, message: self.problem(f"{path}.{name}", message))
+            cls.check(config, lambda name, message: self.problem(
+                f"{path}.{written.get(name, name)}", message))
         names = {f.name for f in cls.fields}
         config["_policy"] = self.policy(data, names, path)
         config["_depth"] = self.value_depth

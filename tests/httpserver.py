@@ -12,6 +12,8 @@ Routes (query parameters in brackets):
     /say [text, code=200]       that text (text/plain) with that status, like a Go
                                 httptest handler's w.WriteHeader(code); w.Write(text)
     /bad-json                   says application/json, is not JSON
+    /body [text, type]          that text as the body, with that Content-Type, or with no
+                                Content-Type header when `type` is not given
     /echo                       JSON of the request: method, path, query, headers, body
     /status [code]              that status with a JSON body {"status": code}
     /no-content                 204
@@ -102,10 +104,11 @@ class _Handler(BaseHTTPRequestHandler):
         route(request, query, hits)
 
     # -- helpers -------------------------------------------------------------------------
-    def send_body(self, body: bytes, status: int = 200, content_type: str = "text/plain",
+    def send_body(self, body: bytes, status: int = 200, content_type: str | None = "text/plain",
                   headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
-        self.send_header("Content-Type", content_type)
+        if content_type is not None:
+            self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         keep_alive = self.server.owner.keep_alive
         if not keep_alive:
@@ -151,6 +154,9 @@ class _Handler(BaseHTTPRequestHandler):
     def route_bad_json(self, request: RecordedRequest, query: dict[str, str],
                        hits: int) -> None:
         self.send_body(b"{not json", content_type="application/json")
+
+    def route_body(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
+        self.send_body(query.get("text", "").encode(), content_type=query.get("type"))
 
     def route_echo(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
         self.send_json({"method": request.method, "path": request.path, "query": query,

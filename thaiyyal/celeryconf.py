@@ -62,16 +62,18 @@ def _forget_process(**_: Any) -> None:
 
 
 @worker_ready.connect
-def _serve_metrics(**_: Any) -> None:
-    """THAIYYAL_WORKER_METRICS_BIND (host:port): the worker's /metrics, /healthz and
-    /debug/pprof/ (workflows/worker_ops.py)."""
+def _serve_metrics(sender: Any = None, **_: Any) -> None:
+    """THAIYYAL_WORKER_METRICS_BIND (host:port): the worker's /metrics, /healthz, /readyz
+    and /debug/pprof/ (workflows/worker_ops.py). `sender`: the worker's consumer, whose
+    broker connection /readyz reports."""
     bind = os.environ.get("THAIYYAL_WORKER_METRICS_BIND")
     if bind:
         from workflows import worker_ops
         from workflows.queue_metrics import worker_registry
 
         _start_profiling_agent()
-        worker_ops.serve(bind, worker_registry)
+        worker_ops.serve(bind, worker_registry,
+                         ready=lambda: worker_ops.broker_connected(sender))
 
 
 @worker_ready.connect

@@ -157,7 +157,8 @@ def _exec_celery(*arguments: str) -> int:
 
 def worker(args: argparse.Namespace) -> int:
     """Exec a Celery worker: prefork, one run per process at a time, no prefetching
-    beyond it (settings), events on for the queue metrics."""
+    beyond it (settings). No task events: the queue metrics are written by the pool
+    processes themselves (workflows/queue_metrics.py)."""
     _export_limits(args)
     if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
         # Its processes' metrics are merged from files, as gunicorn's workers' are.

@@ -184,7 +184,7 @@ THAIYYAL_CSP_RELAXED: dict[str, dict[str, list[str]]] = {
 THAIYYAL_PERMISSIONS_POLICY = ("camera=(), microphone=(), geolocation=(), payment=(), usb=(), "
                                "interest-cohort=()")
 
-# --- Engine limits (DESIGN §5): THAIYYAL_<LIMIT NAME>, e.g. THAIYYAL_MAX_EXECUTION_TIME=10m.
+# --- Engine limits: THAIYYAL_<LIMIT NAME>, e.g. THAIYYAL_MAX_EXECUTION_TIME=10m.
 _DURATION_LIMITS = {"max_execution_time", "http_timeout", "http_connect_timeout"}
 
 
@@ -210,7 +210,7 @@ THAIYYAL_LIMITS = _limits()
 #: request bodies above this get a JSON 413 (Django refuses larger form posts the same way)
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("THAIYYAL_MAX_REQUEST_BYTES",
                                       int(THAIYYAL_LIMITS["max_payload_bytes"]), minimum=1024)
-#: what http nodes may reach despite the SSRF guard (DESIGN §6): host names
+#: what http nodes may reach despite the SSRF guard: host names
 #: (`*.example.com` for subdomains) and CIDR networks
 THAIYYAL_HTTP_ALLOWED_HOSTS = env_list("THAIYYAL_HTTP_ALLOWED_HOSTS")
 THAIYYAL_HTTP_ALLOWED_NETWORKS = env_list("THAIYYAL_HTTP_ALLOWED_NETWORKS")
@@ -276,6 +276,10 @@ REST_FRAMEWORK = {
         "user": _rate("THAIYYAL_THROTTLE_USER", "20000/min"),
         "execute": _rate("THAIYYAL_THROTTLE_EXECUTE", "20000/min"),
     },
+    # The client address the anonymous rate counts by: REMOTE_ADDR unless proxies are
+    # declared (DRF's own default, None, believes any client-sent X-Forwarded-For, so
+    # a client could make up a new address per request and never be throttled).
+    "NUM_PROXIES": env_int("THAIYYAL_PROXY_COUNT", 0),
     "EXCEPTION_HANDLER": "workflows.api.errors.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
@@ -287,9 +291,10 @@ REST_FRAMEWORK = {
 THAIYYAL_MAX_RUNS_IN_FLIGHT = env_int("THAIYYAL_MAX_RUNS_IN_FLIGHT", 8)
 # Admin (session) logins: django-axes records each failure in the database, so a lockout
 # holds on every worker and host with or without a shared cache, and staff see the
-# attempts in the admin. Locked per username *and* address: behind a proxy every client
-# shares one address (locking by address alone would lock everyone out), and locking by
-# username alone would let anyone lock an admin out. `thaiyyal manage axes_reset` lifts it.
+# attempts in the admin. Locked per username *and* address at 5 failures; per address alone
+# only at a higher limit (password spraying), since behind a proxy every client shares
+# one address; never per username alone, which would let anyone lock an admin out
+# (workflows/login_lockout.py). `thaiyyal manage axes_reset` lifts a lockout.
 INSTALLED_APPS += ["axes"]
 MIDDLEWARE.append("axes.middleware.AxesMiddleware")
 AUTHENTICATION_BACKENDS = [
@@ -299,7 +304,15 @@ AUTHENTICATION_BACKENDS = [
 AXES_FAILURE_LIMIT = env_int("THAIYYAL_LOGIN_FAILURE_LIMIT", 5, minimum=1)
 #: hours a lockout lasts
 AXES_COOLOFF_TIME = env_int("THAIYYAL_LOGIN_LOCKOUT_MINUTES", 15, minimum=1) / 60
-AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+#: failures from one address, whatever the usernames, that lock the address (0: never)
+THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT = env_int("THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT", 20,
+                                               minimum=0)
+AXES_HANDLER = "workflows.login_lockout.LoginLockoutHandler"
+if REST_FRAMEWORK["NUM_PROXIES"]:  # the same client address as the throttles
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR")
+    AXES_IPWARE_PROXY_COUNT = REST_FRAMEWORK["NUM_PROXIES"]
+#: the pair, then the address: LoginLockoutHandler gives each its own limit (in this order)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"], "ip_address"]
 AXES_RESET_ON_SUCCESS = True
 AXES_SENSITIVE_PARAMETERS = ["password"]
 AXES_VERBOSE = False
@@ -352,9 +365,7 @@ THAIYYAL_PPROF = env_bool("THAIYYAL_PPROF", False)
 THAIYYAL_SILK = env_bool("THAIYYAL_SILK", False)
 # silk's tables always exist, so turning it on needs no migration; it records only when on.
 INSTALLED_APPS += ["silk"]
-MIDDLEWARE.insert(1, "django_prometheus.middleware.PrometheusBeforeMiddleware")
-MIDDLEWARE.insert(2, "workflows.metrics.RequestsInProgressMiddleware")
-MIDDLEWARE.append("django_prometheus.middleware.PrometheusAfterMiddleware")
+MIDDLEWARE.insert(1, "workflows.metrics.HttpMetricsMiddleware")
 if THAIYYAL_SILK:
     from workflows.silk_hooks import IGNORED_QUERIES, should_profile, should_record
 
@@ -410,6 +421,17 @@ CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = "UTC"
 #: seconds a queued run's hard time limit exceeds its own (the engine stops it first)
 THAIYYAL_QUEUE_GRACE_SECONDS = env_int("THAIYYAL_QUEUE_GRACE_SECONDS", 30, minimum=1)
+# A schedule's message comes from beat with no time limit in it (API-queued runs carry
+# their own: queueing.publish): the worker gives it its own limit + the grace, so a wedged
+# scheduled run is killed and replaced too.
+CELERY_TASK_ANNOTATIONS = {"thaiyyal.scheduled_run": {
+    "time_limit": float(THAIYYAL_LIMITS["max_execution_time"]) + THAIYYAL_QUEUE_GRACE_SECONDS}}
+#: seconds a run may stay `queued` before the reaper marks it failed (`queue_lost`): its
+#: message is not coming (the queue purged, the broker's data lost, the web process gone
+#: between the insert and the publish). A day by default: far past any backlog a site
+#: sized as docs/performance.md says carries, and the QueueBacklogGrowing alert fires
+#: after 10 minutes, so a real backlog is dealt with long before. 0: never.
+THAIYYAL_QUEUE_STALE_SECONDS = env_int("THAIYYAL_QUEUE_STALE_SECONDS", 86400, minimum=0)
 #: the longest run the web tier executes itself: `execution_mode: auto` queues runs whose
 #: max_execution_time is longer (default: the server's own limit, i.e. never)
 _web_limit = env_str("THAIYYAL_WEB_MAX_EXECUTION_TIME")
@@ -429,7 +451,8 @@ THAIYYAL_CANCEL_POLL_SECONDS = float(env_str("THAIYYAL_CANCEL_POLL_SECONDS", "0.
 THAIYYAL_REDIS_URL = env_str("THAIYYAL_REDIS_URL")
 if THAIYYAL_REDIS_URL:
     CACHES = {"default": {
-        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        # Redis away: per-process counts instead of 500s (workflows/fallback_cache.py)
+        "BACKEND": "workflows.fallback_cache.RedisCacheWithFallback",
         "LOCATION": THAIYYAL_REDIS_URL,
         # sites sharing a Redis keep apart by prefix
         "KEY_PREFIX": env_str("THAIYYAL_CACHE_PREFIX", "thaiyyal"),

@@ -19,6 +19,8 @@ from django.db.backends.signals import connection_created
 from django.dispatch import receiver
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
+from thaiyyal.access_log import redact_path
+
 log = logging.getLogger(__name__)
 
 #: seconds a client is told to wait before trying again
@@ -94,5 +96,5 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
         if not database_unreachable(exception):
             return None
-        log.warning("database unreachable in %s: %s", request.path, exception)
+        log.warning("database unreachable in %s: %s", redact_path(request.path), exception)
         return unavailable_response()

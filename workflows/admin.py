@@ -19,9 +19,11 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html
+from django_celery_beat.admin import PeriodicTaskAdmin, PeriodicTaskForm
+from django_celery_beat.models import PeriodicTask
 
 from engine import PayloadError
-from workflows import pages, services
+from workflows import pages, queueing, services
 from workflows.forms import CredentialAdminForm, ExecuteForm, WorkflowAdminForm
 from workflows.models import (
     Credential,
@@ -32,6 +34,7 @@ from workflows.models import (
     Workflow,
     WorkflowVersion,
 )
+from workflows.tasks import SCHEDULED_TASK
 
 
 class VersionInline(admin.TabularInline):
@@ -79,7 +82,23 @@ class WorkflowAdmin(admin.ModelAdmin):
     inlines = [VersionInline]
     actions = ["execute_selected", "rotate_webhook_secrets"]
     fields = ["name", "description", "owner", "execution_mode", "definition", "webhook"]
-    readonly_fields = ["webhook"]
+    readonly_fields = ["webhook", "current_definition"]
+
+    def get_fields(self, request: HttpRequest, obj: Workflow | None = None) -> list[str]:
+        # `definition` is a form field, not the model's: read-only, Django shows "None" for
+        # it. A user who may only view gets the current version's JSON instead.
+        fields = list(super().get_fields(request, obj))
+        if obj is not None and not self.has_change_permission(request, obj):
+            fields = ["current_definition" if f == "definition" else f for f in fields]
+        return fields
+
+    @admin.display(description="definition")
+    def current_definition(self, workflow: Workflow) -> str:
+        version = workflow.current_version
+        if version is None:
+            return "-"
+        return format_html('<pre class="tg-pre">{}</pre>',
+                           json.dumps(version.definition, indent=2, ensure_ascii=False))
 
     @admin.display(description="webhook")
     def webhook(self, workflow: Workflow) -> str:
@@ -283,7 +302,15 @@ def _version_for(workflow: Workflow, number: Any) -> WorkflowVersion | None:
 
 def _execute(request: HttpRequest, version: WorkflowVersion, inputs: dict[str, Any] | None,
              form: ExecuteForm | None) -> dict[str, Any] | None:
+    """Run `version` as its workflow's execution_mode says: in this request, or on the
+    queue (`async`, or `auto` past the web tier's limit), as the API would; a queued run
+    is linked, not waited for (a long run must not hold a web worker)."""
     try:
+        limits = services.server_limits()
+        if queueing.mode_queues(version.workflow.execution_mode, limits):
+            run = queueing.enqueue_version(version, user=request.user, limits=limits,
+                                           inputs=inputs, trigger=Trigger.ADMIN)
+            return {"version": version, "queued": run}
         execution = services.execute_version(version, user=request.user, inputs=inputs,
                                              trigger=Trigger.ADMIN)
     except PayloadError as exc:
@@ -291,6 +318,9 @@ def _execute(request: HttpRequest, version: WorkflowVersion, inputs: dict[str, A
             form.add_error("inputs", [f"{p.path}: {p.message}" for p in exc.problems])
         else:
             messages.error(request, f"{version}: {exc}")
+        return None
+    except queueing.QueueUnavailable as exc:
+        messages.error(request, f"{version}: {exc}")
         return None
     result = execution.result
     nodes = sorted(result.nodes, key=lambda n: (n.started_ms is None, n.started_ms or 0))
@@ -395,14 +425,18 @@ class RunAdmin(admin.ModelAdmin):
                        "duration_ms", "requested_by", "final_output_json", "error_json",
                        "inputs_json", "limits_json", "execution_id", "node_count",
                        "worker_host", "worker_pid", "trigger", "queued_at",
-                       "cancel_requested_at", "callback_url"]
+                       "cancel_requested_at", "callback_url", "callback_state",
+                       "callback_attempts", "callback_error", "callback_at"]
     fieldsets = [
         (None, {"fields": ["id", "workflow", "version", "status", "trigger", "requested_by",
                            "queued_at", "started_at", "finished_at", "duration_ms"]}),
         ("Result", {"fields": ["final_output_json", "error_json", "inputs_json"]}),
         ("Details", {"classes": ["collapse"],
                      "fields": ["limits_json", "execution_id", "node_count", "worker_host",
-                                "worker_pid", "cancel_requested_at", "callback_url"]}),
+                                "worker_pid", "cancel_requested_at"]}),
+        ("Callback", {"classes": ["collapse"],
+                      "fields": ["callback_url", "callback_state", "callback_attempts",
+                                 "callback_error", "callback_at"]}),
     ]
     show_facets = admin.ShowFacets.NEVER  # facet counts would scan the history
 
@@ -512,3 +546,25 @@ class CredentialAdmin(admin.ModelAdmin):
     search_fields = ["name", "owner__username", "base_url"]
     list_select_related = ["owner"]
     raw_id_fields = ["owner"]
+
+
+class ScheduleForm(PeriodicTaskForm):
+    """django-celery-beat's periodic task form, plus a check of a workflow schedule's
+    kwargs (`{"workflow": id, "inputs": {...}}`) when it is saved: a wrong id or input
+    would otherwise fail every turn, found out only in the worker's log."""
+
+    def clean(self) -> dict[str, Any]:
+        data: dict[str, Any] = super().clean()
+        if data.get("task") == SCHEDULED_TASK and "kwargs" in data:
+            problems = queueing.schedule_problems(json.loads(data["kwargs"] or "{}"))
+            if problems:
+                self.add_error("kwargs", problems)
+        return data
+
+
+class ScheduleAdmin(PeriodicTaskAdmin):
+    form = ScheduleForm
+
+
+admin.site.unregister(PeriodicTask)
+admin.site.register(PeriodicTask, ScheduleAdmin)

@@ -46,8 +46,14 @@ def engine_config(credential: Credential) -> dict[str, Any]:
     return {"base_url": credential.base_url, "auth": auth}
 
 
+#: node fields that name a stored credential: on the platform a named HTTP client
+#: (`http_client_uid`) is the owner's stored credential of that name
+NAMING_FIELDS = ("credential", "http_client_uid")
+
+
 def names_used(workflow: engine.Workflow) -> frozenset[str]:
-    """The credential names the workflow's nodes (loop bodies included) refer to."""
+    """The credential names the workflow's nodes (loop bodies included) refer to, as
+    `credential` or as `http_client_uid`."""
     found: set[str] = set()
     _collect(workflow.nodes, found)
     return frozenset(found)
@@ -55,9 +61,10 @@ def names_used(workflow: engine.Workflow) -> frozenset[str]:
 
 def _collect(nodes: Iterable[Any], found: set[str]) -> None:
     for node in nodes:
-        name = node.config.get("credential")
-        if isinstance(name, str) and name:
-            found.add(name)
+        for field in NAMING_FIELDS:
+            name = node.config.get(field)
+            if isinstance(name, str) and name:
+                found.add(name)
         for value in node.config.values():
             if isinstance(value, engine.Workflow):
                 _collect(value.nodes, found)

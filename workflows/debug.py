@@ -22,7 +22,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.urls import path
 from django.utils.html import escape
 
-from workflows.opsauth import forbidden, is_staff
+from workflows.opsauth import is_staff, refused
 from workflows.profiling import heap, render
 from workflows.profiling.agent import gather, max_seconds
 from workflows.profiling.flamegraph import render_svg
@@ -47,7 +47,7 @@ def ops_view(view: View) -> View:
             return JsonResponse({"detail": "profiling is off (set THAIYYAL_PPROF=1)"},
                                 status=404)
         if not is_staff(request):
-            return forbidden("profiling needs a staff login or a staff user's API token")
+            return refused(request, "profiling needs a staff login or a staff user's API token")
         response = view(request)
         response["X-Worker-Pid"] = str(os.getpid())
         response["Cache-Control"] = "no-store"

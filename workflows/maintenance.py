@@ -3,6 +3,7 @@ purge deleted workflows no run needs, forget expired idempotency keys."""
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import threading
@@ -11,7 +12,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import DatabaseError, connections, transaction
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from workflows.models import IdempotencyKey, NodeRun, Run, RunStatus, Workflow
@@ -39,7 +40,9 @@ def _zombie(pid: int) -> bool:
 
 
 def reap_interrupted(now: datetime | None = None, grace_seconds: int | None = None) -> list[Run]:
-    """Mark `running` runs whose worker is gone as `interrupted`; returns them.
+    """Mark `running` runs whose worker is gone as `interrupted`, and `queued` runs no
+    worker took in time as `failed` (`queue_lost`, see reap_lost_queued); returns them
+    (their `status` says which).
 
     A run is abandoned when it was started on this host by a process that no longer
     exists, or (on any host: a pod may be gone for good) when it has been running longer
@@ -50,7 +53,7 @@ def reap_interrupted(now: datetime | None = None, grace_seconds: int | None = No
     host, _ = this_worker()
     reaped = []
     running = Run.objects.filter(status=RunStatus.RUNNING).only(
-        "id", "started_at", "limits", "worker_host", "worker_pid")
+        "id", "started_at", "limits", "worker_host", "worker_pid", "callback_url")
     for run in running:
         reason = _abandoned(run, host, now, grace)
         if reason is None:
@@ -59,8 +62,50 @@ def reap_interrupted(now: datetime | None = None, grace_seconds: int | None = No
             status=RunStatus.INTERRUPTED, finished_at=now,
             error={"code": "interrupted", "node_id": None, "message": reason})
         if updated:
+            run.status = RunStatus.INTERRUPTED
             reaped.append(run)
+    reaped += reap_lost_queued(now)
+    _tell_callbacks(reaped)
     return reaped
+
+
+def reap_lost_queued(now: datetime | None = None,
+                     stale_seconds: float | None = None) -> list[Run]:
+    """Mark `failed` (error code `queue_lost`) the `queued` runs queued longer ago than
+    THAIYYAL_QUEUE_STALE_SECONDS (0: never). Such a run's message is not coming: the web
+    process died between writing the row and publishing, the queue was purged, or the
+    broker lost it. A message that does turn up later runs nothing (its run is no longer
+    `queued`). The age is long by default (a day): a real backlog must never be reaped."""
+    now = now or timezone.now()
+    stale = settings.THAIYYAL_QUEUE_STALE_SECONDS if stale_seconds is None else stale_seconds
+    if not stale:
+        return []
+    cutoff = now - timedelta(seconds=stale)
+    waiting = (Run.objects.filter(status=RunStatus.QUEUED)
+               .filter(Q(queued_at__lt=cutoff) | Q(queued_at__isnull=True, started_at__lt=cutoff))
+               .only("id", "queued_at", "callback_url"))
+    lost = []
+    for run in waiting[:1000]:  # more are taken on the next tick
+        updated = Run.objects.filter(pk=run.pk, status=RunStatus.QUEUED).update(
+            status=RunStatus.FAILED, finished_at=now,
+            error={"code": "queue_lost", "node_id": None, "message": (
+                f"no worker took the run within {stale:g}s of its queueing (its message "
+                "was lost: the queue purged, the broker's data lost, or the server stopped "
+                "before sending it)")})
+        if updated:
+            run.status = RunStatus.FAILED
+            lost.append(run)
+    return lost
+
+
+def _tell_callbacks(ended: list[Run]) -> None:
+    """Each ended queued run's callback, once the marks are committed (the reaper may run
+    in a transaction: a callback must not announce what could still roll back)."""
+    from workflows import callbacks
+
+    for run in ended:
+        if run.callback_url:
+            transaction.on_commit(functools.partial(callbacks.run_ended, run.pk))
 
 
 def _abandoned(run: Run, host: str, now: datetime, grace: int) -> str | None:
@@ -131,8 +176,8 @@ class Reaper:
                 # plus grace, however the ticks fall.
                 reaped = reap_once(grace_seconds=max(0, int(grace - interval)))
                 if reaped:
-                    log.warning("marked %d run(s) interrupted: %s", len(reaped),
-                                ", ".join(str(run.id) for run in reaped))
+                    log.warning("marked %d run(s) ended: %s", len(reaped), ", ".join(
+                        f"{run.id} {run.status}" for run in reaped))
             except DatabaseError as exc:
                 log.info("reaper: database unavailable (%s); trying again in %gs",
                          str(exc).strip()[:200], interval)
@@ -148,12 +193,15 @@ reaper = Reaper()
 
 def prune_runs(*, older_than_days: int | None = None, keep_per_workflow: int | None = None,
                chunk_size: int = 1000, now: datetime | None = None) -> int:
-    """Delete finished runs (and their node runs) older than `older_than_days`, and beyond
-    the newest `keep_per_workflow` of each workflow (ad-hoc runs count as one workflow).
+    """Delete ended runs (never `running` or `queued` ones) and their node runs: those
+    older than `older_than_days`, and those beyond the newest `keep_per_workflow` of each
+    workflow (ad-hoc runs count as one workflow).
     Works in chunks of `chunk_size` runs, each its own short transaction, so a large
     backlog never holds long locks. Returns the number of runs deleted."""
     now = now or timezone.now()
-    finished = Run.objects.exclude(status=RunStatus.RUNNING)
+    # A queued run is still waiting for a worker: deleting it would make the worker skip
+    # its message silently (and its client never learn the answer).
+    finished = Run.objects.exclude(status__in=[RunStatus.RUNNING, RunStatus.QUEUED])
     deleted = 0
     if older_than_days is not None:
         old = finished.filter(started_at__lt=now - timedelta(days=older_than_days))

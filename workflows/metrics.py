@@ -1,6 +1,6 @@
 """Prometheus metrics of the workflow platform and the engine Observer that feeds them.
 
-The names, types, labels and units below are a contract (DESIGN §9): the PromQL in
+The names, types, labels and units below are a contract: the PromQL in
 docs/performance.md, the alert rules in deploy/prometheus/alerts.yml and the Grafana
 dashboard all use them, and a live test runs those against a real Prometheus.
 
@@ -16,17 +16,19 @@ import functools
 import logging
 import os
 import re
+import time
 from collections.abc import Callable
 from typing import Any
 
 import prometheus_client
 from django.http import HttpRequest, HttpResponse
+from django_prometheus.middleware import Metrics as DjangoMetrics
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.multiprocess import MultiProcessCollector
 
 from engine.observe import NullObserver, Observer
 from workflows.metrics_files import scrape_lock
-from workflows.opsauth import forbidden, has_metrics_bearer, is_staff
+from workflows.opsauth import has_metrics_bearer, is_staff, refused
 from workflows.serverproc import ServerProcessCollector
 
 log = logging.getLogger("thaiyyal.runs")
@@ -228,7 +230,8 @@ def registry() -> CollectorRegistry:
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """GET /metrics: Prometheus text format, for a staff user or the scraper's bearer token."""
     if not (has_metrics_bearer(request) or is_staff(request)):
-        return forbidden("metrics need a staff login or 'Authorization: Bearer <metrics token>'")
+        return refused(request, "metrics need a staff login or "
+                                "'Authorization: Bearer <metrics token>'")
     path = multiprocess_dir()
     if path is None:
         body = prometheus_client.generate_latest(registry())
@@ -242,8 +245,26 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
 _IDLE_PATHS = ("/metrics", "/healthz", "/readyz")
 
 
-class RequestsInProgressMiddleware:
-    """Counts requests being served, for the worker saturation alert."""
+@functools.lru_cache(maxsize=1024)
+def _http_children(view: str, method: str, status: int) -> tuple[Any, Any]:
+    """django-prometheus's labelled children for one view, method and status (bounded:
+    the URL conf's view names x HTTP_METHODS x statuses)."""
+    metrics = DjangoMetrics.get_instance()
+    return (metrics.requests_latency_by_view_method.labels(view=view, method=method),
+            metrics.responses_by_status_view_method.labels(
+                status=str(status), view=view, method=method))
+
+
+class HttpMetricsMiddleware:
+    """Requests in progress (for the worker saturation alert), and django-prometheus's
+    latency by view and responses by status, view and method.
+
+    Only those two of django-prometheus's families: its own pair of middlewares updates
+    about sixteen series per request (totals by method, by transport, body sizes, latency
+    before and after the middlewares, ...), and in multiprocess mode every update is a
+    locked write to a memory-mapped file, nearly as much work as the run's own metrics.
+    Nothing here queries or alerts on the others.
+    """
 
     def __init__(self, get_response: Callable[[HttpRequest], Any]) -> None:
         self.get_response = get_response
@@ -252,10 +273,18 @@ class RequestsInProgressMiddleware:
         if request.path.startswith(_IDLE_PATHS):
             return self.get_response(request)
         REQUESTS_IN_PROGRESS.inc()
+        start = time.perf_counter()
         try:
-            return self.get_response(request)
+            response = self.get_response(request)
         finally:
             REQUESTS_IN_PROGRESS.dec()
+        match = getattr(request, "resolver_match", None)
+        view = (match.view_name if match is not None else None) or "<unnamed view>"
+        method = request.method if request.method in HTTP_METHODS else "<invalid method>"
+        latency, responses = _http_children(view, method, response.status_code)
+        latency.observe(time.perf_counter() - start)
+        responses.inc()
+        return response
 
 
 def register_worker(threads: int) -> None:

@@ -1,4 +1,4 @@
-"""Stored workflows, their versions, and the history of runs (DESIGN §7)."""
+"""Stored workflows, their versions, and the history of runs."""
 
 from __future__ import annotations
 
@@ -137,6 +137,21 @@ class Trigger(models.TextChoices):
     SCHEDULE = "schedule"
 
 
+class CallbackState(models.TextChoices):
+    """Where a queued run's callback (POST of its answer to `callback_url`) stands."""
+
+    #: no callback_url, or the run has not ended yet
+    NONE = "", "none"
+    #: queued for delivery, or waiting for a retry
+    PENDING = "pending"
+    DELIVERED = "delivered"
+    #: not retried: the address is refused by the egress policy, or a 4xx other than
+    #: 408/425/429
+    REFUSED = "refused"
+    #: THAIYYAL_CALLBACK_ATTEMPTS attempts failed
+    GAVE_UP = "gave_up"
+
+
 class Run(models.Model):
     """One execution, stored or ad-hoc (no version). Written once at the end, or committed
     as `running` first when it takes longer than THAIYYAL_RUNNING_ROW_AFTER_MS.
@@ -179,6 +194,14 @@ class Run(models.Model):
     cancel_requested_at = models.DateTimeField(null=True, blank=True)
     #: queue mode: where the run's answer is POSTed when it ends
     callback_url = models.URLField(max_length=2000, blank=True, default="", db_default="")
+    #: queue mode: the callback's delivery (set once the run has ended; see callbacks.py)
+    callback_state = models.CharField(max_length=16, choices=CallbackState.choices,
+                                      blank=True, default="", db_default="")
+    callback_attempts = models.PositiveSmallIntegerField(default=0, db_default=0)
+    #: why the last attempt failed (the receiver's status or the connection error)
+    callback_error = models.CharField(max_length=500, blank=True, default="", db_default="")
+    #: when the last attempt was made
+    callback_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-started_at"]

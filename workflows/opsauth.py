@@ -3,11 +3,16 @@
 Staff prove themselves with a session (the admin login) or, for curl and scripts, with
 their API token (`Authorization: Token <key>`). Prometheus uses a shared bearer secret
 (`Authorization: Bearer $THAIYYAL_METRICS_TOKEN`) that opens /metrics and nothing else.
+
+A refused credential (a token no active user has, a bearer that is not the metrics token)
+counts against the anonymous rate of the client's address, in the same counter as a token
+the API refuses: guessing here is throttled like guessing there (429 + Retry-After).
 """
 
 from __future__ import annotations
 
 import hmac
+import math
 import os
 
 from django.apps import apps
@@ -32,7 +37,9 @@ def is_staff(request: HttpRequest) -> bool:
     from rest_framework.authtoken.models import Token
 
     token = Token.objects.select_related("user").filter(key=key).first()
-    return bool(token and token.user.is_active and token.user.is_staff)
+    known = bool(token and token.user.is_active)
+    request._thaiyyal_ops_token_known = known  # type: ignore[attr-defined]
+    return bool(known and token and token.user.is_staff)
 
 
 def has_metrics_bearer(request: HttpRequest) -> bool:
@@ -45,3 +52,32 @@ def has_metrics_bearer(request: HttpRequest) -> bool:
 
 def forbidden(detail: str) -> JsonResponse:
     return JsonResponse({"detail": detail}, status=403)
+
+
+def _bad_credential(request: HttpRequest) -> bool:
+    """The request presented a credential that opens nothing: a token no active user has
+    (a non-staff user's good token is not a guess), or a bearer that is not the metrics
+    token. Call after is_staff / has_metrics_bearer refused it."""
+    scheme, given = _authorization(request)
+    if scheme == "token":
+        return bool(given) and not getattr(request, "_thaiyyal_ops_token_known", False)
+    if scheme == "bearer":
+        return not has_metrics_bearer(request)
+    return False
+
+
+def refused(request: HttpRequest, detail: str) -> JsonResponse:
+    """The answer to a request an operations endpoint refuses: 403, or 429 with
+    Retry-After once refused credentials from its address pass the anonymous rate."""
+    if _bad_credential(request):
+        from rest_framework.exceptions import Throttled
+
+        from workflows.api.throttles import count_failed_authentication
+
+        try:
+            count_failed_authentication(request)
+        except Throttled as exc:
+            response = JsonResponse({"detail": str(exc.detail)}, status=429)
+            response["Retry-After"] = str(max(1, math.ceil(exc.wait or 1)))
+            return response
+    return forbidden(detail)

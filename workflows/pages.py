@@ -1,7 +1,7 @@
 """What the admin's graph pages draw: the JSON each page hands to its graph script, version
 comparison (a JSON diff and per-node marks), and the context variables the execute page
 prefills. The drawing itself is done in the browser (frontend/, built into
-workflows/static/workflows/dist)."""
+workflows/static/vendor and workflows/static/workflows/dist)."""
 
 from __future__ import annotations
 

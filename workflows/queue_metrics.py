@@ -8,6 +8,7 @@ workflows/metrics.py:
 | workflow_worker_runs_total | counter | worker | queued runs a worker executed |
 | workflow_worker_processes | gauge (livesum) | | worker processes alive |
 | workflow_worker_busy_processes | gauge (livesum) | | worker processes running a run now |
+| workflow_callback_deliveries_total | counter | outcome | callback attempts by outcome |
 
 The depth is read from the broker at scrape time (by the web tier's /metrics and the
 workers' own endpoint); the others are written by the worker processes (multiprocess
@@ -44,6 +45,10 @@ WORKER_PROCESSES = Gauge(
 WORKER_BUSY = Gauge(
     "workflow_worker_busy_processes", "Queue worker processes executing a run now.",
     multiprocess_mode="livesum")
+
+CALLBACK_DELIVERIES = Counter(
+    "workflow_callback_deliveries", "Callback delivery attempts by outcome (delivered, "
+    "refused: not retried, retried, gave_up: attempts used up or not queued).", ["outcome"])
 
 
 class QueueDepthCollector(Collector):

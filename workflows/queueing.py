@@ -16,15 +16,26 @@ import uuid
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from rest_framework.exceptions import Throttled
 
 import engine
 from engine import Limits
 from engine.runner import bind_inputs
 from workflows import services
-from workflows.models import Run, RunStatus, Trigger, WorkflowVersion, new_run_id
+from workflows.api import inflight
+from workflows.models import (
+    ExecutionMode,
+    Run,
+    RunStatus,
+    Trigger,
+    Workflow,
+    WorkflowVersion,
+    new_run_id,
+)
 from workflows.services import User
 
 log = logging.getLogger(__name__)
@@ -51,6 +62,17 @@ def require_queue() -> None:
         raise QueueUnavailable("queue mode is not configured: set THAIYYAL_BROKER_URL (e.g. "
                                "amqp://guest:guest@127.0.0.1:5672//) and start `thaiyyal "
                                "worker`")
+
+
+def mode_queues(mode: str, limits: Limits) -> bool:
+    """Whether a workflow's `execution_mode` sends a run with `limits` to the queue without
+    being asked: `async` always, `auto` when the run's time limit is longer than the web
+    tier's (THAIYYAL_WEB_MAX_EXECUTION_TIME) and a queue is configured."""
+    if mode == ExecutionMode.ASYNC:
+        return True
+    web_limit = settings.THAIYYAL_WEB_MAX_EXECUTION_TIME
+    return (mode == ExecutionMode.AUTO and web_limit is not None
+            and limits.max_execution_time > web_limit and queue_configured())
 
 
 def enqueue_payload(payload: Any, *, user: User, limits: Limits, raw: bytes | None = None,
@@ -82,13 +104,17 @@ def _enqueue(workflow: engine.Workflow, *, user: User, limits: Limits,
              version: WorkflowVersion | None = None, inputs: dict[str, Any] | None = None,
              payload: Any = None) -> Run:
     now = timezone.now()
-    run = Run.objects.create(
-        id=run_id or new_run_id(), version=version,
-        workflow_id=version.workflow_id if version is not None else None,
-        status=RunStatus.QUEUED, started_at=now, queued_at=now, limits=limits.to_dict(),
-        inputs=inputs or None, payload=payload, node_count=workflow.node_count,
-        requested_by=user if user is not None and user.is_authenticated else None,
-        trigger=trigger, callback_url=callback_url)
+    requester = user if user is not None and user.is_authenticated else None
+    with transaction.atomic():
+        queued = _hold_a_run_slot(requester)
+        run = Run.objects.create(
+            id=run_id or new_run_id(), version=version,
+            workflow_id=version.workflow_id if version is not None else None,
+            status=RunStatus.QUEUED, started_at=now, queued_at=now, limits=limits.to_dict(),
+            inputs=inputs or None, payload=payload, node_count=workflow.node_count,
+            requested_by=requester, trigger=trigger, callback_url=callback_url)
+    if requester is not None:
+        inflight.note_queued_runs(requester.pk, queued + 1)
     try:
         publish(run.id, limits)
     except Exception as exc:  # noqa: BLE001 - whatever the broker client raises
@@ -97,9 +123,29 @@ def _enqueue(workflow: engine.Workflow, *, user: User, limits: Limits,
             status=RunStatus.FAILED, finished_at=timezone.now(),
             error={"code": "queue_unavailable", "node_id": None,
                    "message": f"the queue could not be reached: {exc}"[:1000]})
+        if requester is not None:
+            inflight.note_queued_runs(requester.pk)
         raise QueueUnavailable(f"the queue (THAIYYAL_BROKER_URL) could not be reached: "
                                f"{type(exc).__name__}: {exc}"[:500]) from exc
     return run
+
+
+def _hold_a_run_slot(user: Any) -> int:
+    """In the transaction that writes a queued run: lock the user's row (two runs queued
+    at once are counted one after the other) and refuse past the runs-in-flight cap
+    (DRF's Throttled). The user's queued runs so far."""
+    if user is None or not settings.THAIYYAL_MAX_RUNS_IN_FLIGHT:
+        return 0
+    get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+    return inflight.refuse_past_cap(user.pk)
+
+
+def run_ended(run_id: Any) -> None:
+    """A queued run has ended (or was never started): its requester's queued-run count,
+    as synchronous executes see it, is counted again."""
+    requester = Run.objects.filter(pk=run_id).values_list("requested_by_id", flat=True).first()
+    if requester is not None:
+        inflight.note_queued_runs(requester)
 
 
 def publish(run_id: uuid.UUID, limits: Limits) -> None:
@@ -118,11 +164,14 @@ def request_cancel(run_id: Any) -> Run:
     later runs nothing); a running one is asked to stop (the process running it notices
     within THAIYYAL_CANCEL_POLL_SECONDS and records `cancelled`). Returns the run as it
     is now. Run.DoesNotExist if there is no such run."""
+    from workflows import callbacks
+
     now = timezone.now()
-    Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
-        status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now,
-        error={"code": "cancelled", "node_id": None,
-               "message": "the run was cancelled at a user's request before it started"})
+    if Run.objects.filter(pk=run_id, status=RunStatus.QUEUED).update(
+            status=RunStatus.CANCELLED, finished_at=now, cancel_requested_at=now,
+            error={"code": "cancelled", "node_id": None,
+                   "message": "the run was cancelled at a user's request before it started"}):
+        callbacks.run_ended(run_id)  # no worker will: the message now runs nothing
     Run.objects.filter(Q(cancel_requested_at__isnull=True), pk=run_id,
                        status=RunStatus.RUNNING).update(cancel_requested_at=now)
     return Run.objects.get(pk=run_id)
@@ -138,13 +187,38 @@ def wait_for_end(run_id: Any, seconds: float) -> Run:
         time.sleep(0.05)
 
 
+def schedule_problems(kwargs: Any) -> list[str]:
+    """What would make every turn of a schedule with these kwargs (`{"workflow": id,
+    "inputs": {...}}`, what scheduled_run takes) fail; [] when its turns can run. Checked
+    when a schedule is made or edited, not found out at each turn."""
+    if not isinstance(kwargs, dict):
+        return ['must be a JSON object {"workflow": <id>, "inputs": {...}}']
+    unknown = sorted(set(kwargs) - {"workflow", "inputs"})
+    if unknown:
+        return [f"unknown key(s) {', '.join(unknown)}: only workflow and inputs"]
+    workflow_id, inputs = kwargs.get("workflow"), kwargs.get("inputs") or {}
+    if not isinstance(workflow_id, int) or isinstance(workflow_id, bool):
+        return ["workflow: must be a workflow's id (a number)"]
+    if not isinstance(inputs, dict):
+        return ["inputs: must be a JSON object {name: value}"]
+    workflow = Workflow.objects.select_related("current_version").filter(
+        pk=workflow_id).first()
+    if workflow is None:
+        return [f"workflow {workflow_id}: no such workflow"]
+    if workflow.current_version is None:
+        return [f"workflow {workflow_id}: has no version to run"]
+    try:
+        bind_inputs(services.load_version(workflow.current_version), inputs)
+    except engine.PayloadError as exc:
+        return [f"{p.path}: {p.message}" for p in exc.problems]
+    return []
+
+
 def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) -> Run | None:
     """A schedule's turn (the scheduler's message, on a worker): a run of the workflow's
     current version, recorded with trigger `schedule` on behalf of its owner, under
     `run_id` (the message's id: a redelivered message finds its run and runs nothing).
     None when the workflow is gone or has no version."""
-    from workflows.models import Workflow
-
     workflow = (Workflow.objects.select_related("owner", "current_version")
                 .filter(pk=workflow_id).first())
     if workflow is None or workflow.current_version is None:
@@ -156,13 +230,29 @@ def run_scheduled(workflow_id: int, inputs: dict[str, Any] | None, run_id: Any) 
     if Run.objects.filter(pk=run_id).exists():
         return None
     now = timezone.now()
+    refused = ""
     try:
         with transaction.atomic():
+            try:
+                queued = _hold_a_run_slot(workflow.owner)
+            except Throttled as exc:
+                # Its owner's runs fill the cap: this turn is skipped, and the run history
+                # says so (a schedule has no client to answer 429).
+                refused = str(exc.detail)
             run = Run.objects.create(
-                id=run_id, version=version, workflow_id=workflow.pk, status=RunStatus.QUEUED,
-                started_at=now, queued_at=now, limits=services.server_limits().to_dict(),
+                id=run_id, version=version, workflow_id=workflow.pk,
+                status=RunStatus.FAILED if refused else RunStatus.QUEUED,
+                started_at=now, queued_at=now, finished_at=now if refused else None,
+                error={"code": "too_many_runs", "node_id": None,
+                       "message": refused} if refused else None,
+                limits=services.server_limits().to_dict(),
                 inputs=inputs or None, node_count=loaded.node_count,
                 requested_by=workflow.owner, trigger=Trigger.SCHEDULE)
     except IntegrityError:
         return None  # the same message, delivered twice at once
+    if refused:
+        log.warning("schedule: workflow %s not run: %s", workflow_id, refused)
+        return None
+    if workflow.owner_id is not None:
+        inflight.note_queued_runs(workflow.owner_id, queued + 1)
     return run

@@ -1,4 +1,4 @@
-"""The one place runs happen: record -> execute -> record (DESIGN §1).
+"""The one place runs happen: record -> execute -> record.
 
 The API, the admin, the management commands and the tests call these functions; none of
 them touches the engine's execute directly. Also here: validating and saving workflow
@@ -137,7 +137,8 @@ def engine_services() -> dict[str, Any]:
 
 def run_services(workflow: engine.Workflow, user_id: int | None,
                  version: WorkflowVersion | None) -> dict[str, Any]:
-    """engine_services, plus the credentials the workflow names (when it names any):
+    """engine_services, plus the credentials the workflow names (when it names any, as
+    `credential` or `http_client_uid`):
     those of the workflow's owner for a stored version (whoever runs it: the workflow's
     author chose them), of the requesting user for an ad-hoc payload."""
     names = credentials.names_used(workflow)
@@ -148,7 +149,9 @@ def run_services(workflow: engine.Workflow, user_id: int | None,
             "owner_id", flat=True).first()
     else:
         owner_id = user_id
-    return {**engine_services(), "credentials": credentials.resolve(owner_id, names)}
+    resolved = credentials.resolve(owner_id, names)
+    # the platform's named HTTP clients are the same stored credentials
+    return {**engine_services(), "credentials": resolved, "http_clients": resolved}
 
 
 @receiver(setting_changed)
@@ -525,8 +528,9 @@ def create_workflow(*, owner: AbstractBaseUser, name: str, definition: Any,
                     description: str = "", execution_mode: str | None = None) -> Workflow:
     """A new workflow with `definition` as version 1, stored in canonical form (the
     editor's type names and camelCase keys rewritten). Raises PayloadError if invalid."""
-    definition = engine.canonical_definition(definition)
+    # Checked as written, so that each problem's path names the user's own keys.
     validate_stored_definition(definition)
+    definition = engine.canonical_definition(definition)
     with transaction.atomic():
         workflow = Workflow.objects.create(owner=owner, name=name, description=description,
                                            slug=free_slug(owner, name),
@@ -544,8 +548,8 @@ def update_workflow(workflow: Workflow, *, user: AbstractBaseUser | None,
     current one becomes a new version (returned); earlier versions are kept. Raises
     PayloadError if the definition is invalid."""
     if definition is not None:
+        validate_stored_definition(definition)  # as written: paths name the user's keys
         definition = engine.canonical_definition(definition)
-        validate_stored_definition(definition)
     with transaction.atomic():
         if name is not None and name != workflow.name:
             workflow.name = name

@@ -17,8 +17,10 @@ from django.http import HttpRequest
 from workflows.opsauth import is_staff
 
 PROFILE_HEADER = "X-Silk-Profile"
-#: Scrapes, probes and the profiling pages would only crowd out real traffic.
-IGNORED_PREFIXES = ("/metrics", "/healthz", "/readyz", "/debug/pprof/", "/static/", "/silk/")
+#: Scrapes, probes and the profiling pages would only crowd out real traffic; a webhook's
+#: path is its secret, which silk would store and show.
+IGNORED_PREFIXES = ("/metrics", "/healthz", "/readyz", "/debug/pprof/", "/static/", "/silk/",
+                    "/api/v1/hooks/")
 
 
 def _asks_for_profile(request: HttpRequest) -> bool:

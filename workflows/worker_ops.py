@@ -2,6 +2,8 @@
 its main process on a daemon thread, so it answers whatever the pool processes do:
 
 - `/healthz`: the worker's main process lives (the Kubernetes liveness probe);
+- `/readyz`: it is also connected to the broker, so it can take runs (503 while the
+  connection is lost and Celery reconnects; the readiness probe);
 - `/metrics`: its processes' metrics and the queue depth (workflows/queue_metrics.py);
 - with THAIYYAL_PPROF=1, `/debug/pprof/profile?seconds=N` (collapsed stacks of every
   process of the worker, pool processes included: each runs the profiling agent, as
@@ -55,9 +57,20 @@ def _threads() -> tuple[int, str, bytes]:
     return 200, "text/plain", threads_text(dumps).encode()
 
 
-def serve(bind: str, registry: Callable[[], Any]) -> ThreadingHTTPServer:
+def broker_connected(consumer: Any) -> bool:
+    """Whether a Celery consumer holds a live broker connection now (False while it is
+    lost and Celery reconnects: the consumer then has none, or a closed one)."""
+    connection = getattr(consumer, "connection", None)
+    try:
+        return bool(connection is not None and connection.connected)
+    except Exception:  # noqa: BLE001 - a connection half torn down: not connected
+        return False
+
+
+def serve(bind: str, registry: Callable[[], Any],
+          ready: Callable[[], bool] = lambda: True) -> ThreadingHTTPServer:
     """Listen on `bind` (host:port) on a daemon thread; `registry()` is what /metrics
-    exports."""
+    exports, `ready()` what /readyz says."""
     host, _, port = bind.rpartition(":")
 
     class Handler(BaseHTTPRequestHandler):
@@ -65,6 +78,9 @@ def serve(bind: str, registry: Callable[[], Any]) -> ThreadingHTTPServer:
             url = urlsplit(self.path)
             if url.path == "/healthz":
                 answer = (200, "text/plain", b"ok\n")
+            elif url.path == "/readyz":
+                answer = ((200, "text/plain", b"ok\n") if ready() else
+                          (503, "text/plain", b"broker connection lost\n"))
             elif url.path == "/metrics":
                 answer = (200, prometheus_client.CONTENT_TYPE_LATEST,
                           prometheus_client.generate_latest(registry()))

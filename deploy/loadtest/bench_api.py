@@ -11,8 +11,9 @@ database growth) spreads over all of them. At the end it prints req/s and p50/p9
     python deploy/loadtest/bench_api.py [--rounds 3] [--duration 8] [--connections 10]
 
 The outside references (Node-RED 4 and a bare Django + DRF app on gunicorn, both doing the
-same filter/map/sum) are started by ../shared/anchors/start.sh beside the checkout when it
-exists (--no-references skips them); without them only our own scenarios are measured.
+same filter/map/sum) are started by the reference kit's start script, which
+THAIYYAL_ANCHORS_START names (docs/performance.md), when it exists (--no-references skips
+them); without them only our own scenarios are measured.
 
 Scenarios (10 connections unless said):
   ref-nodered       Node-RED 4, a function node filtering, doubling and summing 20 items

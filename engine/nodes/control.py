@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from engine.errors import ExpressionError, ExpressionSyntaxError, NodeError
 from engine.nodes.base import Field, Node, Report, register
-from engine.nodes.values import same_value, truthy
+from engine.nodes.values import json_equal, truthy
 
 if TYPE_CHECKING:
     from engine.expressions import Expression
@@ -80,14 +80,15 @@ class _Case:
     literal: Any = None
 
     def matches(self, value: Any, scope: Scope) -> bool:
-        if self.expression is None:
-            return same_value(self.literal, value)
+        """A boolean `when` decides; any other `when` (a literal, or an expression such as
+        `'gold'` that gives no boolean) is a value matched by `==`'s rule, json_equal."""
         try:
+            if self.expression is None:
+                return json_equal(self.literal, value)
             result = self.expression.evaluate(scope, input=value)
+            return result if isinstance(result, bool) else json_equal(result, value)
         except ExpressionError:
             return False  # Thaiyyal skips a case whose expression fails
-        # a boolean decides; any other result is a value to match (`when: "'gold'"`)
-        return result if isinstance(result, bool) else same_value(result, value)
 
 
 def _case_problems(index: int, case: Any) -> list[str]:

@@ -332,18 +332,35 @@ def _release(cache: ResponseCache | None, key: str) -> None:
         release(key)
 
 
-def decode_body(response: Response, ctx: NodeContext) -> Any:
-    """JSON when the content type says so, else text; None for an empty JSON or HEAD body."""
+def is_json_media(media: str) -> bool:
+    """Thaiyyal's rule (http.go isJSONContentType): application/json, application/*+json."""
+    return media == "application/json" or (media.startswith("application/")
+                                           and media.endswith("+json"))
+
+
+def decode_body(response: Response, ctx: NodeContext, method: str = "GET") -> Any:
+    """The body decoded as Thaiyyal's http node decodes it: JSON when the Content-Type says
+    so, or when there is none and the body starts with `{` or `[` (text if it then does not
+    parse); else text, `""` when empty. A HEAD or 204 response has no body: None."""
+    if method == "HEAD" or response.status == 204:
+        return None
     media = response.media_type
-    is_json = media in ("application/json", "text/json") or media.endswith("+json")
-    if not response.body:
-        return None if is_json or response.status == 204 or not media else ""
-    if is_json:
+    declared = is_json_media(media)
+    if declared or (not media and response.body.lstrip()[:1] in (b"{", b"[")):
         try:
             return bounds.loads(response.body.decode(response.charset, errors="replace"))
+        except json.JSONDecodeError as exc:
+            # Go's decoder says EOF for an empty body; the phrase is Thaiyyal's, the
+            # detail and URL ours
+            problem = "EOF" if not response.body.strip() else \
+                f"{exc.msg} at line {exc.lineno} column {exc.colno}"
         except (ValueError, LookupError) as exc:
-            raise NodeError(f"response from {response.url} says {media} but is not valid "
-                            f"JSON: {exc}", ctx.node_id) from None
+            problem = str(exc)
+        except RecursionError:
+            problem = "nested too deeply"
+        if declared:
+            raise NodeError(f"failed to parse JSON response: {problem} (response from "
+                            f"{response.url} says {media})", ctx.node_id) from None
     text = response.text()
     if len(text) > ctx.limits.max_string_length:
         raise LimitExceeded("max_string_length", ctx.limits.max_string_length, ctx.node_id,
@@ -386,7 +403,7 @@ class HttpNode(Node):
         response, cached = send(request, ctx, spec.cache_ttl)
         if not self.config.get("allow_error_status"):
             _check_status(response, request, ctx)
-        body = decode_body(response, ctx)
+        body = decode_body(response, ctx, request.method)
         if self.config.get("output") != "response":
             return body
         return {"status": response.status, "ok": response.ok,
@@ -470,7 +487,7 @@ class PaginatorNode(Node):
         ctx.check_deadline()
         response, _ = send(request, ctx, spec.cache_ttl)
         _check_status(response, request, ctx)
-        body = decode_body(response, ctx)
+        body = decode_body(response, ctx, request.method)
         path = self.config.get("items_path") or ""
         try:
             items = field_at(body, path)

@@ -67,16 +67,6 @@ def truthy(value: Any) -> bool:
     return True
 
 
-def same_value(left: Any, right: Any) -> bool:
-    """Equality without Python's cross-type surprises: `1 == True` and `1 == "1"` are false,
-    `1 == 1.0` is true."""
-    if is_number(left) and is_number(right):
-        return left == right
-    if json_type(left) != json_type(right):
-        return False
-    return bool(left == right)
-
-
 def text_of(value: Any) -> str:
     """A value as plain text (a CSV cell, a string context value): strings as they are,
     whole numbers without `.0`, booleans `true`/`false`, null empty, arrays and objects as

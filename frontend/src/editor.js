@@ -1,8 +1,9 @@
 // The visual editor. Its state is the workflow JSON itself: nodes and edges keep every key
 // they arrived with (Thaiyyal's `position`, labels, anything else), so a workflow exported
-// from Thaiyyal's editor opens and saves unchanged. Positions are written only for nodes
-// the user moves or when the user asks for an auto-layout; other nodes are drawn where the
-// layered layout puts them.
+// from Thaiyyal's editor opens and saves with nothing lost; the server stores it in the
+// canonical spelling (type names such as `opNode` and camelCase field keys such as `textOp`
+// rewritten to ours). Positions are written only for nodes the user moves or when the user
+// asks for an auto-layout; other nodes are drawn where the layered layout puts them.
 
 import {
   NODE_HEIGHT, NODE_WIDTH, bezier, boundsOf, createCanvas, drawEdgeLabel, drawNode, edgeHandle,

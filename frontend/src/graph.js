@@ -7,6 +7,8 @@ import { Graph, layout } from "@dagrejs/dagre";
 
 export const NODE_WIDTH = 184;
 export const NODE_HEIGHT = 58;
+// The smallest zoom a read-only graph opens at: node titles (12 px) drawn at 9 px.
+export const READABLE_ZOOM = 0.75;
 const SVG = "http://www.w3.org/2000/svg";
 
 export function el(name, attrs = {}, parent = null) {
@@ -99,13 +101,31 @@ export class PanZoom {
     return { x: (clientX - box.left - this.x) / this.k, y: (clientY - box.top - this.y) / this.k };
   }
 
-  fit(bounds, pad = 24) {
+  // The whole of `bounds` in view, but never below `minK`: a graph too big for that is
+  // shown from its left edge at `minK`, and the user pans to the rest. Returns whether
+  // the whole of it is in view.
+  fit(bounds, pad = 24, minK = 0.1) {
     const box = this.svg.getBoundingClientRect();
-    if (!bounds || !box.width) return;
-    const k = Math.min(1.2, (box.width - 2 * pad) / Math.max(1, bounds.width),
+    if (!bounds || !box.width) return true;
+    const whole = Math.min(1.2, (box.width - 2 * pad) / Math.max(1, bounds.width),
       (box.height - 2 * pad) / Math.max(1, bounds.height));
-    this.set(pad - bounds.x * k + (box.width - 2 * pad - bounds.width * k) / 2,
+    const k = Math.max(minK, whole);
+    this.set(pad - bounds.x * k + Math.max(0, (box.width - 2 * pad - bounds.width * k) / 2),
       pad - bounds.y * k + Math.max(0, (box.height - 2 * pad - bounds.height * k) / 3), k);
+    return k === whole;
+  }
+
+  // Pans so that the drawing's rectangle `r` is in view: along each axis where it is not,
+  // it is brought to the middle.
+  reveal(r) {
+    const box = this.svg.getBoundingClientRect();
+    if (!box.width) return;
+    const [left, top] = [this.x + r.x * this.k, this.y + r.y * this.k];
+    const x = left >= 0 && left + r.width * this.k <= box.width ? this.x
+      : box.width / 2 - (r.x + r.width / 2) * this.k;
+    const y = top >= 0 && top + r.height * this.k <= box.height ? this.y
+      : box.height / 2 - (r.y + r.height / 2) * this.k;
+    this.set(x, y, this.k);
   }
 }
 
@@ -235,10 +255,25 @@ export function renderWorkflow(container, doc, { outcomes = null, marks = null, 
     for (const [other, g] of boxes) g.classList.toggle("tg-selected", other === id);
     if (onSelect) onSelect(id);
   }
+  function reveal(id) {
+    const p = positions.get(id);
+    if (p) canvas.panzoom.reveal({ x: p.x, y: p.y, width: NODE_WIDTH, height: NODE_HEIGHT });
+  }
+  // The frame grows with the graph up to most of a screen; a graph bigger than that opens
+  // at a zoom where labels stay readable (12 px titles at 9 px or more) and is panned, or
+  // shrunk whole with Fit.
   const bounds = boundsOf(positions);
-  if (bounds) container.style.height = `${Math.round(Math.min(520, Math.max(220, bounds.height + 80)))}px`;
-  canvas.panzoom.fit(bounds);
+  if (bounds) {
+    const tallest = Math.max(520, Math.min(900, window.innerHeight - 80));
+    container.style.height = `${Math.round(Math.min(tallest, Math.max(220, bounds.height + 80)))}px`;
+  }
+  if (!canvas.panzoom.fit(bounds, 24, READABLE_ZOOM)) {
+    // too big to read whole: open where the workflow starts, its first node with no input
+    const targets = new Set(edges.map((e) => e.target));
+    const ids = [...positions.keys()];
+    reveal(ids.find((id) => !targets.has(id)) ?? ids[0]);
+  }
   canvas.button("Fit", "Fit the whole workflow", () => canvas.panzoom.fit(boundsOf(positions)));
   container.dataset.layoutMs = ms.toFixed(1);
-  return { canvas, positions, layoutMs: ms, select, boxes };
+  return { canvas, positions, layoutMs: ms, select, reveal, boxes };
 }

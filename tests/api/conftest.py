@@ -44,6 +44,31 @@ GREETING = {
     "edges": [],
 }
 
+#: fields with fixed choices (an operation's op, a text operation, a method, a duration's
+#: unit), each with a value outside them, where it is refused and the allowed values the
+#: refusal must name. Validate and save both refuse each one.
+ALLOWED_UNITS = "a number with one of the units ms, s, m, h"
+REFUSED_CHOICES = [
+    pytest.param({"type": "operation", "data": {"op": "sqrt"}}, "data.op",
+                 "must be one of add, subtract, multiply, divide, modulo, power; got 'sqrt'",
+                 id="op"),
+    pytest.param({"type": "text_operation", "data": {"text_op": "reverse"}}, "data.text_op",
+                 "must be one of uppercase, lowercase, titlecase, camelcase, inversecase, "
+                 "concat, repeat; got 'reverse'", id="text_op"),
+    pytest.param({"type": "http", "data": {"url": "http://127.0.0.1/", "method": "FETCH"}},
+                 "data.method", "must be one of get, post, put, patch, delete, head; "
+                 "got 'FETCH'", id="method"),
+    pytest.param({"type": "retry", "data": {"max_attempts": 2, "backoff_strategy": "often"}},
+                 "data.backoff_strategy", "must be one of constant, linear, exponential; "
+                 "got 'often'", id="backoff"),
+    pytest.param({"type": "delay", "data": {"duration": "5 days"}}, "data.duration",
+                 f"not a duration: '5 days' (a number of seconds, or {ALLOWED_UNITS}: "
+                 "500ms, 30s, 10m, 1h)", id="duration-unit"),
+    pytest.param({"type": "timeout", "data": {"timeout": "2w", "timeout_action": "error"}},
+                 "data.timeout", f"not a duration: '2w' (a number of seconds, or "
+                 f"{ALLOWED_UNITS}: 500ms, 30s, 10m, 1h)", id="timeout-unit"),
+]
+
 
 @pytest.fixture(autouse=True)
 def _fresh_throttle_counts() -> None:

@@ -376,7 +376,7 @@ def test_the_schema_documents_the_header_and_its_answers(anon):
     for path in executes:
         operation = paths[path]["post"]
         headers = [p for p in operation["parameters"] if p["in"] == "header"]
-        assert [h["name"] for h in headers] == ["Idempotency-Key"], path
+        assert [h["name"] for h in headers] == ["Idempotency-Key", "Prefer"], path
         assert {"409", "422"} <= set(operation["responses"]), path
 
 

@@ -50,6 +50,18 @@ def test_filter_by_status(api):
     assert [r["id"] for r in body["results"]] == [failed]
 
 
+def test_filter_by_trigger(api, adder):
+    run_adhoc(api)
+    hooked = api.post(f"/api/v1/workflows/{adder.pk}/execute", format="json").json()["run_id"]
+    Run.objects.filter(pk=hooked).update(trigger="webhook")
+
+    body = api.get(URL + "?trigger=webhook").json()
+
+    assert [r["id"] for r in body["results"]] == [hooked]
+    assert body["results"][0]["trigger"] == "webhook"
+    assert api.get(URL + "?trigger=carrier-pigeon").status_code == 400
+
+
 def test_filter_by_workflow(api, adder):
     run_adhoc(api)
     stored = api.post(f"/api/v1/workflows/{adder.pk}/execute", format="json").json()["run_id"]

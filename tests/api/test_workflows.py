@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.api.conftest import ADD, DIVIDE_BY_ZERO, GREETING, token_client
+from tests.api.conftest import (
+    ADD,
+    DIVIDE_BY_ZERO,
+    GREETING,
+    REFUSED_CHOICES,
+    token_client,
+)
 from workflows.models import Run, Workflow, WorkflowVersion
 
 pytestmark = pytest.mark.django_db
@@ -244,13 +250,26 @@ def test_execute_of_a_workflow_without_a_version_is_400(api, user):
     assert "no version" in response.content.decode()
 
 
-def test_save_refuses_an_unknown_operation_naming_the_choices(api):
-    bad = {"nodes": [{"id": "o", "type": "operation", "data": {"op": "sqrt"}}], "edges": []}
+@pytest.mark.parametrize(("node", "field", "message"), REFUSED_CHOICES)
+def test_save_refuses_a_value_outside_a_fields_choices_naming_them(api, node, field, message):
+    bad = {"nodes": [{"id": "n", **node}], "edges": []}
 
-    response = api.post(URL, {"name": "Bad op", "definition": bad}, format="json")
+    response = api.post(URL, {"name": "Bad choice", "definition": bad}, format="json")
 
     assert response.status_code == 400
-    [problem] = response.json()["details"]
-    assert problem["path"] == "$.definition.nodes[0].data.op"
-    assert "add, subtract, multiply, divide, modulo, power" in problem["message"]
+    assert response.json()["details"] == [
+        {"path": f"$.definition.nodes[0].{field}", "message": message}]
     assert not Workflow.objects.exists()
+
+
+@pytest.mark.parametrize(("node", "field", "message"), REFUSED_CHOICES)
+def test_a_new_version_refuses_a_value_outside_a_fields_choices(api, adder, node, field,
+                                                               message):
+    bad = {"nodes": [{"id": "n", **node}], "edges": []}
+
+    response = api.patch(f"{URL}{adder.pk}", {"definition": bad}, format="json")
+
+    assert response.status_code == 400
+    assert response.json()["details"] == [
+        {"path": f"$.definition.nodes[0].{field}", "message": message}]
+    assert WorkflowVersion.objects.filter(workflow=adder).count() == 1

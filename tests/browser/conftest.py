@@ -25,6 +25,11 @@ from selenium.webdriver.support.ui import WebDriverWait
 from tests.platform.serving import ROOT, THAIYYAL, Server, serve, server_environment
 
 PASSWORD = "browser-pw-1"
+#: a staff user who may only view workflows (the same password)
+VIEWER = (
+    "from django.contrib.auth.models import Permission, User\n"
+    f"u = User.objects.create_user('viewer', password={PASSWORD!r}, is_staff=True)\n"
+    "u.user_permissions.add(Permission.objects.get(codename='view_workflow'))\n")
 ARTIFACTS = ROOT / "test-artifacts" / "screenshots"
 CHROMIUM_FLAGS = ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
                   "--disable-background-networking", "--disable-component-update",
@@ -72,7 +77,8 @@ def site(tmp_path_factory: pytest.TempPathFactory, django_db_blocker) -> Iterato
         env = server_environment(url, tmp / "var", DJANGO_SUPERUSER_PASSWORD=PASSWORD)
         for command in (["migrate", "--noinput"],
                         ["createsuperuser", "--noinput", "--username", "root",
-                         "--email", "root@example.com"]):
+                         "--email", "root@example.com"],
+                        ["shell", "-c", VIEWER]):
             subprocess.run([str(THAIYYAL), "manage", *command], env=env, cwd=ROOT, check=True,
                            capture_output=True)
         with serve(env, tmp / "server.log", "--no-migrate", "--workers", "2") as server:
@@ -90,14 +96,20 @@ def browser(site: Server, tmp_path_factory: pytest.TempPathFactory) -> Iterator[
     driver = webdriver.Chrome(options=options, service=Service(executable_path=driver_path))
     driver.set_page_load_timeout(60)
     try:
-        driver.get(site.base + "/admin/login/")
-        driver.find_element(By.NAME, "username").send_keys("root")
-        driver.find_element(By.NAME, "password").send_keys(PASSWORD)
-        driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
-        wait(driver).until(lambda d: "/admin/login/" not in d.current_url)
+        log_in(driver, site, "root")
         yield driver
     finally:
         driver.quit()
+
+
+def log_in(driver: WebDriver, site: Server, username: str) -> None:
+    """Signs in afresh as `username` (root, or the view-only viewer)."""
+    driver.delete_all_cookies()
+    driver.get(site.base + "/admin/login/")
+    driver.find_element(By.NAME, "username").send_keys(username)
+    driver.find_element(By.NAME, "password").send_keys(PASSWORD)
+    driver.find_element(By.CSS_SELECTOR, "input[type=submit]").click()
+    wait(driver).until(lambda d: "/admin/login/" not in d.current_url)
 
 
 def wait(driver: WebDriver, seconds: float = 15) -> WebDriverWait:

@@ -78,3 +78,13 @@ def test_an_unknown_editor_like_name_is_still_refused():
     with pytest.raises(PayloadError) as info:
         Workflow.load({"nodes": [{"id": "a", "type": "warpDriveNode", "data": {}}]})
     assert info.value.problems[0].message == "unknown node type 'warpDriveNode'"
+
+
+def test_an_untyped_node_is_typed_from_camel_case_keys_too():
+    """Thaiyyal's loader infers from snake_case keys only; ours renames first (the
+    `editor-keys` row of docs/compatibility.md)."""
+    workflow = Workflow.load({"nodes": [
+        {"id": "a", "data": {"varName": "x", "varOp": "get"}},
+        {"id": "b", "data": {"counterOp": "increment"}},
+        {"id": "c", "data": {"textOp": "uppercase"}}]})
+    assert [n.type_name for n in workflow.nodes] == ["variable", "counter", "text_operation"]

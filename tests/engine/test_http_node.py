@@ -50,7 +50,11 @@ def test_body_is_decoded_by_its_content_type(http_server, services, path, expect
 def test_json_content_type_with_a_broken_body_fails_clearly(http_server, services):
     result = run_http({"url": http_server.url("/bad-json")}, services)
     assert result.status == "failed"
-    assert "says application/json but is not valid JSON" in result.errors[0]
+    # Thaiyyal's phrase, then the detail and the URL
+    assert result.errors[0].startswith("error executing node h: failed to parse JSON "
+                                       "response: Expecting property name")
+    assert f"(response from {http_server.url('/bad-json')} says application/json)" \
+        in result.errors[0]
 
 
 def test_response_output_exposes_status_headers_and_url(http_server, services):

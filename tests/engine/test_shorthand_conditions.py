@@ -54,6 +54,32 @@ def test_extract_chain_feeding_a_condition():
     assert result.node_results["c"]["path"] == "true"
 
 
+@pytest.mark.parametrize("extracts", [2, 3])
+@pytest.mark.parametrize(("score", "expected"), [(91, "A"), (89, "F"), (90, "A")])
+def test_chain_of_extract_nodes_feeding_a_condition_takes_the_right_branch(extracts, score,
+                                                                            expected):
+    # parse -> extract score -> extract value (-> extract value) -> condition. An extract
+    # of `value` from an extract's {field, value} gives {field: "value", value} again, so
+    # the condition's input is {field, value: {value: {value: {value: score}}}} whatever
+    # the chain's length: five `value`s deep
+    doc = '{"score": ' + '{"value": ' * 4 + str(score) + "}" * 5
+    fields = ["score"] + ["value"] * (extracts - 1)
+    nodes = [node("t", "text_input", text=doc), node("p", "parse", input_type="JSON")]
+    nodes += [node(f"x{i}", "extract", field=f) for i, f in enumerate(fields)]
+    nodes += [node("c", "condition", condition=">=90"),
+              node("pass", "text_input", text="A"), node("fail", "text_input", text="F")]
+    chain = ["t", "p", *(f"x{i}" for i in range(extracts)), "c"]
+    edges = [edge(a, b) for a, b in zip(chain, chain[1:], strict=False)]
+    edges += [edge("c", "pass", "true"), edge("c", "fail", "false")]
+    result = Workflow.load({"nodes": nodes, "edges": edges}).execute()
+    assert result.errors == []
+    assert result.node_results[f"x{extracts - 1}"] == {
+        "field": fields[-1], "value": {"value": {"value": {"value": {"value": score}}}}}
+    assert result.node_results["c"]["condition_met"] is (expected == "A")
+    assert result.final_output == expected
+    assert ("fail" if expected == "A" else "pass") not in result.node_results
+
+
 @pytest.mark.parametrize(("condition", "value", "met"), [
     (">100 && <200", 150, True),
     (">100 && <200", 250, False),

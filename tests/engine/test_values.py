@@ -3,6 +3,8 @@ node and expression uses, with Thaiyyal's semantics."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from engine import Workflow
@@ -50,6 +52,37 @@ def test_json_equal_is_thaiyyals_equality(left, right, equal):
     assert json_equal(right, left) is equal
     if equal:
         assert json_key(left) == json_key(right)
+
+
+SWITCH_PAIRS = [
+    (10, "10", True), ("5", 5.0, True), (1, 1.0, True), (True, 1, False), (None, 0, False),
+    ("5", "5.0", False), ([1, {"a": "2"}], [1.0, {"a": 2}], True), ({"a": 1}, {"a": 2}, False),
+]
+
+
+@pytest.mark.parametrize(("when", "value", "equal"), SWITCH_PAIRS)
+def test_switch_matches_values_by_the_same_rule_as_eq(when, value, equal):
+    """A switch case that matches a value (a literal `when`, Thaiyyal's older `value`, or a
+    `when` expression with no boolean result) agrees with `==` in an expression."""
+    cases = [{"when": "x", "value": when, "output_path": "older"}]
+    if not isinstance(when, bool):  # a boolean result decides, it is not matched
+        cases.append({"when": "node.pw", "output_path": "expression"})
+    if not isinstance(when, str | None):  # a string `when` is an expression
+        cases.append({"when": when, "output_path": "literal"})
+    for case in cases:
+        result = Workflow.load({"nodes": [
+            node("w", "text_input", text=json.dumps(when)),
+            node("pw", "parse", input_type="json"),
+            node("v", "text_input", text=json.dumps(value)),
+            node("pv", "parse", input_type="json"),
+            node("s", "switch", cases=[case]),
+            node("eq", "expression", expression="node.pw == node.pv"),
+        ], "edges": [edge("w", "pw"), edge("v", "pv"), edge("pv", "s"), edge("pw", "s"),
+                     edge("pw", "eq"), edge("pv", "eq")]}).execute()
+        assert result.status == "succeeded", result.errors
+        assert result.node_results["eq"] is equal  # the rule of `==` ...
+        assert result.node_results["s"]["matched"] is equal, case  # ... is the switch's
+        assert json_equal(when, value) is equal
 
 
 def test_expressions_and_unique_use_the_same_rule():

@@ -163,3 +163,54 @@ def test_metrics_page_has_every_contract_metric_with_its_type(staff_session, api
     }
     assert {name: families.get(name) for name in expected} == expected
     assert text.count("\nprocess_cpu_seconds_total ") == 1  # one, for the whole server
+
+
+def test_refused_metrics_and_pprof_credentials_count_against_the_anonymous_rate(
+        client, monkeypatch, api, settings):
+    from rest_framework.test import APIClient
+
+    monkeypatch.setenv("THAIYYAL_METRICS_TOKEN", "s3cret-scrape-token")
+    settings.THAIYYAL_PPROF = True
+    guesses = ([client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer guess-{i}").status_code
+                for i in range(20)]
+               + [client.get("/metrics", HTTP_AUTHORIZATION="Token " + "7" * 40).status_code
+                  for _ in range(20)]
+               + [client.get("/debug/pprof/", HTTP_AUTHORIZATION="Token " + "8" * 40
+                             ).status_code for _ in range(10)])
+    # a non-staff user's real token and a session-less anonymous request are not guesses
+    assert api.get("/metrics").status_code == 403
+    assert APIClient().get("/metrics").status_code == 403
+    bad_api = APIClient()
+    bad_api.credentials(HTTP_AUTHORIZATION="Token " + "9" * 40)
+    guesses += [bad_api.get("/api/v1/workflows/").status_code for _ in range(10)]
+
+    # The anonymous rate is 60/min for the address, shared with the API's refused tokens.
+    assert guesses == [403] * 50 + [401] * 10
+    throttled = client.get("/metrics", HTTP_AUTHORIZATION="Bearer guess-61")
+    assert throttled.status_code == 429
+    assert int(throttled["Retry-After"]) > 0
+    assert client.get("/debug/pprof/", HTTP_AUTHORIZATION="Token " + "8" * 40
+                      ).status_code == 429
+    assert bad_api.get("/api/v1/workflows/").status_code == 429
+    # the scraper's own token still opens /metrics from that address
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer s3cret-scrape-token"
+                      ).status_code == 200
+
+
+def test_http_requests_are_timed_by_view_and_counted_by_status_and_probes_are_not(api, client):
+    view = "workflow-execute"
+    latency = ("django_http_requests_latency_seconds_by_view_method_count",
+               {"view": view, "method": "POST"})
+    answered = ("django_http_responses_total_by_status_view_method_total",
+                {"status": "200", "view": view, "method": "POST"})
+    before = (REGISTRY.get_sample_value(*latency) or 0, REGISTRY.get_sample_value(*answered) or 0)
+    assert api.post(EXECUTE, ADD, format="json").status_code == 200
+    assert api.post(EXECUTE, ADD, format="json").status_code == 200
+    client.get("/healthz")
+    after = (REGISTRY.get_sample_value(*latency), REGISTRY.get_sample_value(*answered))
+    assert (after[0] - before[0], after[1] - before[1]) == (2, 2)
+    assert REGISTRY.get_sample_value(
+        "django_http_requests_latency_seconds_by_view_method_sum", latency[1]) > 0
+    # the rest of django-prometheus's families are not updated per request
+    assert not REGISTRY.get_sample_value("django_http_requests_total_by_method_total",
+                                         {"method": "POST"})

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+from html import unescape
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 
 from tests.api.conftest import DIVIDE_BY_ZERO, GREETING
 from workflows import services
@@ -49,6 +51,37 @@ def test_run_page_draws_each_node_with_its_outcome_and_the_failing_node(admin, a
     assert outcomes["a"]["status"] == "succeeded"
     assert outcomes["a"]["output"] == 10
     assert "graph-page.js" in html
+
+
+def test_run_page_has_each_nodes_duration_attempts_and_the_skipped_branch(admin, admin_user):
+    """n is 5: the condition's false branch runs, its true branch is skipped; `divide` fails
+    on every one of its 3 attempts."""
+    definition = {
+        "nodes": [{"id": "n", "type": "number", "data": {"value": 5}},
+                  {"id": "zero", "type": "number", "data": {"value": 0}},
+                  {"id": "big", "type": "condition", "data": {"condition": "input > 100"}},
+                  {"id": "yes", "type": "visualization", "data": {}},
+                  {"id": "no", "type": "visualization", "data": {}},
+                  {"id": "divide", "type": "operation", "data": {
+                      "op": "divide",
+                      "retry": {"max_attempts": 3, "initial_delay": "1ms"}}}],
+        "edges": [{"source": "n", "target": "big"},
+                  {"source": "big", "target": "yes", "sourceHandle": "true"},
+                  {"source": "big", "target": "no", "sourceHandle": "false"},
+                  {"source": "n", "target": "divide"}, {"source": "zero", "target": "divide"}]}
+    workflow = services.create_workflow(owner=admin_user, name="Branches", definition=definition)
+    execution = services.execute_version(workflow.current_version, user=admin_user)
+
+    html = admin.get(f"/admin/workflows/run/{execution.run_id}/change/").content.decode()
+
+    outcomes = {o["node_id"]: o for o in graph_json(html, "run-graph")["outcomes"]}
+    assert {k: o["status"] for k, o in outcomes.items()} == {
+        "n": "succeeded", "zero": "succeeded", "big": "succeeded", "yes": "skipped",
+        "no": "succeeded", "divide": "failed"}
+    assert outcomes["divide"]["attempts"] == 3
+    assert outcomes["n"]["attempts"] == 1
+    assert all(isinstance(outcomes[k]["duration_ms"], float) and outcomes[k]["duration_ms"] >= 0
+               for k in ("n", "big", "no", "divide"))
 
 
 def test_version_page_draws_its_definition(admin, admin_user):
@@ -134,8 +167,10 @@ def test_workflow_list_shows_last_run_and_run_count(admin, admin_user):
 
     html = admin.get("/admin/workflows/workflow/").content.decode()
 
+    # its status links to it, then its start time to the second (the server's time zone)
+    started = timezone.localtime(last.started_at).strftime("%Y-%m-%d %H:%M:%S")
     assert f'<a href="/admin/workflows/run/{last.pk}/change/"><span class="status-pill ' \
-           f'status-failed">failed</span></a>' in html
+           f'status-failed">failed</span></a> {started}' in html
     assert '<td class="field-run_count">2</td>' in html
     assert '<td class="field-last_run">never</td>' in html
 
@@ -202,6 +237,9 @@ def test_a_view_only_user_sees_the_workflow_as_a_graph(client, admin_user, djang
 
     assert graph_json(html, "workflow-graph") == {"definition": GREETING}
     assert 'name="definition"' not in html
+    # and the JSON, read-only (a form field's read-only display would be "None")
+    shown = re.search(r'<pre class="tg-pre">(.*?)</pre>', html, re.S).group(1)
+    assert json.loads(unescape(shown)) == GREETING
 
 
 def test_an_editor_gets_the_editor_not_the_read_only_graph(admin, admin_user):

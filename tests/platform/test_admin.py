@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.api.conftest import ADD, DIVIDE_BY_ZERO, GREETING
+from tests.api.conftest import ADD, DIVIDE_BY_ZERO, GREETING, REFUSED_CHOICES
 from workflows import services
 from workflows.models import Run, Workflow
 
@@ -45,6 +45,20 @@ def test_invalid_definition_is_shown_at_the_field_with_paths(admin, admin_user):
     assert any(e.startswith("$.nodes[0].data") for e in errors)
     assert any(e.startswith("$.nodes[1]") for e in errors)
     assert b"$.nodes[0].data" in response.content
+    assert not Workflow.objects.exists()
+
+
+@pytest.mark.parametrize(("node", "field", "message"), [
+    p for p in REFUSED_CHOICES if p.id in ("method", "duration-unit")])
+def test_the_form_refuses_a_value_outside_a_fields_choices_naming_them(admin, admin_user, node,
+                                                                      field, message):
+    bad = {"nodes": [{"id": "n", **node}], "edges": []}
+
+    response = admin.post("/admin/workflows/workflow/add/", form("Bad", bad, admin_user))
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["definition"] == [
+        f"$.nodes[0].{field}: {message}"]
     assert not Workflow.objects.exists()
 
 

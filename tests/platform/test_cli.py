@@ -3,8 +3,10 @@ configuration it uses."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import subprocess
 import sys
 from io import StringIO
@@ -47,6 +49,17 @@ def test_serve_refuses_to_start_without_a_secret_key(tmp_path):
 
     assert done.returncode == 2
     assert "SECRET_KEY must be set" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["worker", "--concurrency", "1"], ["scheduler"]])
+def test_queue_commands_without_a_broker_exit_2_naming_the_setting(tmp_path, command):
+    env = server_environment("sqlite:///" + str(tmp_path / "db.sqlite3"), tmp_path)
+    env.pop("THAIYYAL_BROKER_URL", None)
+
+    done = thaiyyal(*command, env=env)
+
+    assert done.returncode == 2
+    assert "THAIYYAL_BROKER_URL" in done.stderr
 
 
 def test_manage_runs_django_commands(tmp_path):
@@ -172,4 +185,22 @@ def test_commands_run_locally_in_a_checkout_make_run_set_up(tmp_path):
                     ["prune_runs", "--days", "30"]):
         done = thaiyyal("manage", *command, env=env)
         assert done.returncode == 0, done.stderr
-    assert "API token:" in thaiyyal("manage", "create_demo", "--reset", env=env).stdout
+    demo = thaiyyal("manage", "create_demo", "--reset", env=env).stdout
+    assert "API token:" in demo
+    demo_id = re.search(r"Demo workflow .*: id (\d+),", demo).group(1)
+
+    # the commands the docs name in their prose (docs/security.md, docs/queue.md), as written
+    # there, the workflow id aside
+    key = thaiyyal("manage", "credential_key", env=env)
+    assert key.returncode == 0, key.stderr
+    assert len(base64.urlsafe_b64decode(key.stdout.strip())) == 32  # a Fernet key
+    rotated = thaiyyal("manage", "rotate_credentials", env=env)
+    assert (rotated.returncode, rotated.stdout) == (0, "re-encrypted 0 credential(s)\n"), \
+        rotated.stderr
+    scheduled = thaiyyal("manage", "schedule_workflow", demo_id, "--cron", "*/5 * * * *",
+                         "--inputs", '{"name": "Ada"}', env=env)
+    assert scheduled.returncode == 0, scheduled.stderr
+    assert re.fullmatch(r"schedule \d+: .*\*/5 \* \* \* \*\n", scheduled.stdout)
+    reset = thaiyyal("manage", "axes_reset", env=env)
+    assert reset.returncode == 0, reset.stderr
+    assert "Traceback" not in key.stderr + rotated.stderr + scheduled.stderr + reset.stderr

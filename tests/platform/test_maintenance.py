@@ -70,6 +70,42 @@ def test_finished_runs_are_never_reaped(admin_user):
     assert Run.objects.get(pk=run_id).status == "succeeded"
 
 
+def queued(age: timedelta) -> Run:
+    at = timezone.now() - age
+    return Run.objects.create(status="queued", started_at=at, queued_at=at, payload=ADD)
+
+
+def test_a_queued_run_no_worker_took_within_the_stale_age_is_marked_failed(settings):
+    settings.THAIYYAL_QUEUE_STALE_SECONDS = 3600
+    lost = queued(timedelta(seconds=3601))
+    waiting = queued(timedelta(seconds=3599))
+
+    out = StringIO()
+    call_command("reap_runs", stdout=out)
+
+    lost.refresh_from_db()
+    assert (lost.status, lost.error["code"]) == ("failed", "queue_lost")
+    assert lost.finished_at is not None
+    assert "within 3600s" in lost.error["message"]
+    assert Run.objects.get(pk=waiting.pk).status == "queued"
+    assert "1 queued run(s) no worker took marked failed" in out.getvalue()
+    # its message turning up after all runs nothing
+    assert services.execute_queued(lost.pk) is None
+    assert Run.objects.get(pk=lost.pk).status == "failed"
+
+
+def test_queued_runs_are_reaped_only_after_a_day_by_default_and_never_with_0(settings):
+    assert settings.THAIYYAL_QUEUE_STALE_SECONDS == 86400
+    backlog = queued(timedelta(hours=23))
+    call_command("reap_runs", stdout=StringIO())
+    assert Run.objects.get(pk=backlog.pk).status == "queued"
+
+    settings.THAIYYAL_QUEUE_STALE_SECONDS = 0
+    old = queued(timedelta(days=30))
+    call_command("reap_runs", stdout=StringIO())
+    assert Run.objects.get(pk=old.pk).status == "queued"
+
+
 def aged_runs(user, count: int, days: int, workflow=None) -> list:
     ids = []
     for _ in range(count):
@@ -103,6 +139,19 @@ def test_prune_keeps_the_newest_runs_of_each_workflow(admin_user, greeting):
 
     assert set(Run.objects.values_list("pk", flat=True)) == {*adhoc_new, *stored_new}
     assert not Run.objects.filter(pk__in=[*adhoc_old, *stored_old]).exists()
+
+
+def test_prune_never_deletes_a_queued_run_however_old_or_many(admin_user):
+    ended = aged_runs(admin_user, 2, days=40)
+    waiting = [Run.objects.create(status="queued", started_at=timezone.now() - timedelta(days=40),
+                                  queued_at=timezone.now() - timedelta(days=40))
+               for _ in range(3)]
+
+    call_command("prune_runs", "--days", "30", stdout=StringIO())
+    call_command("prune_runs", "--keep", "1", stdout=StringIO())
+
+    assert not Run.objects.filter(pk__in=ended).exists()
+    assert set(Run.objects.values_list("pk", flat=True)) == {run.pk for run in waiting}
 
 
 def test_prune_needs_a_rule():

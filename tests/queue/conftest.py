@@ -50,6 +50,30 @@ class Queue:
             except Exception:  # noqa: BLE001 - not declared yet: empty
                 return 0
 
+    def take(self) -> tuple[str, str, list[Any], bytes]:
+        """The next message, taken off the broker as a worker would (acknowledged): its
+        task name, task id, arguments and raw body."""
+        import json
+
+        with Connection(self.url) as connection, connection.channel() as channel:
+            message = channel.basic_get(self.name)
+            assert message is not None, f"no message on {self.name}"
+            channel.basic_ack(message.delivery_tag)
+        headers = message.headers or message.properties.get("application_headers", {})
+        body = message.body if isinstance(message.body, bytes) else message.body.encode()
+        args, _kwargs, _embed = json.loads(body)  # Celery's message protocol 2
+        return headers["task"], headers["id"], args, body
+
+    def run_next(self) -> str:
+        """Take the next message and run its task here, as a `thaiyyal worker` would
+        (the task function itself, in this process). The run's id."""
+        import workflows.tasks  # noqa: F401 - registers the tasks
+        from thaiyyal.celeryconf import app
+
+        name, task_id, args, _body = self.take()
+        app.tasks[name].apply(args=args, task_id=task_id).get()
+        return task_id
+
     def purge(self) -> None:
         with Connection(self.url) as connection, connection.channel() as channel:
             try:

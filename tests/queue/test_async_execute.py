@@ -42,6 +42,27 @@ def test_async_execute_answers_202_with_location_and_the_queued_run(api: Any, qu
     assert api.get(response["Location"]).json()["status"] == "queued"
 
 
+@pytest.mark.parametrize("path", [
+    "/api/v1/workflow/execute", "/api/v1/workflows/{id}/execute",
+    "/api/v1/workflows/{id}/versions/1/execute", "/api/v1/workflow/execute/{id}"])
+def test_every_execute_endpoint_queues_with_prefer_respond_async(
+        api: Any, greeting: Any, queue: Any, path: str) -> None:
+    adhoc = "{id}" not in path
+    body = ADD if adhoc else {"inputs": {"name": "every"}}
+
+    response = api.post(path.format(id=greeting.pk), body, format="json", **ASYNC)
+
+    assert response.status_code == 202, response.json()
+    run = Run.objects.get()
+    assert response["Location"] == f"/api/v1/runs/{run.pk}"
+    assert (run.status, run.trigger) == (RunStatus.QUEUED, "api")
+    assert run.requested_by == greeting.owner
+    assert run.version_id == (None if adhoc else greeting.current_version_id)
+    assert queue.depth() == 1
+    services.execute_queued(run.pk, answer=encoded_execution)
+    assert Run.objects.get(pk=run.pk).status == RunStatus.SUCCEEDED
+
+
 def test_a_queued_run_executes_once_and_records_what_a_sync_run_would(api: Any,
                                                                       queue: Any) -> None:
     run_id = api.post("/api/v1/workflow/execute", ADD, format="json", **ASYNC).json()["id"]
@@ -183,3 +204,41 @@ def use_broker(app: Any, url: str) -> None:
     app._pool = None
     app.amqp._producer_pool = None
     pools.reset()
+
+
+def test_queued_runs_count_against_the_runs_in_flight_cap_until_they_end(
+        api: Any, queue: Any, settings: Any, other_user: Any) -> None:
+    from rest_framework.test import APIClient
+
+    settings.THAIYYAL_MAX_RUNS_IN_FLIGHT = 2
+    queued = [api.post("/api/v1/workflow/execute", ADD, format="json", **ASYNC)
+              for _ in range(2)]
+    assert [r.status_code for r in queued] == [202, 202]
+
+    # The cap is full of queued runs: a third is refused before anything is written or sent,
+    # and so is a synchronous run (which counts them without asking the database).
+    third = api.post("/api/v1/workflow/execute", ADD, format="json", **ASYNC)
+    assert third.status_code == 429, third.content
+    assert third["Retry-After"] == "1"
+    assert "at most 2 at once" in third.json()["error"]
+    assert api.post("/api/v1/workflow/execute", ADD, format="json").status_code == 429
+    assert (Run.objects.count(), queue.depth()) == (2, 2)
+    someone_else = APIClient()
+    someone_else.force_authenticate(other_user)
+    assert someone_else.post("/api/v1/workflow/execute", ADD, format="json",
+                             **ASYNC).status_code == 202
+
+    # A worker takes one message off the broker and runs it: one slot is free again.
+    first = queue.run_next()
+    assert first == queued[0].json()["id"]
+    assert Run.objects.get(pk=first).status == RunStatus.SUCCEEDED
+    assert api.post("/api/v1/workflow/execute", ADD, format="json").status_code == 200
+    again = api.post("/api/v1/workflow/execute", ADD, format="json", **ASYNC)
+    assert again.status_code == 202
+    assert api.post("/api/v1/workflow/execute", ADD, format="json",
+                    **ASYNC).status_code == 429
+
+    # Cancelling a queued run frees its slot too.
+    assert api.post(f"/api/v1/runs/{again.json()['id']}/cancel").status_code == 200
+    assert api.post("/api/v1/workflow/execute", ADD, format="json", **ASYNC).status_code == 202
+

@@ -10,6 +10,7 @@ import hmac
 import json
 import math
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -282,8 +283,15 @@ def test_workers_export_queue_metrics_and_the_web_tier_the_queue_depth(site: Sit
     worker = scrape(f"http://127.0.0.1:{site.metrics_port}/metrics")  # type: ignore[attr-defined]
     assert worker["workflow_worker_processes"] == 1
     assert worker["workflow_queue_wait_duration_count"] >= 1
-    assert sum(v for k, v in worker.items()
-               if k.startswith('workflow_worker_runs_total{worker="w1@')) >= 1
+    runs = sum(v for k, v in worker.items()
+               if k.startswith('workflow_worker_runs_total{worker="w1@'))
+    assert runs >= 1
+    # the same run metrics and run log as a synchronous run: every run w1 executed counted
+    executions = sum(v for k, v in worker.items()
+                     if k.startswith("workflow_executions_total{"))
+    assert executions >= runs
+    assert worker["workflow_execution_duration_count"] >= runs
+    assert len(re.findall(r'"event":\s*"run_finished"', site.log("w1"))) >= runs
     queue = site.env["THAIYYAL_QUEUE"]
     assert f'workflow_queue_depth{{queue="{queue}"}}' in worker
     web = scrape(a.base + "/metrics", {"Authorization": f"Bearer {a.metrics_token}"})
@@ -303,6 +311,55 @@ def test_a_workers_pprof_covers_its_pool_processes(site: Site) -> None:
                                 timeout=30) as response:
         assert response.status == 200
         assert ";" in response.read().decode()  # collapsed stacks: frame;frame;... count
+
+
+def in_flight(token: str) -> int:
+    """The token's user's queued runs not yet ended, per the database."""
+    with psycopg.connect(postgres_url(), autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM workflows_run r JOIN authtoken_token t ON "
+            "t.user_id = r.requested_by_id WHERE t.key = %s AND r.queued_at IS NOT NULL "
+            "AND r.status IN ('queued', 'running')", [token]).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_runs_in_flight_cap_holds_across_instances_queued_or_not(site: Site) -> None:
+    """One user, both instances (4 web processes), both workers, the cap's default of 8:
+    queued runs submitted anywhere fill it for async and sync executes everywhere."""
+    a, b = site.servers
+    slow = {"nodes": [{"id": "wait", "type": "delay", "data": {"duration": "3s"}}],
+            "edges": []}
+    quick = {"nodes": [{"id": "n", "type": "number", "data": {"value": 1}}], "edges": []}
+    cap = 8
+    runs = []
+    try:
+        for i in range(cap - in_flight(a.token)):
+            server = (a, b)[i % 2]
+            status, body, _ = server.request("POST", "/api/v1/workflow/execute", slow,
+                                             token=a.token, headers=ASYNC)
+            assert status == 202, (i, body)
+            runs.append(json.loads(body)["id"])
+        assert in_flight(a.token) == cap
+        for server in (a, b):
+            status, body, headers = server.request("POST", "/api/v1/workflow/execute", slow,
+                                                   token=a.token, headers=ASYNC)
+            assert status == 429, body
+            assert headers["Retry-After"] == "1"
+            # a run in the request, on a process that queued none of them (Redis)
+            status, body, _ = server.request("POST", "/api/v1/workflow/execute", quick,
+                                             token=a.token)
+            assert status == 429, body
+        # another user is not held back
+        assert b.request("POST", "/api/v1/workflow/execute", quick)[0] == 200
+    finally:
+        for run_id in runs:
+            a.request("POST", f"/api/v1/runs/{run_id}/cancel", token=a.token)
+    # cancelled or ended, the slots are free again, on both instances
+    liveserver.wait_for(lambda: in_flight(a.token) == 0, 30, "the runs to end")
+    for server in (a, b):
+        assert server.request("POST", "/api/v1/workflow/execute", quick,
+                              token=a.token)[0] == 200
 
 
 def test_throttles_count_across_every_process_of_every_instance(site: Site) -> None:

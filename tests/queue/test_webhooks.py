@@ -76,3 +76,79 @@ def test_the_admin_rotates_a_webhook_secret_and_shows_its_url(client: Any, greet
 @pytest.fixture
 def staff_admin(django_user_model: Any) -> Any:
     return django_user_model.objects.create_superuser("hookadmin", "h@example.com", "pw-12345")
+
+
+def test_webhook_runs_are_the_owners_runs_in_flight_past_the_cap_429(
+        anon: APIClient, hook: str, greeting: Any, api: Any, queue: Any,
+        settings: Any) -> None:
+    settings.THAIYYAL_MAX_RUNS_IN_FLIGHT = 1
+    services.update_workflow(greeting, user=None, execution_mode="async")
+    assert anon.post(f"/api/v1/hooks/{hook}", {"name": "a"}, format="json").status_code == 202
+
+    refused = anon.post(f"/api/v1/hooks/{hook}", {"name": "b"}, format="json")
+    assert refused.status_code == 429, refused.content
+    assert refused["Retry-After"] == "1"
+    assert "at most 1 at once" in refused.json()["error"]
+    # the owner's own executes share the cap with their webhook's runs, queued or not
+    assert api.post(f"/api/v1/workflows/{greeting.pk}/execute", {}, format="json",
+                    HTTP_PREFER="respond-async").status_code == 429
+    services.update_workflow(greeting, user=None, execution_mode="sync")
+    assert anon.post(f"/api/v1/hooks/{hook}", {"name": "c"}, format="json").status_code == 429
+    assert (Run.objects.count(), queue.depth()) == (1, 1)
+
+    queue.run_next()  # a worker runs the queued one
+    ran = anon.post(f"/api/v1/hooks/{hook}", {"name": "d"}, format="json")
+    assert ran.status_code == 200
+    assert ran.json()["results"]["final_output"] == "hello d x1"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_webhook_runs_queued_at_once_are_counted_one_after_the_other(
+        hook: str, greeting: Any, queue: Any, settings: Any) -> None:
+    import threading
+
+    from django.db import connection
+
+    settings.THAIYYAL_MAX_RUNS_IN_FLIGHT = 2
+    services.update_workflow(greeting, user=None, execution_mode="async")
+    statuses: list[int] = []
+    barrier = threading.Barrier(6)
+
+    def call() -> None:
+        client = APIClient()
+        barrier.wait()
+        statuses.append(client.post(f"/api/v1/hooks/{hook}", {}, format="json").status_code)
+        connection.close()  # this thread's own
+
+    threads = [threading.Thread(target=call) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    assert sorted(statuses) == [202, 202, 429, 429, 429, 429]
+    assert Run.objects.filter(status=RunStatus.QUEUED).count() == 2
+
+
+def test_a_schedules_turn_past_the_owners_cap_is_recorded_failed_and_runs_nothing(
+        anon: APIClient, hook: str, greeting: Any, queue: Any, settings: Any) -> None:
+    import uuid
+
+    from workflows import tasks
+
+    settings.THAIYYAL_MAX_RUNS_IN_FLIGHT = 1
+    services.update_workflow(greeting, user=None, execution_mode="async")
+    waiting = anon.post(f"/api/v1/hooks/{hook}", {}, format="json").json()["id"]
+
+    turn = str(uuid.uuid4())
+    tasks.scheduled_run.apply(kwargs={"workflow": greeting.pk}, task_id=turn).get()
+    skipped = Run.objects.get(pk=turn)
+    assert (skipped.trigger, skipped.status) == (Trigger.SCHEDULE, RunStatus.FAILED)
+    assert skipped.error["code"] == "too_many_runs"
+    assert "at most 1 at once" in skipped.error["message"]
+    assert not skipped.node_runs.exists()
+
+    queue.run_next()  # the webhook's run ends
+    assert Run.objects.get(pk=waiting).status == RunStatus.SUCCEEDED
+    turn = str(uuid.uuid4())
+    tasks.scheduled_run.apply(kwargs={"workflow": greeting.pk}, task_id=turn).get()
+    assert Run.objects.get(pk=turn).status == RunStatus.SUCCEEDED

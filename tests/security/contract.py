@@ -1,8 +1,8 @@
 """Schemathesis against a real `thaiyyal serve`: every operation of the published OpenAPI
 schema, all phases (examples, coverage, fuzzing, stateful), with the checks that the
 contract holds: no 5xx, every status documented, every response body and content type
-as documented. Used by tests/security/test_api_contract.py (a short run in `make test`)
-and by `make fuzz-api` (a long one: deploy/fuzz/fuzz_api.py)."""
+as documented. Used by tests/security/test_api_contract.py: a short run in `make test`,
+and a long one in `make fuzz-api` (the same test with THAIYYAL_CONTRACT_LONG=1)."""
 
 from __future__ import annotations
 

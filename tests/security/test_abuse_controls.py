@@ -1,5 +1,6 @@
 """Abuse controls: refused tokens count against the anonymous rate (429 past it), admin
-logins lock out after repeated failures (django-axes), and a user's runs in flight are
+logins lock out after repeated failures per username and address, and per address at a
+higher limit (django-axes), and a user's runs in flight are
 capped (429 + Retry-After)."""
 
 from __future__ import annotations
@@ -73,6 +74,51 @@ def test_a_successful_admin_login_before_the_limit_resets_the_count(staff_user):
         assert APIClient().post(url, {"username": "sam", "password": f"x{i}"}).status_code == 200
 
 
+@pytest.mark.django_db
+def test_one_address_trying_many_usernames_is_locked_at_the_address_limit(staff_user):
+    url = "/admin/login/?next=/admin/"
+    sprayer = [APIClient().post(url, {"username": f"user{i}", "password": "Summer2026!"}
+                                ).status_code for i in range(20)]
+    # 20 usernames, one try each: no pair reaches 5, the address reaches its 20
+    assert sprayer[:19] == [200] * 19
+    assert sprayer[19] == 429
+    # the address is locked for every username, even with the right password ...
+    locked = APIClient().post(url, {"username": "sam", "password": "sam-password-1"})
+    assert locked.status_code == 429
+    # ... and only that address
+    elsewhere = APIClient(REMOTE_ADDR="10.20.30.40").post(
+        url, {"username": "sam", "password": "sam-password-1"})
+    assert elsewhere.status_code == 302
+
+
+@pytest.mark.django_db
+@override_settings(THAIYYAL_LOGIN_ADDRESS_FAILURE_LIMIT=8)
+def test_a_successful_login_does_not_clear_its_addresss_failures_on_other_usernames(
+        staff_user):
+    url = "/admin/login/?next=/admin/"
+    for i in range(6):
+        assert APIClient().post(url, {"username": f"u{i}", "password": "x"}).status_code == 200
+    assert APIClient().post(url, {"username": "sam",
+                                  "password": "sam-password-1"}).status_code == 302
+    assert APIClient().post(url, {"username": "u6", "password": "x"}).status_code == 200
+    assert APIClient().post(url, {"username": "u7", "password": "x"}).status_code == 429
+
+
+@pytest.mark.django_db
+def test_axes_reset_lifts_a_lockout(staff_user):
+    from django.core.management import call_command
+
+    url = "/admin/login/?next=/admin/"
+    for i in range(5):
+        APIClient().post(url, {"username": "sam", "password": f"wrong-{i}"})
+    assert APIClient().post(url, {"username": "sam",
+                                  "password": "sam-password-1"}).status_code == 429
+    call_command("axes_reset", verbosity=0)
+    assert not AccessAttempt.objects.exists()
+    assert APIClient().post(url, {"username": "sam",
+                                  "password": "sam-password-1"}).status_code == 302
+
+
 @pytest.mark.django_db(transaction=True)
 @override_settings(THAIYYAL_MAX_RUNS_IN_FLIGHT=1)
 def test_a_users_second_run_in_flight_past_the_cap_is_429_with_retry_after(user, other_user):
@@ -98,3 +144,26 @@ def test_a_users_second_run_in_flight_past_the_cap_is_429_with_retry_after(user,
     # The slot is given back when the run ends.
     assert token_client(user).post("/api/v1/workflow/execute", ADD,
                                    format="json").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_made_up_x_forwarded_for_does_not_escape_the_anonymous_rate():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    statuses = [client.get("/api/v1/workflows/", HTTP_X_FORWARDED_FOR=f"10.0.0.{i}"
+                           ).status_code for i in range(80)]
+    assert statuses[:60] == [401] * 60
+    assert set(statuses[60:]) == {429}
+
+
+@pytest.mark.django_db
+def test_behind_one_proxy_the_address_it_appended_is_the_one_counted(settings):
+    settings.REST_FRAMEWORK = {**settings.REST_FRAMEWORK, "NUM_PROXIES": 1}
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    # the client sends a made-up first entry; the proxy appends the address it saw
+    one = [client.get("/api/v1/workflows/", HTTP_X_FORWARDED_FOR=f"1.1.1.{i}, 10.0.0.1"
+                      ).status_code for i in range(61)]
+    assert one[-1] == 429
+    other = client.get("/api/v1/workflows/", HTTP_X_FORWARDED_FOR="1.1.1.1, 10.0.0.2")
+    assert other.status_code == 401

@@ -88,3 +88,25 @@ def test_a_malformed_chunked_body_is_a_json_400(server, token):
 
     assert status == 400, body
     assert body["error"] == "request body incomplete"
+
+
+def test_a_chunked_body_on_a_server_that_does_not_mark_its_input_terminated_is_a_json_411(
+        admin_user):
+    from rest_framework.test import APIClient
+
+    from workflows.models import Run
+
+    # Django's test client, like a WSGI server without the extension, sets no
+    # wsgi.input_terminated: the body cannot be trusted to end, so it is not read as {}.
+    client = APIClient()
+    client.force_authenticate(admin_user)
+    response = client.post("/api/v1/workflow/execute", data=json.dumps(ADD),
+                           content_type="application/json", HTTP_TRANSFER_ENCODING="chunked")
+    assert response.status_code == 411, response.content
+    assert response["Content-Type"].startswith("application/json")
+    assert response.json() == {"success": False, "error": "length required", "details": [
+        {"path": "$", "message": "this server cannot read a chunked body: send Content-Length"}]}
+    assert not Run.objects.exists()
+    # the same request with its length is run
+    assert client.post("/api/v1/workflow/execute", data=json.dumps(ADD),
+                       content_type="application/json").status_code == 200

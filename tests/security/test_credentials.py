@@ -153,6 +153,8 @@ def test_after_runs_that_used_credentials_the_secret_is_nowhere(
     _create(api, http_server, name="key", kind="api_key", api_key=KEY, header="X-Api-Key")
     ok = {"nodes": [_http("a", "/json", "bearer", output="response"),
                     _http("b", "/json", "basic"), _http("c", "/json", "key"),
+                    {"id": "n", "type": "http",
+                     "data": {"url": "/json", "http_client_uid": "basic"}},
                     {"id": "p", "type": "paginator",
                      "data": {"url": "/pages?size=10", "credential": "bearer",
                               "mode": "page", "page_param": "page", "items_path": "items",
@@ -181,7 +183,7 @@ def test_after_runs_that_used_credentials_the_secret_is_nowhere(
     assert "outside http client 'bearer'" in answers[2].json()["error"]
     runs = list(Run.objects.all())
     assert len(runs) == 4
-    assert NodeRun.objects.count() >= 6
+    assert NodeRun.objects.count() >= 7
     answers += [api.get("/api/v1/runs/")] + [api.get(f"/api/v1/runs/{r.pk}") for r in runs]
     answers += [api.get("/api/v1/credentials/"), api.get(f"/api/v1/workflows/{stored['id']}/")]
     assert SilkRequest.objects.filter(path="/api/v1/credentials/", method="POST").count() == 3
@@ -227,3 +229,80 @@ def test_the_admin_stores_a_credential_encrypted_and_never_shows_its_secret(
         "base_url": http_server.origin, "header": ""})
     assert kept.status_code == 302
     assert engine_config(Credential.objects.get(pk=credential.pk))["auth"]["token"] == TOKEN
+
+
+def test_a_named_http_client_is_the_owners_stored_credential_of_that_name(
+        api, user, other_user, http_server, loopback_allowed):
+    _create(api, http_server, name="helpdesk", kind="bearer", token=TOKEN)
+    _create(token_client(other_user), http_server, name="theirs", kind="api_key",
+            api_key=KEY, header="X-Api-Key")
+    named = {"nodes": [{"id": "h", "type": "http",
+                        "data": {"url": "/json", "http_client_uid": "helpdesk"}}],
+             "edges": []}
+    ran = api.post("/api/v1/workflow/execute", named, format="json")
+    assert ran.status_code == 200, ran.content
+    assert http_server.last("/json").headers["authorization"] == f"Bearer {TOKEN}"
+
+    # another user's credential is not a client of this user's runs
+    theirs = {"nodes": [{"id": "t", "type": "http",
+                         "data": {"url": "/json", "http_client_uid": "theirs"}}],
+              "edges": []}
+    refused = api.post("/api/v1/workflow/execute", theirs, format="json")
+    assert refused.status_code == 422
+    assert "unknown http_client_uid 'theirs'" in refused.json()["error"]
+    # outside the credential's base_url, its client sends nothing
+    outside = {"nodes": [{"id": "o", "type": "http",
+                          "data": {"url": "http://127.0.0.1:9/x",
+                                   "http_client_uid": "helpdesk"}}], "edges": []}
+    assert api.post("/api/v1/workflow/execute", outside, format="json").status_code == 422
+
+
+def test_a_credential_no_key_decrypts_fails_clearly_and_never_shows_its_secret(
+        api, http_server, loopback_allowed, caplog):
+    from django.core.management.base import CommandError
+
+    lost, current = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    with override_settings(THAIYYAL_CREDENTIAL_KEYS=[lost]):
+        pk = _create(api, http_server, name="orphan", kind="bearer", token=TOKEN).json()["id"]
+    caplog.set_level(logging.WARNING)
+    with override_settings(THAIYYAL_CREDENTIAL_KEYS=[current]):
+        run = api.post("/api/v1/workflow/execute",
+                       {"nodes": [_http("a", "/json", "orphan")], "edges": []}, format="json")
+        # the node fails as if there were no such credential; nothing is sent
+        assert run.status_code == 422, run.content
+        assert "unknown credential 'orphan'" in run.json()["error"]
+        assert not [r for r in http_server.requests if r.path == "/json"]
+        warning = [r.getMessage() for r in caplog.records if "cannot be decrypted" in
+                   r.getMessage()]
+        assert warning == [f"credential 'orphan' of user {run.wsgi_request.user.pk} cannot "
+                           "be decrypted with the configured THAIYYAL_CREDENTIAL_KEYS"]
+        # rotation names it (id and name) and leaves it as it was
+        before = Credential.objects.get(pk=pk).encrypted
+        out = io.StringIO()
+        with pytest.raises(CommandError) as refused:
+            call_command("rotate_credentials", stdout=out)
+        assert str(refused.value) == f"no configured key decrypts: {pk} (orphan)"
+        assert "re-encrypted 0 credential(s)" in out.getvalue()
+        assert Credential.objects.get(pk=pk).encrypted == before
+    text = run.content.decode() + out.getvalue() + str(refused.value) + "".join(
+        r.getMessage() for r in caplog.records)
+    assert TOKEN not in text
+    # with the lost key back, it works again
+    with override_settings(THAIYYAL_CREDENTIAL_KEYS=[current, lost]):
+        call_command("rotate_credentials", stdout=io.StringIO())
+    with override_settings(THAIYYAL_CREDENTIAL_KEYS=[current]):
+        assert engine_config(Credential.objects.get(pk=pk))["auth"]["token"] == TOKEN
+
+
+def test_credential_key_prints_a_new_key_that_encrypts_and_decrypts(api, http_server):
+    out = io.StringIO()
+    call_command("credential_key", stdout=out)
+    key = out.getvalue().strip()
+    assert len(key) == 44  # 32 url-safe base64 bytes
+    Fernet(key.encode())  # raises unless it is a Fernet key
+    again = io.StringIO()
+    call_command("credential_key", stdout=again)
+    assert again.getvalue().strip() != key
+    with override_settings(THAIYYAL_CREDENTIAL_KEYS=[key]):
+        pk = _create(api, http_server, name="k", kind="bearer", token=TOKEN).json()["id"]
+        assert engine_config(Credential.objects.get(pk=pk))["auth"]["token"] == TOKEN

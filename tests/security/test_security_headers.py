@@ -157,16 +157,24 @@ def test_every_html_page_has_a_strict_csp_the_security_headers_and_no_inline_scr
             continue
         pages.append(url)
         problems += _check_page(url, response)
-    # Pages a stranger sees: the login form, and the login form locked out (axes).
+    # Pages a stranger sees: the login form (also where /admin/ sends them) ...
     stranger = Client()
     for url in ("/admin/login/", "/admin/"):
         response = stranger.get(url, follow=True)
         pages.append(url)
         problems += _check_page(url, response)
+    # ... and the answer to a login locked out by axes (its own page, a 429).
+    for i in range(settings.AXES_FAILURE_LIMIT):
+        locked = stranger.post("/admin/login/", {"username": "nobody", "password": f"x{i}"})
+    assert locked.status_code == 429
+    assert locked["Content-Type"].startswith("text/html")
+    pages.append("/admin/login/ (locked out)")
+    problems += _check_page("/admin/login/ (locked out)", locked)
 
     assert problems == [], "\n".join(problems)
     print("HTML pages checked:", len(pages))
-    assert len(pages) >= 45, pages  # every admin page of every model, the docs, the 404
+    # every admin page of every model, the docs, the 404, the login and lockout pages
+    assert len(pages) >= 90, pages
 
 
 def test_the_api_docs_page_loads_its_start_up_script_as_a_file(client):
@@ -179,8 +187,12 @@ def test_the_api_docs_page_loads_its_start_up_script_as_a_file(client):
     assert "SwaggerUIBundle" in answer.content.decode()
 
 
-def test_only_silk_pages_get_inline_script_and_json_answers_get_the_policy_too(api):
+def test_only_silk_and_celery_beat_pages_get_inline_script_and_json_answers_get_the_policy(
+        api):
     assert "'unsafe-inline'" not in policy_for("/admin/").split("script-src")[1].split(";")[0]
     assert "script-src 'self' 'unsafe-inline'" in policy_for("/silk/requests/")
+    assert "script-src 'self' 'unsafe-inline'" in policy_for(
+        "/admin/django_celery_beat/periodictask/add/")
+    assert set(settings.THAIYYAL_CSP_RELAXED) == {"/silk/", "/admin/django_celery_beat/"}
     response = api.get("/api/v1/workflows/")
     assert "default-src 'self'" in response["Content-Security-Policy"]

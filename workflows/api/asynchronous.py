@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.conf import settings
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.core.validators import URLValidator
 from rest_framework import exceptions, status
@@ -19,7 +18,7 @@ from engine import Limits
 from workflows import queueing
 from workflows.api import idempotent as idem
 from workflows.api import serializers as s
-from workflows.models import ExecutionMode, Run, Trigger, WorkflowVersion
+from workflows.models import Run, Trigger, WorkflowVersion
 
 PREFERENCE = "respond-async"
 
@@ -41,11 +40,7 @@ def runs_queued(request: Request, mode: str, limits: Limits) -> bool:
     """Whether a run of a workflow in `mode` goes to the queue: asked for, or `async`, or
     `auto` with a time limit longer than the web tier's (THAIYYAL_WEB_MAX_EXECUTION_TIME;
     without a queue configured, `auto` runs in the request)."""
-    if prefers_async(request) or mode == ExecutionMode.ASYNC:
-        return True
-    web_limit = settings.THAIYYAL_WEB_MAX_EXECUTION_TIME
-    return (mode == ExecutionMode.AUTO and web_limit is not None
-            and limits.max_execution_time > web_limit and queueing.queue_configured())
+    return prefers_async(request) or queueing.mode_queues(mode, limits)
 
 
 def callback_url(value: Any, path: str, queued: bool) -> str:

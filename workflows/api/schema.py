@@ -28,6 +28,10 @@ PAYLOAD_BODIES = {"workflow_execute", "workflow_validate"}
 PAYLOAD_FIELDS = {"WorkflowWriteRequest": "definition",
                   "PatchedWorkflowWriteRequest": "definition",
                   "ThaiyyalSaveRequestRequest": "data"}
+#: response components whose field holds a stored workflow payload (validated when it was
+#: saved, so it matches the schema requests are held to)
+RESPONSE_PAYLOAD_FIELDS = {"Workflow": "definition", "VersionDetail": "definition",
+                           "RunDetail": "definition", "WorkflowWrite": "definition"}
 #: answered by gunicorn before the application sees the request (plain text)
 SERVER = {"414": "request line too long (gunicorn's limit, 4094 bytes: the URL and "
                  "its query)"}
@@ -36,6 +40,11 @@ ID_IN_BODY = {"thaiyyal_workflow_save"}
 #: list operations: a page or cursor that does not exist is a 404
 PAGED = {"v1_workflows_list", "v1_runs_list", "v1_credentials_list",
          "v1_workflows_versions_list"}
+
+
+#: the execute operations (200: a run in the request; 202: a queued run)
+EXECUTES = ("workflow_execute", "v1_workflows_execute_create",
+            "v1_workflows_versions_execute_create", "thaiyyal_workflow_execute_by_id")
 
 
 def _link(operation_id: str, parameter: str, expression: str) -> dict[str, Any]:
@@ -66,10 +75,24 @@ LINKS: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
             ("UpdateCredential", "v1_credentials_update"),
             ("PatchCredential", "v1_credentials_partial_update"),
             ("DeleteCredential", "v1_credentials_destroy"))},
-    **{(op, "200"): {"GetRun": _link("v1_runs_retrieve", "id", "$response.body#/run_id")}
-       for op in ("workflow_execute", "v1_workflows_execute_create",
-                  "v1_workflows_versions_execute_create", "thaiyyal_workflow_execute_by_id")},
+    **{(op, "200"): {name: _link(linked, "id", "$response.body#/run_id")
+                     for name, linked in (("GetRun", "v1_runs_retrieve"),
+                                          ("CancelRun", "v1_runs_cancel_create"),
+                                          ("DeleteRun", "v1_runs_destroy"))}
+       for op in EXECUTES},
+    # a queued run (202): its id, to follow, cancel or delete it
+    **{(op, "202"): {name: _link(linked, "id", "$response.body#/id")
+                     for name, linked in (("GetQueuedRun", "v1_runs_retrieve"),
+                                          ("CancelQueuedRun", "v1_runs_cancel_create"),
+                                          ("DeleteQueuedRun", "v1_runs_destroy"))}
+       for op in EXECUTES},
 }
+# A created workflow's current version: read it and run it.
+for _name, _operation in (("GetVersion", "v1_workflows_versions_retrieve"),
+                          ("ExecuteVersion", "v1_workflows_versions_execute_create")):
+    LINKS[("v1_workflows_create", "201")][_name] = {
+        "operationId": _operation,
+        "parameters": {"id": "$response.body#/id", "number": "$response.body#/version"}}
 
 
 def add_error_responses(result: dict[str, Any], generator: Any, request: Any,
@@ -79,6 +102,14 @@ def add_error_responses(result: dict[str, Any], generator: Any, request: Any,
     for component, field in PAYLOAD_FIELDS.items():
         if component in schemas:
             schemas[component]["properties"][field] = {**PAYLOAD_REF}
+    for component, field in RESPONSE_PAYLOAD_FIELDS.items():
+        if component in schemas:
+            generated = schemas[component]["properties"][field]
+            # OpenAPI 3.0 ignores a $ref's siblings: allOf keeps nullable and readOnly.
+            schemas[component]["properties"][field] = {
+                "allOf": [{**PAYLOAD_REF}],
+                **{k: v for k, v in generated.items()
+                   if k in ("nullable", "readOnly", "description")}}
     for path, operations in result.get("paths", {}).items():
         for method, operation in operations.items():
             operation_id = operation.get("operationId", "")

@@ -9,7 +9,15 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from workflows.models import ExecutionMode, NodeRun, Run, RunStatus, Workflow, WorkflowVersion
+from workflows.models import (
+    ExecutionMode,
+    NodeRun,
+    Run,
+    RunStatus,
+    Trigger,
+    Workflow,
+    WorkflowVersion,
+)
 
 
 @extend_schema_field(OpenApiTypes.OBJECT)
@@ -72,6 +80,12 @@ class ExecuteStoredSerializer(serializers.Serializer):
         child=serializers.JSONField(), required=False, default=dict,
         help_text="Values for the workflow's context variables, by name "
                   "(read as context.<name> in expressions).")
+    # Text, not a URI format: "" (no callback) is accepted too.
+    callback_url = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="A queued run only (`Prefer: respond-async`, or an async execution_mode): "
+                  "an http(s) URL its answer is POSTed to when it ends (signed: "
+                  "X-Thaiyyal-Signature). 400 for a run in the request.")
 
 
 class NodeRunSerializer(serializers.ModelSerializer):
@@ -119,6 +133,7 @@ class RunDetailSerializer(RunSerializer):
         fields = [*RunSerializer.Meta.fields, "workflow_deleted", "definition",
                   "execution_id", "final_output", "limits", "inputs", "worker_host",
                   "worker_pid", "queued_at", "cancel_requested_at", "callback_url",
+                  "callback_state", "callback_attempts", "callback_error", "callback_at",
                   "node_runs"]
         read_only_fields = fields
 
@@ -132,6 +147,8 @@ class RunFilterSerializer(serializers.Serializer):
 
     workflow = serializers.IntegerField(required=False, min_value=1)
     status = serializers.ChoiceField(choices=RunStatus.choices, required=False)
+    trigger = serializers.ChoiceField(choices=Trigger.choices, required=False,
+                                      help_text="how the run was started")
     min_duration_ms = serializers.FloatField(required=False, min_value=0)
     started_after = serializers.DateTimeField(required=False)
     started_before = serializers.DateTimeField(required=False)

@@ -1,4 +1,4 @@
-"""REST API views (DESIGN §8). They parse, authorise and translate; runs happen in
+"""REST API views. They parse, authorise and translate; runs happen in
 workflows.services."""
 
 from __future__ import annotations
@@ -10,7 +10,12 @@ from django.db.models import Q, QuerySet
 from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiExample,
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+)
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
@@ -29,7 +34,7 @@ from workflows.api.errors import InvalidWorkflow, error_body, prefixed
 from workflows.api.inflight import capped
 from workflows.api.responses import encoded_execution, query_limits
 from workflows.api.throttles import AnonThrottle, ExecuteThrottle, UserThrottle
-from workflows.models import Run, Workflow, WorkflowVersion
+from workflows.models import Run, RunStatus, Workflow, WorkflowVersion
 
 EXECUTE_THROTTLES = [AnonThrottle, UserThrottle, ExecuteThrottle]
 #: how long a cancel request waits for a running run to stop before answering 202
@@ -41,19 +46,43 @@ ERRORS = {
 }
 EXECUTE_RESPONSES = {
     200: s.ExecutionResponseSerializer,
+    202: OpenApiResponse(s.RunDetailSerializer,
+                         description="queued (`Prefer: respond-async`, or a stored workflow "
+                                     "whose `execution_mode` sends its runs to the queue): "
+                                     "the `queued` run; `Location` names it"),
     422: OpenApiResponse(s.ExecutionResponseSerializer,
                          description="the run failed: partial results and the failing node "
                                      f"(or, as an error, the {idem.HEADER} was used for a "
                                      "different request)"),
+    503: OpenApiResponse(s.ErrorSerializer,
+                         description="the database is unreachable, or the run was to be "
+                                     "queued and no queue is configured or reachable "
+                                     "(Retry-After says when to retry)"),
     **idem.RESPONSES,
     **ERRORS,
 }
-#: the execute endpoints' parameters: the limits a request may lower, and Idempotency-Key
+#: asking for a queued run (RFC 7240)
+PREFER = OpenApiParameter(
+    "Prefer", str, OpenApiParameter.HEADER, required=False, enum=["respond-async"],
+    examples=[OpenApiExample("queued", value="respond-async")],
+    description="`respond-async`: queue the run for a `thaiyyal worker` and answer 202 with "
+                "the queued run at once (503 without a queue). Anything else: run it in "
+                "the request (unless the workflow's `execution_mode` queues it).")
+#: where a queued run's answer goes: the query for an ad-hoc run, the body for a stored one
+CALLBACK_QUERY = OpenApiParameter(
+    "callback_url", str, OpenApiParameter.QUERY, required=False,
+    description="with `Prefer: respond-async`: an http(s) URL the run's answer is POSTed "
+                "to when it ends (signed: X-Thaiyyal-Signature); ignored for a run in the "
+                "request")
+LOCATION = OpenApiParameter("Location", str, OpenApiParameter.HEADER, response=[202],
+                            description="the queued run: /api/v1/runs/{id}")
+#: the execute endpoints' parameters: the limits a request may lower, Idempotency-Key,
+#: and queueing (Prefer; the 202's Location)
 EXECUTE_PARAMETERS = [
     OpenApiParameter(name, str, description="lower this limit for this run (never raises it)")
     for name in ("max_execution_time", "max_node_executions", "max_http_calls",
                  "max_loop_iterations")
-] + [idem.PARAMETER]
+] + [idem.PARAMETER, PREFER, LOCATION]
 
 
 def visible_to(user: Any, queryset: QuerySet, owner_field: str) -> QuerySet:
@@ -98,7 +127,8 @@ class ExecuteView(APIView):
     throttle_scope = "execute"
 
     @extend_schema(request=OpenApiTypes.OBJECT, responses=EXECUTE_RESPONSES,
-                   parameters=EXECUTE_PARAMETERS, operation_id="workflow_execute")
+                   parameters=[*EXECUTE_PARAMETERS, CALLBACK_QUERY],
+                   operation_id="workflow_execute")
     @idem.idempotent
     @capped
     def post(self, request: Request) -> HttpResponse:
@@ -323,6 +353,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
             queryset = queryset.filter(workflow_id=f["workflow"])
         if "status" in f:
             queryset = queryset.filter(status=f["status"])
+        if "trigger" in f:
+            queryset = queryset.filter(trigger=f["trigger"])
         if "min_duration_ms" in f:
             queryset = queryset.filter(duration_ms__gte=f["min_duration_ms"])
         if "started_after" in f:
@@ -334,7 +366,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
     @extend_schema(parameters=[s.RunFilterSerializer])
     def list(self, request: Request, *args: Any, **kwargs: Any) -> Response:
         """Runs, newest first, one cursor page at a time (`next` / `previous` links).
-        Filters: workflow, status, min_duration_ms, started_after, started_before."""
+        Filters: workflow, status, trigger, min_duration_ms, started_after,
+        started_before."""
         return super().list(request, *args, **kwargs)
 
     def retrieve(self, request: Request, *args: Any, **kwargs: Any) -> Response:
@@ -355,7 +388,8 @@ class RunViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Destro
         if run.status in queueing.ENDED:
             return Response(error_body(f"the run has already ended ({run.status})",
                                        status=run.status), status=status.HTTP_409_CONFLICT)
-        queueing.request_cancel(run.pk)
+        if queueing.request_cancel(run.pk).status == RunStatus.CANCELLED:
+            queueing.run_ended(run.pk)  # cancelled before a worker took it: none will
         run = queueing.wait_for_end(run.pk, CANCEL_WAIT_SECONDS)
         code = status.HTTP_200_OK if run.status in queueing.ENDED else status.HTTP_202_ACCEPTED
         return Response(s.RunDetailSerializer(self.get_queryset().get(pk=run.pk)).data,

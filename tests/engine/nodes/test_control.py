@@ -176,8 +176,10 @@ def test_matching_case_without_output_path_is_matched(run_node):
 @pytest.mark.parametrize(("case", "value", "matched"), [
     ({"when": 10, "output_path": "p"}, 10, True),
     ({"when": 10, "output_path": "p"}, 10.0, True),
-    ({"when": 10, "output_path": "p"}, "10", False),
+    ({"when": 10, "output_path": "p"}, "10", True),   # `==`'s rule: 10 == "10"
+    ({"when": 10, "output_path": "p"}, "ten", False),
     ({"when": True, "output_path": "p"}, 1, False),
+    ({"when": None, "value": None, "output_path": "p"}, 0, False),
     ({"when": "ten", "value": 10, "output_path": "p"}, 10, True),
     ({"when": "'gold'", "output_path": "p"}, "gold", True),
     ({"when": "'gold'", "output_path": "p"}, "silver", False),

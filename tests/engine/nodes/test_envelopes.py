@@ -5,8 +5,11 @@ Fields the user gave are echoed as given (a cache `ttl` of "10m" stays "10m").""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 import pytest
 
+from engine import execute
 from engine.nodes.base import NODE_TYPES
 
 NOT_AN_ARRAY = {"error": "input is not an array", "input": 5, "original_type": "number"}
@@ -143,9 +146,46 @@ CASES = [
      {"type": "const", "constants": {"a": "x"}}),
 ]
 
-#: no Thaiyyal executor to compare with (paginator) or a result that is the response
-#: itself (http: tested against a loopback server in test_http_node.py)
-NOT_PINNED_HERE = {"paginator", "http"}
+#: no Thaiyyal executor to compare with
+NOT_PINNED_HERE = {"paginator"}
+
+#: The http node's result is the response body, decoded as http.go decodes it: parsed
+#: when the Content-Type is application/json or application/*+json, or when there is no
+#: Content-Type and the body starts with `{` or `[` (the text when it does not parse);
+#: else the text, "" when empty. (id, loopback /body query, expected result)
+HTTP_CASES = [
+    ("json", {"text": '{"a": [1, 2.5]}', "type": "application/json"}, {"a": [1, 2.5]}),
+    ("json charset", {"text": "[1]", "type": "application/json; charset=utf-8"}, [1]),
+    ("vendor json", {"text": '{"title": "x"}', "type": "application/problem+json"},
+     {"title": "x"}),
+    ("text/json is text", {"text": '{"a": 1}', "type": "text/json"}, '{"a": 1}'),
+    ("json-looking text/plain is text", {"text": '{"a": 1}', "type": "text/plain"},
+     '{"a": 1}'),
+    ("no type, json object", {"text": ' {"a": 1}'}, {"a": 1}),
+    ("no type, json array", {"text": "[1, 2]"}, [1, 2]),
+    ("no type, broken json", {"text": "[1, 2"}, "[1, 2"),
+    ("no type, number is text", {"text": "42"}, "42"),
+    ("no type, text", {"text": "hello"}, "hello"),
+    ("no type, empty", {}, ""),
+    # http-body difference: Go's decoder keeps the first value and ignores the rest
+    ("no type, json then text", {"text": '{"a": 1} tail'}, '{"a": 1} tail'),
+    ("text, empty", {"type": "text/plain"}, ""),
+]
+
+#: a body that says JSON and is not: the node fails with http.go's phrase
+HTTP_FAILURES = [
+    ("json, empty", {"type": "application/json"}, "failed to parse JSON response: EOF"),
+    ("json, invalid", {"text": "{nope", "type": "application/json"},
+     "failed to parse JSON response: Expecting property name"),
+    ("json then text", {"text": '{"a": 1} tail', "type": "application/json"},  # http-body
+     "failed to parse JSON response: Extra data"),
+]
+
+
+def _http_result(server, loopback_policy, query):
+    url = server.url("/body?" + urlencode(query))
+    return execute({"nodes": [{"id": "h", "type": "http", "data": {"url": url}}],
+                    "edges": []}, services={"egress_policy": loopback_policy})
 
 
 @pytest.mark.parametrize(("node_type", "data", "inputs", "expected"),
@@ -158,6 +198,25 @@ def test_result_has_exactly_thaiyyals_keys_and_values(run_node, node_type, data,
         assert set(result) == set(expected)  # key for key (== already says so; be explicit)
 
 
+@pytest.mark.parametrize(("query", "expected"), [c[1:] for c in HTTP_CASES],
+                         ids=[c[0] for c in HTTP_CASES])
+def test_http_result_is_the_body_decoded_as_thaiyyal_decodes_it(http_server, loopback_policy,
+                                                                query, expected):
+    result = _http_result(http_server, loopback_policy, query)
+    assert result.status == "succeeded", result.errors
+    assert result.node_results["h"] == expected
+    assert type(result.node_results["h"]) is type(expected)
+
+
+@pytest.mark.parametrize(("query", "phrase"), [c[1:] for c in HTTP_FAILURES],
+                         ids=[c[0] for c in HTTP_FAILURES])
+def test_http_body_that_says_json_and_is_not_fails(http_server, loopback_policy, query, phrase):
+    result = _http_result(http_server, loopback_policy, query)
+    assert result.status == "failed"
+    assert result.errors[0].startswith(f"error executing node h: {phrase}"), result.errors
+
+
 def test_every_node_type_has_a_case():
     ours = {name for name, cls in NODE_TYPES.items() if cls.__module__.startswith("engine.")}
-    assert {c[1] for c in CASES} | NOT_PINNED_HERE == ours  # tests register helpers too
+    pinned = {c[1] for c in CASES} | {"http"}  # http: HTTP_CASES
+    assert pinned | NOT_PINNED_HERE == ours  # tests register helpers too

@@ -1,4 +1,5 @@
-"""`reap_runs`: mark `running` runs whose worker is gone as `interrupted`."""
+"""`reap_runs`: mark `running` runs whose worker is gone as `interrupted`, and `queued`
+runs no worker took within THAIYYAL_QUEUE_STALE_SECONDS as `failed` (`queue_lost`)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from workflows.maintenance import reap_interrupted
+from workflows.models import RunStatus
 
 
 class Command(BaseCommand):
@@ -20,7 +22,13 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, grace: int | None = None, **options: Any) -> None:
         reaped = reap_interrupted(grace_seconds=grace)
-        for run in reaped:
+        interrupted = [run for run in reaped if run.status == RunStatus.INTERRUPTED]
+        for run in interrupted:
             self.stdout.write(f"interrupted {run.id} (worker {run.worker_pid} on "
                               f"{run.worker_host})")
-        self.stdout.write(f"{len(reaped)} run(s) marked interrupted")
+        lost = [run for run in reaped if run.status != RunStatus.INTERRUPTED]
+        for run in lost:
+            self.stdout.write(f"queue_lost {run.id} (queued at {run.queued_at})")
+        self.stdout.write(f"{len(interrupted)} run(s) marked interrupted")
+        if lost:
+            self.stdout.write(f"{len(lost)} queued run(s) no worker took marked failed")

@@ -7,10 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django_celery_beat.models import CrontabSchedule, IntervalSchedule, PeriodicTask
 
 from workflows.models import Workflow
+from workflows.queueing import schedule_problems
 from workflows.tasks import SCHEDULED_TASK
 
 
@@ -35,6 +37,10 @@ class Command(BaseCommand):
             raise CommandError(f"--inputs: not JSON: {exc}") from None
         if not isinstance(inputs, dict):
             raise CommandError("--inputs: must be a JSON object {name: value}")
+        # now, not at each turn: a bad input would fail every run of the schedule
+        problems = schedule_problems({"workflow": workflow.pk, "inputs": inputs})
+        if problems:
+            raise CommandError("--inputs: " + "; ".join(problems))
         schedule: dict[str, Any]
         if options["every"] is not None:
             if options["every"] < 1:
@@ -47,9 +53,13 @@ class Command(BaseCommand):
             if len(fields) != 5:
                 raise CommandError("--cron: needs five fields: minute hour day month weekday")
             minute, hour, day, month, weekday = fields
-            crontab, _ = CrontabSchedule.objects.get_or_create(
-                minute=minute, hour=hour, day_of_month=day, month_of_year=month,
-                day_of_week=weekday, timezone="UTC")
+            when = {"minute": minute, "hour": hour, "day_of_month": day,
+                    "month_of_year": month, "day_of_week": weekday, "timezone": "UTC"}
+            try:  # the scheduler would only find out at its next tick
+                CrontabSchedule(**when).full_clean()
+            except ValidationError as exc:
+                raise CommandError(f"--cron: {'; '.join(exc.messages)}") from None
+            crontab, _ = CrontabSchedule.objects.get_or_create(**when)
             schedule = {"crontab": crontab}
         name = options["name"] or f"{workflow.name} ({workflow.pk}): " + (
             options["cron"] or f"every {options['every']}s")

@@ -1,7 +1,6 @@
 # Deleting a user no longer deletes their workflows, their versions and so the version
 # and definition their runs show: Django refuses it while the user owns a workflow.
-# Numbered 0009 because 0007 is taken by work in progress elsewhere; state only (Django
-# enforces on_delete itself: no SQL).
+# State only (Django enforces on_delete itself: no SQL).
 
 import django.db.models.deletion
 from django.conf import settings
@@ -11,7 +10,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ("workflows", "0006_credentials"),
+        ("workflows", "0007_run_callback_delivery"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
