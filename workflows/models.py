@@ -51,8 +51,10 @@ class Workflow(models.Model):
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=200)
     description = models.TextField(blank=True, default="")
-    # indexed by the (owner, slug) constraint and the (owner, updated) index below
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE,
+    # indexed by the (owner, slug) constraint and the (owner, updated) index below.
+    # PROTECT: deleting a user must not take their workflows' versions (and so what their
+    # runs ran) with them; the user is deleted once their workflows are purged.
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT,
                               related_name="workflows", db_index=False)
     current_version = models.ForeignKey("WorkflowVersion", null=True, blank=True,
                                         on_delete=models.SET_NULL, related_name="+")

@@ -12,7 +12,8 @@ keep a worker busy for minutes:
 - `uniqueItems` is linear (jsonschema falls back to comparing every pair, 5e9 comparisons
   for 100,000 objects).
 - Every keyword call counts a tick; every `TICKS_PER_CHECK` ticks the run's deadline is
-  checked, so validating a big instance stops on time.
+  checked, so validating a big instance stops on time. `format: "regex"` compiles a string
+  of the data, which costs far more than a keyword call: it checks the deadline each time.
 """
 
 from __future__ import annotations
@@ -35,7 +36,14 @@ from engine.nodes.values import json_key
 #: keyword calls between two deadline checks (a keyword call costs about a microsecond)
 TICKS_PER_CHECK = 512
 
-_RE2_SHIM = types.SimpleNamespace(search=regex.search)
+def _search(pattern: str, text: str) -> bool:
+    # A schema may hold more patterns than the cache: each search may compile (up to
+    # tens of milliseconds), so each checks the deadline first (a check costs ~0.3 us).
+    _tick_check()
+    return regex.search(pattern, text)
+
+
+_RE2_SHIM = types.SimpleNamespace(search=_search)
 
 
 def _rebound(function: Callable[..., Any], **names: Any) -> Callable[..., Any]:
@@ -141,7 +149,11 @@ def _ticking(function: Callable[..., Any]) -> Callable[..., Any]:
 
 def _is_re2_pattern(instance: object) -> bool:
     if isinstance(instance, str):
-        regex.compile_pattern(instance)  # raises UnsupportedPattern
+        # One compile can take tens of milliseconds and a schema's `items` may ask for
+        # thousands: the deadline is checked before each. Strings of run data are not
+        # cached: they rarely repeat, and each compiled program holds up to a MiB.
+        _tick_check()
+        regex.compile_uncached(instance)  # raises UnsupportedPattern
     return True
 
 

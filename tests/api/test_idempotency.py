@@ -54,10 +54,12 @@ def endpoints(counter: Any, http_server: Any) -> dict[str, tuple[str, Any]]:
         "stored": (f"/api/v1/workflows/{counter.pk}/execute", {}),
         "version": (f"/api/v1/workflows/{counter.pk}/versions/1/execute", {}),
         "thaiyyal": (f"/api/v1/workflow/execute/{counter.pk}", {}),
+        # no credentials but the secret: the key is the workflow owner's
+        "webhook": (f"/api/v1/hooks/{services.rotate_webhook_secret(counter)}", {}),
     }
 
 
-ENDPOINTS = ["adhoc", "stored", "version", "thaiyyal"]
+ENDPOINTS = ["adhoc", "stored", "version", "thaiyyal", "webhook"]
 
 
 @pytest.mark.django_db
@@ -173,6 +175,25 @@ def test_keys_belong_to_their_user(api, other_user, http_server):
 
     assert mine.json()["results"]["final_output"] == {"hits": 1}
     assert theirs.json()["results"]["final_output"] == {"hits": 2}
+
+
+@pytest.mark.django_db
+def test_a_webhook_s_key_is_its_workflow_owner_s(api, user, counter, http_server, anon):
+    hook = f"/api/v1/hooks/{services.rotate_webhook_secret(counter)}"
+
+    sent = anon.post(hook, {}, format="json", **{HEADER: "delivery-7"})
+    # The owner's own request with that key is another request: refused, nothing runs.
+    reused = api.post(f"/api/v1/workflows/{counter.pk}/execute", {}, format="json",
+                      **{HEADER: "delivery-7"})
+    unknown = anon.post("/api/v1/hooks/no-such-secret", {}, format="json",
+                        **{HEADER: "delivery-7"})
+
+    assert sent.status_code == 200
+    assert IdempotencyKey.objects.get(key="delivery-7").user == user
+    assert str(IdempotencyKey.objects.get().run_id) == sent.json()["run_id"]
+    assert reused.status_code == 422
+    assert unknown.status_code == 404
+    assert http_server.hits("/count") == 1
 
 
 @pytest.mark.django_db

@@ -11,8 +11,10 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.db import IntegrityError, connections, transaction
+from django.db.models import ProtectedError
 from django.utils import timezone
 
 from tests.api.conftest import ADD, GREETING, token_client
@@ -241,3 +243,34 @@ def test_saving_a_copy_loaded_before_a_delete_does_not_undelete_it(user, adder):
 
     assert not Workflow.objects.filter(pk=adder.pk).exists()
     assert Workflow.all_objects.get(pk=adder.pk).deleted_at is not None
+
+
+@pytest.mark.django_db
+def test_deleting_a_user_who_owns_workflows_is_refused_and_their_runs_keep_their_version(
+        user, adder, client, admin_user):
+    run_id = services.execute_version(adder.current_version, user=user).run_id
+    client.force_login(admin_user)
+
+    with pytest.raises(ProtectedError):
+        user.delete()
+    page = client.get(f"/admin/auth/user/{user.pk}/delete/")
+    refused = client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+
+    # The admin names the protected workflows and, asked again, deletes nothing.
+    assert b"protected related objects" in page.content
+    assert (refused.status_code, b"protected related objects" in refused.content) == (200, True)
+    assert get_user_model().objects.filter(pk=user.pk).exists()
+    run = Run.objects.get(pk=run_id)
+    assert run.version_id == adder.current_version_id
+    assert run.version.definition == ADD
+
+
+@pytest.mark.django_db
+def test_a_user_is_deleted_once_their_workflows_are_purged(user, adder):
+    services.delete_workflow(adder)
+    Workflow.all_objects.filter(pk=adder.pk).update(deleted_at=timezone.now() - timedelta(days=2))
+    assert maintenance.purge_deleted_workflows() == 1
+
+    user.delete()
+
+    assert not get_user_model().objects.filter(pk=user.pk).exists()

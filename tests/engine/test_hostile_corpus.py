@@ -104,6 +104,22 @@ def _() -> dict[str, Any]:
         "patternProperties": {"^(a|a)*$": True}, "unevaluatedProperties": False}))
 
 
+@case("schema-format-regex-on-a-1mib-string")
+def _() -> dict[str, Any]:
+    # RE2 took about 450 ms to compile (and refuse) this, with no deadline check meanwhile.
+    return chain(text("a." * ((MiB - 4000) // 2)),
+                 node("s", "schema_validator", schema={"format": "regex"}))
+
+
+@case("schema-format-regex-on-200-costly-strings")
+def _() -> dict[str, Any]:
+    # Each string compiles slowly (RE2 expands every `x{1000}` first) and all are distinct,
+    # so no cache helps: about 15 s in all before the deadline was checked between them.
+    patterns = [f"{i}" + ("x{1000}" * 600)[:4000] for i in range(200)]
+    return chain(*parsed(patterns), node("s", "schema_validator", schema={
+        "type": "array", "items": {"format": "regex"}}))
+
+
 @case("schema-unique-items-of-20000-objects")
 def _() -> dict[str, Any]:
     return chain(*parsed(big_objects()), node("s", "schema_validator", schema={

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from engine import Limits, PayloadError, Workflow, execute
+from engine import Limits, PayloadError, Workflow, execute, regex
 from tests.engine.payloads import edge, node
 
 CATASTROPHIC = "^(a+)+$"
@@ -118,3 +118,43 @@ def test_validating_a_big_instance_stops_at_the_deadline():
     assert result.error["code"] == "limit_exceeded"
     assert result.error["node_id"] == "s"
     assert elapsed < 0.4
+
+
+def test_a_pattern_longer_than_the_limit_is_refused_at_load_with_a_short_message():
+    found = load_problems({"pattern": "a" * (regex.MAX_PATTERN_LENGTH + 1)})
+    assert [p["path"] for p in found] == ["$.nodes[2].data.schema.pattern"]
+    assert f"too long: at most {regex.MAX_PATTERN_LENGTH} characters" in found[0]["message"]
+    assert len(found[0]["message"]) < 300  # the pattern is quoted, not repeated whole
+
+
+def test_format_regex_on_data_strings_is_bounded_uncached_and_silent(capfd):
+    costly = ("x{1000}" * 600)[:regex.MAX_PATTERN_LENGTH]  # RE2 expands each x{1000}
+    strings = [f"{i}{costly}"[:regex.MAX_PATTERN_LENGTH] for i in range(5)]
+    strings += ["a." * 100_000, r"^\w+@\w+$"]
+    regex.compile_pattern.cache_clear()
+    payload = {"nodes": [node("x", "text_input", text=json.dumps(strings)),
+                         node("p", "parse", input_type="json"),
+                         node("s", "schema_validator",
+                              schema={"items": {"format": "regex"}})],
+               "edges": [edge("x", "p"), edge("p", "s")]}
+    started = time.perf_counter()
+    result = execute(payload, limits=Limits(max_execution_time=5.0))
+    # With RE2's default budget each costly string took 60-200 ms and the long one 140 ms.
+    assert time.perf_counter() - started < 1.0
+    assert result.status == "succeeded", result.error
+    assert {e["field"] for e in result.final_output["errors"]} == {f"$[{i}]" for i in range(6)}
+    assert regex.compile_pattern.cache_info().currsize == 0  # run data is never cached
+    assert regex.compile_pattern.cache_info().maxsize == regex.CACHED_PATTERNS
+    assert capfd.readouterr().err == ""  # RE2 logs nothing of its own on stderr
+
+
+def test_a_schema_of_many_slow_to_compile_patterns_is_refused_at_load_in_bounded_time():
+    # Each compiles for 6-17 ms before RE2 refuses it: 4-5 s for these 300 without a budget.
+    schema = {"anyOf": [{"pattern": rf"\pL{{1000}}{i}"} for i in range(300)]}
+    started = time.perf_counter()
+    found = load_problems(schema)
+    elapsed = time.perf_counter() - started
+
+    assert elapsed < regex.LOAD_COMPILE_SECONDS + 0.75, elapsed
+    assert any(f"more than {regex.LOAD_COMPILE_SECONDS:g} s to compile in all" in p["message"]
+               for p in found), found[-1]

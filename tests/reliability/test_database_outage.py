@@ -6,9 +6,11 @@ answering; when PostgreSQL is back, serving resumes with no restart."""
 from __future__ import annotations
 
 import json
+import secrets
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+import psycopg
 import pytest
 
 from tests.api.conftest import ADD
@@ -33,17 +35,38 @@ def _timed(server, method, path, body=None, **kwargs):
     return status, raw, headers, time.monotonic() - start
 
 
+def _stored_endpoints(server, database) -> list[tuple[str, str, object]]:
+    """The execute endpoints of a stored workflow, its webhook and a run's detail: made
+    while the database is up, asked while it is away."""
+    status, saved, _ = server.request("POST", "/api/v1/workflow/save", {"name": "s", "data": ADD})
+    assert status == 201, saved[:300]
+    pk = json.loads(saved)["id"]
+    secret = secrets.token_urlsafe(32)
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute("UPDATE workflows_workflow SET webhook_secret = %s WHERE id = %s",
+                     [secret, pk])
+    status, ran, _ = server.request("POST", f"/api/v1/workflows/{pk}/execute", {})
+    assert status == 200, ran[:300]
+    run_id = json.loads(ran)["run_id"]
+    return [("POST", f"/api/v1/workflows/{pk}/execute", {}),
+            ("POST", f"/api/v1/workflows/{pk}/versions/1/execute", {}),
+            ("POST", f"/api/v1/workflow/execute/{pk}", {}),
+            ("POST", f"/api/v1/hooks/{secret}", {}),
+            ("GET", f"/api/v1/runs/{run_id}", None)]
+
+
 @pytest.mark.parametrize("mode", ["refuse", "hang"])
 def test_an_unreachable_database_is_a_quick_503_and_serving_resumes(proxied_server, db_proxy,
-                                                                     mode):
+                                                                     database, mode):
     server = proxied_server
     assert server.request("POST", "/api/v1/workflow/execute", ADD)[0] == 200
     assert server.request("POST", "/api/v1/workflow/validate", ADD)[0] == 200
+    stored = _stored_endpoints(server, database)
 
     db_proxy.cut(mode)
     slowest = 0.0
-    for _ in range(2):  # the second round meets the pool after its first failures
-        for method, path, body in NEEDS_DATABASE:
+    for round_ in range(2):  # the second round meets the pool after its first failures
+        for method, path, body in NEEDS_DATABASE + (stored if round_ == 0 else []):
             status, raw, headers, took = _timed(server, method, path, body)
             slowest = max(slowest, took)
             assert status == 503, (path, status, raw[:300])
@@ -88,5 +111,5 @@ def test_an_unreachable_database_is_a_quick_503_and_serving_resumes(proxied_serv
         assert time.monotonic() - back < 10, "serving did not resume within 10 s"
         time.sleep(0.2)
     print(f"serving resumed {time.monotonic() - back:.2f}s after the database returned")
-    for method, path, body in NEEDS_DATABASE:
+    for method, path, body in NEEDS_DATABASE + stored:
         assert server.request(method, path, body)[0] < 500, path

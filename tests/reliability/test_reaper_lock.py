@@ -9,7 +9,7 @@ from datetime import timedelta
 
 import psycopg
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 from django.utils import timezone
 
 from workflows.maintenance import REAPER_LOCK_KEY, reap_interval, reap_once
@@ -55,26 +55,34 @@ def test_a_reaper_skips_its_turn_while_another_holds_the_lock():
 
 
 def test_concurrent_reapers_mark_each_run_once_and_take_turns():
+    """Three reapers (the pool's 4 connections less the test's own) whose transactions
+    all stay open until each has had its go: with the lock, one reaps everything and the
+    other two skip their turn (None). Without it,
+    the others would reap too (or wait on the first one's rows, and the barrier breaks):
+    the conditional UPDATE alone marks each run once but does not make them take turns."""
     runs = abandoned_runs(40)
-    start = threading.Barrier(4)
+    start, all_tried = threading.Barrier(3), threading.Barrier(3, timeout=15)
     outcomes: list[list[Run] | None | BaseException] = []
 
     def reap() -> None:
         start.wait()
         try:
-            outcomes.append(reap_once(grace_seconds=0))
+            with transaction.atomic():  # holds the transaction-scoped lock until the end
+                outcomes.append(reap_once(grace_seconds=0))
+                all_tried.wait()
         except BaseException as exc:  # noqa: BLE001 - reported below
             outcomes.append(exc)
         finally:
             connections.close_all()
 
-    threads = [threading.Thread(target=reap) for _ in range(4)]
+    threads = [threading.Thread(target=reap) for _ in range(3)]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join(30)
 
     assert not [o for o in outcomes if isinstance(o, BaseException)], outcomes
+    assert sorted(o is None for o in outcomes) == [False, True, True], outcomes
     reaped = [run.pk for o in outcomes if o for run in o]
     assert sorted(map(str, reaped)) == sorted(str(r.pk) for r in runs)  # each once
     assert Run.objects.filter(status=RunStatus.INTERRUPTED).count() == 40

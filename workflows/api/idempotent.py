@@ -49,15 +49,33 @@ def planned_run_id(request: Request) -> uuid.UUID | None:
 
 
 def idempotent(handler: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap an execute handler (view method) to honour the `Idempotency-Key` header."""
+    """Wrap an execute handler (view method) to honour the `Idempotency-Key` header; keys
+    belong to the requesting user."""
+    return keyed_by(_requester)(handler)
 
+
+def _requester(request: Request, *args: Any, **kwargs: Any) -> Any:
+    return request.user
+
+
+def keyed_by(owner: Callable[..., Any]) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """`idempotent`, with keys belonging to `owner(request, *args, **kwargs)`: for an
+    endpoint whose caller is not a user (a webhook: its workflow's owner). When `owner`
+    gives None, the handler runs without a key (it answers 404 itself)."""
+    return functools.partial(_idempotent, owner=owner)
+
+
+def _idempotent(handler: Callable[..., Any], owner: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(handler)
     def wrapper(view: Any, request: Request, *args: Any, **kwargs: Any) -> Any:
         key = request.headers.get(HEADER)
         if key is None:
             return handler(view, request, *args, **kwargs)
         _check(key)
-        outcome, record = idempotency.claim(request.user, key, request_hash(request))
+        user = owner(request, *args, **kwargs)
+        if user is None:
+            return handler(view, request, *args, **kwargs)
+        outcome, record = idempotency.claim(user, key, request_hash(request))
         if outcome is Claim.MISMATCH:
             return _error(422, f"this {HEADER} was used for a different request (method, "
                           "path, query or body): use a new key for a new request")
