@@ -40,10 +40,13 @@ class RedisCacheWithFallback(RedisCache):
 
     def __init__(self, server: str, params: dict[str, Any]) -> None:
         super().__init__(server, params)
-        self.local = LocMemCache(f"thaiyyal-redis-fallback-{id(self)}",
-                                 {"TIMEOUT": params.get("TIMEOUT", 300),
-                                  "KEY_PREFIX": params.get("KEY_PREFIX", ""),
-                                  "OPTIONS": {"MAX_ENTRIES": 10_000}})
+        # Django makes one cache backend per thread; the fallback entries must be the
+        # process's, so the local cache is named after the Redis it stands in for (local-
+        # memory caches of one name share their store).
+        name = f"thaiyyal-redis-fallback-{server}-{params.get('KEY_PREFIX', '')}"
+        self.local = LocMemCache(name, {"TIMEOUT": params.get("TIMEOUT", 300),
+                                        "KEY_PREFIX": params.get("KEY_PREFIX", ""),
+                                        "OPTIONS": {"MAX_ENTRIES": 10_000}})
         self._down_until = 0.0
         self._lock = threading.Lock()
 

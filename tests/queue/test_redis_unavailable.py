@@ -124,3 +124,17 @@ def test_with_redis_down_a_cached_http_node_fetches_instead_of_failing(
     assert answers[0].json()["results"]["final_output"]["hello"] == "world"
     # the entry was kept in the process's fallback: the second run did not fetch
     assert http_server.hits("/json") == 1
+
+
+def test_the_fallback_entries_are_the_processes_whatever_thread_reads_them(settings: Any) -> None:
+    # Django gives each thread its own cache backend; http nodes run on the engine's pool
+    # threads, so an entry one thread kept must be found by the next.
+    import threading
+
+    use_redis(settings, f"redis://127.0.0.1:{closed_port()}/0")
+    cache.set("kept", "by the main thread")
+    seen: list[Any] = []
+    reader = threading.Thread(target=lambda: seen.append(cache.get("kept")))
+    reader.start()
+    reader.join()
+    assert seen == ["by the main thread"]
