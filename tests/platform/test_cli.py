@@ -198,7 +198,7 @@ def test_commands_run_locally_in_a_checkout_make_run_set_up(tmp_path):
     assert (rotated.returncode, rotated.stdout) == (0, "re-encrypted 0 credential(s)\n"), \
         rotated.stderr
     scheduled = thaiyyal("manage", "schedule_workflow", demo_id, "--cron", "*/5 * * * *",
-                         "--inputs", '{"name": "Ada"}', env=env)
+                         "--inputs", '{"customer": "Ada"}', env=env)
     assert scheduled.returncode == 0, scheduled.stderr
     assert re.fullmatch(r"schedule \d+: .*\*/5 \* \* \* \*\n", scheduled.stdout)
     reset = thaiyyal("manage", "axes_reset", env=env)
