@@ -93,9 +93,18 @@ def test_profiling_samples_every_worker_while_the_server_keeps_serving(server):
     assert set(served) == {200}
     assert sorted(headers["X-Profile-Pids"].split(",")) == sorted(
         str(p) for p in worker_pids(server.master_pid))
-    text = body.decode()
-    assert "(engine/runner.py:" in text  # the busy worker's runs are in the profile
-    assert "(django/core/handlers/" in text
+    # The busy worker's runs are in the profile. Sampling is statistical: on a loaded
+    # machine one 2 s profile has caught the serving worker only between requests, so
+    # up to two more are taken before this counts as a failure.
+    texts = [body.decode()]
+    with Load(server):
+        while len(texts) < 3 and "(engine/runner.py:" not in texts[-1]:
+            again = server.request("GET", "/debug/pprof/profile?seconds=2&mode=wall",
+                                   timeout=30)
+            assert again[0] == 200
+            texts.append(again[1].decode())
+    assert "(engine/runner.py:" in texts[-1], f"{len(texts)} profiles without the runs"
+    assert "(django/core/handlers/" in texts[-1]
 
 
 def test_profile_formats_from_a_live_server(server):
