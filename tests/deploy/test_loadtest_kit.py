@@ -9,6 +9,7 @@ from pathlib import Path
 
 import engine
 from engine.nodes.base import NODE_TYPES
+from tests import loadtest_kit
 
 KIT = Path(__file__).resolve().parents[2] / "deploy" / "loadtest"
 NETWORK_TYPES = {"http", "paginator"}
@@ -42,13 +43,7 @@ def test_k6_script_reads_url_and_token_from_env_and_sets_the_thresholds():
 def test_bench_api_workflow_computes_what_the_references_compute():
     """bench_api.py compares this 7-node workflow with Node-RED and a bare Django view
     doing the same filter (value > 10), double and sum over the same items."""
-    import sys
-
-    sys.path.insert(0, str(KIT))
-    try:
-        import bench_api
-    finally:
-        sys.path.remove(str(KIT))
+    bench_api = loadtest_kit.bench_api()
     workflow = bench_api.filter_map_sum_workflow()
     result = engine.execute(json.dumps(workflow))
     assert result.status == "succeeded"

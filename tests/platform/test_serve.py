@@ -7,6 +7,7 @@ import os
 import signal
 import time
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.db import connection
@@ -58,6 +59,16 @@ def test_serve_executes_a_workflow_over_http_and_records_it(server, token):
     assert "objects of the loaded app frozen out of the garbage collector" in server.output()
 
 
+def wait_until_not_running(run: Any, timeout: float = 30) -> None:
+    """Poll the run's row until it leaves `running` (or `timeout` passes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run.refresh_from_db()
+        if run.status != "running":
+            return
+        time.sleep(0.1)
+
+
 def test_worker_killed_mid_run_leaves_an_interrupted_run(server, token):
     run, client = server.start_run_to_kill(token, LONG)
     assert run.worker_pid in gunicorn_workers(server.process.pid)
@@ -65,12 +76,7 @@ def test_worker_killed_mid_run_leaves_an_interrupted_run(server, token):
     os.kill(run.worker_pid, signal.SIGKILL)
 
     # The master starts a replacement worker, which reaps the dead one's runs as it boots.
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.status != "running":
-            break
-        time.sleep(0.1)
+    wait_until_not_running(run)
     assert run.status == "interrupted"
     assert str(run.worker_pid) in run.error["message"]
     assert not pid_alive(run.worker_pid)
@@ -104,12 +110,7 @@ def test_a_cpu_bound_run_gets_its_running_row_on_time_and_is_interrupted_when_ki
 
     os.kill(run.worker_pid, signal.SIGKILL)
 
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        run.refresh_from_db()
-        if run.status != "running":
-            break
-        time.sleep(0.1)
+    wait_until_not_running(run)
     assert run.status == "interrupted"
     assert str(run.worker_pid) in run.error["message"]
     client.join(timeout=10)

@@ -11,26 +11,15 @@ from pathlib import Path
 
 import pytest
 
+from tests import loadtest_kit
 from tests.faultproxy import FaultProxy
 from tests.observability import liveserver
 from tests.reliability.conftest import start_proxied_server
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(240)]
 BASELINES = json.loads((Path(__file__).parents[1] / "api" / "query_counts.json").read_text())
-ITEMS = [{"value": v} for v in range(1, 21)]
-#: the benchmark's workflow: parse, filter, map, reduce (bench_api.py)
-FILTER_MAP_SUM = {
-    "nodes": [
-        {"id": "body", "type": "text_input", "data": {"text": json.dumps({"items": ITEMS})}},
-        {"id": "parsed", "type": "parse", "data": {"input_type": "json"}},
-        {"id": "kept", "type": "filter", "data": {"condition": "item.value > 10"}},
-        {"id": "doubled", "type": "map", "data": {"expression": "item.value * 2"}},
-        {"id": "total", "type": "reduce",
-         "data": {"expression": "accumulator + item", "initial_value": 0}},
-    ],
-    "edges": [{"source": "body", "target": "parsed"}, {"source": "parsed", "target": "kept"},
-              {"source": "kept", "target": "doubled"}, {"source": "doubled", "target": "total"}],
-}
+#: the benchmark's workflow: parse, filter, map, reduce (deploy/loadtest/bench_api.py)
+FILTER_MAP_SUM = loadtest_kit.bench_api().filter_map_sum_workflow()
 REQUESTS = 30
 #: no background round trips while counting: the reaper looks once an hour
 QUIET = {"THAIYYAL_REAP_INTERVAL_SECONDS": "3600", "THAIYYAL_AUTH_CACHE_SECONDS": "600"}
