@@ -9,12 +9,11 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.apps import apps
-from django.core import serializers
 from django.test import override_settings
 from rest_framework.test import APIClient
 
 import workflows.tasks  # noqa: F401 - registers the tasks
+from tests.security.test_credentials import stored_and_logged
 from thaiyyal.celeryconf import app
 from workflows import services
 from workflows.models import Run, RunStatus
@@ -97,12 +96,7 @@ def test_after_queued_runs_that_used_credentials_the_secret_is_nowhere(
     places |= {f"answer {i}": a.content.decode() for i, a in enumerate(answers)}
     for run in Run.objects.all():
         places[f"run {run.pk}"] = api.get(f"/api/v1/runs/{run.pk}").content.decode()
-    for model in apps.get_models():
-        places[f"table {model._meta.db_table}"] = serializers.serialize(
-            "json", model._base_manager.all())
-    places["logs"] = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
-    out, err = capfd.readouterr()
-    places["stdout/stderr"] = out + err
+    places |= stored_and_logged(caplog, capfd)
     for where, text in places.items():
         for secret in SECRETS:
             assert secret not in text, f"{secret!r} found in {where}"

@@ -9,6 +9,7 @@ import base64
 import io
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import prometheus_client
 import pytest
@@ -49,6 +50,17 @@ def _create(client, http_server, **fields):
     assert response.status_code == 201, response.content
     return response
 
+
+
+def stored_and_logged(caplog: Any, capfd: Any) -> dict[str, str]:
+    """Where a leaked secret would be kept: every row of every table (runs, node runs,
+    silk's requests, bodies and SQL, axes...), the log records, stdout and stderr."""
+    places = {f"table {model._meta.db_table}": serializers.serialize(
+        "json", model._base_manager.all()) for model in apps.get_models()}
+    places["logs"] = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
+    out, err = capfd.readouterr()
+    places["stdout/stderr"] = out + err
+    return places
 
 def test_creating_a_credential_never_answers_or_stores_the_secret_in_clear(api, http_server):
     response = _create(api, http_server, name="billing", kind="bearer", token=TOKEN)
@@ -191,12 +203,7 @@ def test_after_runs_that_used_credentials_the_secret_is_nowhere(
     places = {f"answer {i}": a.content.decode(errors="replace") for i, a in enumerate(answers)}
     # Every row of every table (runs, node runs, silk's requests, bodies and SQL, axes...):
     # the credential rows hold ciphertext only.
-    for model in apps.get_models():
-        places[f"table {model._meta.db_table}"] = serializers.serialize(
-            "json", model._base_manager.all())
-    places["logs"] = "\n".join(r.getMessage() + repr(r.__dict__) for r in caplog.records)
-    out, err = capfd.readouterr()
-    places["stdout/stderr"] = out + err
+    places |= stored_and_logged(caplog, capfd)
     places["metrics"] = prometheus_client.generate_latest().decode()
     assert len(places) > 20
     for where, text in places.items():
