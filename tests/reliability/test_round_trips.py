@@ -38,23 +38,15 @@ def round_trips_per_request(server: liveserver.Server, proxy: FaultProxy, path: 
 
 
 def test_a_recorded_execute_is_one_round_trip_and_an_unrecorded_one_none(tmp_path, db_proxy):
-    recorded = start_proxied_server(tmp_path / "recorded", db_proxy,
-                                    THAIYYAL_RECORD_ADHOC_RUNS="1", **QUIET)
-    try:
-        trips = round_trips_per_request(recorded, db_proxy, "/api/v1/workflow/execute",
-                                        FILTER_MAP_SUM)
-    finally:
-        liveserver.stop(recorded.process)
-    assert trips == BASELINES["round_trips_execute_recorded"]
-
-    unrecorded = start_proxied_server(tmp_path / "unrecorded", db_proxy,
-                                      THAIYYAL_RECORD_ADHOC_RUNS="0", **QUIET)
-    try:
-        trips = round_trips_per_request(unrecorded, db_proxy, "/api/v1/workflow/execute",
-                                        FILTER_MAP_SUM)
-    finally:
-        liveserver.stop(unrecorded.process)
-    assert trips == BASELINES["round_trips_execute_unrecorded"]
+    for name, record in (("recorded", "1"), ("unrecorded", "0")):
+        server = start_proxied_server(tmp_path / name, db_proxy,
+                                      THAIYYAL_RECORD_ADHOC_RUNS=record, **QUIET)
+        try:
+            trips = round_trips_per_request(server, db_proxy, "/api/v1/workflow/execute",
+                                            FILTER_MAP_SUM)
+        finally:
+            liveserver.stop(server.process)
+        assert trips == BASELINES[f"round_trips_execute_{name}"], name
 
 
 def test_a_restarted_database_costs_no_request_an_error(tmp_path, db_proxy):
