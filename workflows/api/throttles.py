@@ -53,7 +53,10 @@ class RateThrottle(BaseThrottle):
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
 
     def get_cache_key(self, request: Any, view: Any) -> str | None:
-        raise NotImplementedError
+        """Counted by user when authenticated, else by client address."""
+        user = request.user
+        ident = user.pk if user and user.is_authenticated else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
     def allow_request(self, request: Any, view: Any) -> bool:
         self._scope_for(view)
@@ -99,11 +102,6 @@ class UserThrottle(RateThrottle):
 
     scope: str | None = "user"
 
-    def get_cache_key(self, request: Any, view: Any) -> str | None:
-        user = request.user
-        ident = user.pk if user and user.is_authenticated else self.get_ident(request)
-        return self.cache_format % {"scope": self.scope, "ident": ident}
-
 
 class ExecuteThrottle(UserThrottle):
     """Executions, by user, on top of the general ones: the scope is the view's
@@ -112,12 +110,7 @@ class ExecuteThrottle(UserThrottle):
     scope = None
 
     def _scope_for(self, view: Any) -> None:
-        self.scope = getattr(view, "throttle_scope", None)
-
-    def get_cache_key(self, request: Any, view: Any) -> str | None:
-        if self.scope is None:
-            return None
-        return super().get_cache_key(request, view)
+        self.scope = getattr(view, "throttle_scope", None)  # None: no rate, not counted
 
 
 class FailedAuthenticationThrottle(AnonThrottle):
