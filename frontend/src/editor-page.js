@@ -4,7 +4,7 @@
 // problem is shown on its node.
 
 import { json, jsonParseLinter } from "@codemirror/lang-json";
-import { forEachDiagnostic, linter, lintGutter, setDiagnostics } from "@codemirror/lint";
+import { forEachDiagnostic, forceLinting, linter, lintGutter } from "@codemirror/lint";
 import { EditorView, basicSetup } from "codemirror";
 import { Editor } from "./editor.js";
 
@@ -57,6 +57,18 @@ async function mount(textarea) {
   let timer = null;
   let seq = 0;
   let applyingCode = false;
+  // the engine's problems and the text they were found in (as the code editor shows it)
+  let checked = { text: null, problems: [] };
+  const parseLint = jsonParseLinter();
+  // JSON syntax errors, else the engine's problems while the text is the one checked
+  // (positions in other text would be wrong; the next validation brings them back)
+  const lint = (view) => {
+    const syntax = parseLint(view);
+    if (syntax.length) return syntax;
+    const text = view.state.doc.toString();
+    return text === checked.text || JSON.stringify(parse(text), null, 2) === checked.text
+      ? engineDiagnostics(text, checked.problems) : [];
+  };
 
   const validate = (doc) => {
     clearTimeout(timer);
@@ -69,9 +81,10 @@ async function mount(textarea) {
       if (mine !== seq) return;
       const body = await answer.json().catch(() => ({}));
       editor.showProblems(answer.ok ? [] : body.details ?? [{ path: "$", message: body.error ?? `HTTP ${answer.status}` }]);
-      // valid JSON (else nothing was sent): the parse linter has nothing to say, so these
-      // are the whole list until the next edit lints again
-      code.dispatch(setDiagnostics(code.state, engineDiagnostics(code.state.doc.toString(), editor.problems)));
+      // The code editor shows them through its linter (below), which owns the whole list:
+      // diagnostics set from outside it were wiped whenever it ran after an edit.
+      checked = { text: JSON.stringify(doc, null, 2), problems: editor.problems };
+      forceLinting(code);
       root.dataset.validated = String(mine);
     }, 300);
   };
@@ -89,7 +102,7 @@ async function mount(textarea) {
   const code = new EditorView({
     doc: textarea.value,
     parent: editor.codeHost,
-    extensions: [basicSetup, json(), linter(jsonParseLinter()), lintGutter(),
+    extensions: [basicSetup, json(), linter(lint), lintGutter(),
       EditorView.lineWrapping,
       EditorView.updateListener.of((update) => {
         if (!update.docChanged || applyingCode) return;

@@ -1,6 +1,6 @@
 // What our code imports as "codemirror", "@codemirror/lang-json" and "@codemirror/lint"
 // (esbuild --alias): the vendored build, loaded by the page before our bundle.
 export const {
-  json, jsonParseLinter, forEachDiagnostic, linter, lintGutter, setDiagnostics, EditorView,
+  json, jsonParseLinter, forEachDiagnostic, forceLinting, linter, lintGutter, EditorView,
   basicSetup,
 } = window.ThaiyyalCodeMirror;

@@ -2,5 +2,5 @@
 // ThaiyyalCodeMirror (one copy of its state for every extension); the editor page's bundle
 // reads it from there (src/globals/codemirror.js).
 export { json, jsonParseLinter } from "@codemirror/lang-json";
-export { forEachDiagnostic, linter, lintGutter, setDiagnostics } from "@codemirror/lint";
+export { forEachDiagnostic, forceLinting, linter, lintGutter } from "@codemirror/lint";
 export { EditorView, basicSetup } from "codemirror";
