@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -105,20 +106,23 @@ def plan(line: str, port: int) -> str | None:
     if program == "make":
         return f"make -n {' '.join(words[1:])} >/dev/null"
     if program in ("thaiyyal", ".venv/bin/thaiyyal") and words[1:2] == ["serve"]:
-        return f"{prefix} serve_check thaiyyal {_rebind(words[1:])}"
+        return _aside(f"{prefix} serve_check thaiyyal {_rebind(words[1:])}")
     if program in ("thaiyyal", ".venv/bin/thaiyyal") and words[1:2] == ["worker"]:
         return f"{prefix} process_check ' ready.' {line[len(' '.join(env)):].strip()}"
     if program in ("thaiyyal", ".venv/bin/thaiyyal") and words[1:2] == ["scheduler"]:
         return f"{prefix} process_check 'beat: Starting' {line[len(' '.join(env)):].strip()}"
     if program == "gunicorn":
-        return f"{prefix} serve_check gunicorn {_rebind(words[1:])}"
+        return _aside(f"{prefix} serve_check gunicorn {_rebind(words[1:])}")
     if program in (".venv/bin/pytest", "pytest"):
-        return f"{line} --collect-only -q >/dev/null"
+        return _aside(f"{line} --collect-only -q >/dev/null")
     if words[:2] == ["python", "deploy/loadtest/probe_latency.py"]:
-        return f"{line} --run-seconds 3 --samples 2 >/dev/null"  # the measurement, shortened
+        # the measurement, shortened (its own database and server)
+        return _aside(f"{line} --run-seconds 1 --samples 1 --timeout 0.5 --slow-sockets 2 "
+                      ">/dev/null")
     if words[:2] == ["python", "deploy/loadtest/bench_queue.py"]:
         # the measurement, shortened (as written it queues 120 runs and paces load for 30 s)
-        return "python deploy/loadtest/bench_queue.py --runs 6 --paced 2 --branches 20 >/dev/null"
+        return _aside("python deploy/loadtest/bench_queue.py --runs 6 --paced 2 --branches 20 "
+                      ">/dev/null")
     if program == ".venv/bin/pytest-benchmark":
         return ".venv/bin/pytest-benchmark compare --help >/dev/null"
     if program == "curl":
@@ -127,6 +131,13 @@ def plan(line: str, port: int) -> str | None:
     if words[1:3] == ["manage", "createsuperuser"]:
         return line + " --noinput"  # DJANGO_SUPERUSER_PASSWORD is set: no prompt
     return f"{prefix} {shlex.join(words)}" if prefix else line
+
+
+def _aside(command: str) -> str:
+    """`command` in the background: it stands alone (its own port, database or pytest run)
+    and no later line needs what it does, so a block's such lines run side by side while
+    the block goes on; the block then waits for each and fails if one did."""
+    return f"{command} & background+=($!)"
 
 
 def _placeholder(assignment: str) -> str:
@@ -152,6 +163,12 @@ def _rebind(args: list[str]) -> str:
 
 PREAMBLE = r"""
 set -eo pipefail
+background=()
+wait_background() {  # every command a line started in the background must succeed
+  local pid
+  for pid in "${background[@]}"; do wait "$pid"; done
+  background=()
+}
 free_port() {
   python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
@@ -230,27 +247,42 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
         log.close()
 
 
-def test_every_shell_block_in_the_docs_runs(sandbox):
-    state = sandbox["home"] / "state.sh"
+def run_doc(doc: str, sandbox: dict) -> tuple[list[str], list[str], str | None]:
+    """Run `doc`'s blocks in order, as a reader of that document would: what one block
+    exports, the next sees. Returns (lines run, lines set aside, the first failure)."""
+    state = sandbox["home"] / f"state-{doc.replace('/', '-')}.sh"
     state.write_text("")
     ran, set_aside = [], []
-    for doc in DOCS:
-        for block in shell_blocks(doc):
-            lines = []
-            for line in commands(block):
-                planned = plan(line, sandbox["port"])
-                if planned is None:
-                    set_aside.append(f"{doc}: {line}")
-                else:
-                    lines.append(f"echo '+ {doc}' >&2; {planned}")
-            if not lines:
-                continue
-            script = "\n".join([PREAMBLE, f"source {state}", *lines, f"export -p > {state}"])
-            done = subprocess.run(["bash", "-c", script], **sandbox["run"])
-            assert done.returncode == 0, (
+    for block in shell_blocks(doc):
+        lines = []
+        for line in commands(block):
+            planned = plan(line, sandbox["port"])
+            if planned is None:
+                set_aside.append(f"{doc}: {line}")
+            else:
+                lines.append(f"echo '+ {doc}' >&2; {planned}")
+        if not lines:
+            continue
+        script = "\n".join([PREAMBLE, f"source {state}", *lines, "wait_background",
+                            f"export -p > {state}"])
+        done = subprocess.run(["bash", "-c", script], **sandbox["run"])
+        if done.returncode != 0:
+            return ran, set_aside, (
                 f"a block of {doc} failed:\n{block}\n--- stdout\n{done.stdout[-3000:]}"
                 f"\n--- stderr\n{done.stderr[-3000:]}")
-            ran.extend(lines)
+        ran.extend(lines)
+    return ran, set_aside, None
+
+
+def test_every_shell_block_in_the_docs_runs(sandbox):
+    # The documents side by side (each in order): most of the time is waiting for servers,
+    # workers and fresh databases to start, not CPU.
+    with ThreadPoolExecutor(max_workers=len(DOCS)) as pool:
+        outcomes = list(pool.map(lambda doc: run_doc(doc, sandbox), DOCS))
+    failures = [failure for _, _, failure in outcomes if failure]
+    assert not failures, "\n\n".join(failures)
+    ran = [line for lines, _, _ in outcomes for line in lines]
+    set_aside = [line for _, lines, _ in outcomes for line in lines]
     print(f"\n{len(ran)} documented commands ran; {len(set_aside)} set aside (EXTERNAL)")
     assert len(ran) >= 40
 
@@ -331,4 +363,10 @@ def test_a_failing_command_fails_its_block(sandbox):
     assert done.returncode != 0
     assert "never" not in done.stdout
     assert plan("thaiyyal serve --bind 0.0.0.0:8080 --workers 4", 1) == (
-        " serve_check thaiyyal serve --workers 4")
+        " serve_check thaiyyal serve --workers 4 & background+=($!)")
+    # so does one its line started in the background, when the block waits for it
+    script = "\n".join([PREAMBLE, "sleep 0.2 && false & background+=($!)", "true &",
+                        "background+=($!)", "wait_background", "echo never"])
+    done = subprocess.run(["bash", "-c", script], **sandbox["run"])
+    assert done.returncode != 0
+    assert "never" not in done.stdout
