@@ -263,6 +263,7 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["workflows.api.parsers.JSONBodyParser"],
     "DEFAULT_RENDERER_CLASSES": ["workflows.api.renderers.RunSafeJSONRenderer"],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "workflows.api.negotiation.FirstRendererNegotiation",
     "DEFAULT_THROTTLE_CLASSES": [
         "workflows.api.throttles.AnonThrottle",
         "workflows.api.throttles.UserThrottle",
