@@ -191,10 +191,15 @@ def serve(args: argparse.Namespace) -> int:
     if db_wait is None:
         db_wait = _seconds(os.environ.get("THAIYYAL_DB_WAIT_SECONDS") or str(DEFAULT_DB_WAIT))
     try:
-        prepare_database(migrate=not args.no_migrate, wait=db_wait)
-    except Exception as exc:  # noqa: BLE001 - any setup failure ends here, said plainly
+        from django.conf import settings
+
+        settings.INSTALLED_APPS  # noqa: B018 - reads the settings: a bad one stops us here
+    except Exception as exc:  # noqa: BLE001 - said plainly, as prepare_for_serving does
         print(f"thaiyyal serve: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 2
+    # The gunicorn master prepares the database (workflows/gunicorn_hooks.py), once it has
+    # loaded the app to fork into its workers: Django is imported once, not twice.
+    os.environ[PREPARE_ENV] = f"{'reap' if args.no_migrate else 'migrate'}:{db_wait:g}"
     workers = args.workers or int(os.environ.get("WEB_CONCURRENCY") or default_workers())
     command = [sys.executable, "-m", "gunicorn", "--config", str(GUNICORN_CONF),
                "--bind", args.bind, "--workers", str(workers), "thaiyyal.wsgi:application"]
@@ -202,6 +207,25 @@ def serve(args: argparse.Namespace) -> int:
     sys.stderr.flush()
     os.execv(sys.executable, command)
     return 0  # not reached: exec replaced this process
+
+
+#: what the gunicorn master does before it forks its workers, set by `serve`:
+#: "migrate:<seconds to wait for the database>" or "reap:<seconds>"
+PREPARE_ENV = "THAIYYAL_SERVE_PREPARE"
+
+
+def prepare_for_serving() -> None:
+    """In the gunicorn master `serve` started (a no-op for a plain `gunicorn -c ...`):
+    prepare_database as `serve` was asked; on failure, say why and exit 2."""
+    task = os.environ.pop(PREPARE_ENV, "")
+    if not task:
+        return
+    what, _, wait = task.partition(":")
+    try:
+        prepare_database(migrate=what == "migrate", wait=float(wait or 0))
+    except Exception as exc:  # noqa: BLE001 - any setup failure ends here, said plainly
+        print(f"thaiyyal serve: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
+        raise SystemExit(2) from None
 
 
 def prepare_database(migrate: bool, wait: float = 0.0) -> None:

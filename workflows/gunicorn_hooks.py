@@ -6,7 +6,8 @@ prometheus_client at import time: it runs in the master, before the app is loade
 - `prepare_environment()` (at config load): chooses PROMETHEUS_MULTIPROC_DIR before any
   metric exists, and records the master's pid for the whole-server CPU collector.
 - `on_starting`: wipes the metrics directory, so counters start at zero with the server
-  and files of a previous server's workers are not summed in.
+  and files of a previous server's workers are not summed in; then, in a server
+  `thaiyyal serve` started, migrates and reaps (thaiyyal/cli.py::prepare_for_serving).
 - `child_exit`: marks a dead worker, so its live gauges (requests in progress, worker
   slots) stop counting. Its counters and histograms stay (they are history), folded into
   one archive file per type so that recycled workers do not slow every scrape.
@@ -64,6 +65,11 @@ def wipe_metrics_directory() -> None:
 def on_starting(server: Any) -> None:
     prepare_environment()
     wipe_metrics_directory()
+    # Started by `thaiyyal serve`: migrate and reap now, before any worker is forked and
+    # before the port is bound (the app is loaded already: preload_app).
+    from thaiyyal.cli import prepare_for_serving
+
+    prepare_for_serving()
 
 
 def child_exit(server: Any, worker: Any) -> None:
