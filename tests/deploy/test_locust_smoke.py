@@ -49,7 +49,7 @@ def locust(base: str, token: str, seconds: int, users: int, tmp: Path,
 
 def test_locust_smoke_meets_the_kit_thresholds_against_a_thaiyyal_server(thaiyyal_server, tmp_path):
     base, token = thaiyyal_server
-    done, stats = locust(base, token, seconds=20, users=4, tmp=tmp_path)
+    done, stats = locust(base, token, seconds=8, users=4, tmp=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]
     assert "thresholds met" in done.stderr
     assert stats["num_requests"] > 100

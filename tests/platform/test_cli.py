@@ -9,6 +9,7 @@ import os
 import re
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from io import StringIO
 from pathlib import Path
 
@@ -181,26 +182,30 @@ def test_commands_run_locally_in_a_checkout_make_run_set_up(tmp_path):
     del env["SECRET_KEY"]
     (tmp_path / "secret_key").write_text("local-" + "k" * 50)
 
-    for command in (["migrate", "--noinput"], ["create_demo", "--reset"], ["reap_runs"],
-                    ["prune_runs", "--days", "30"]):
-        done = thaiyyal("manage", *command, env=env)
-        assert done.returncode == 0, done.stderr
-    demo = thaiyyal("manage", "create_demo", "--reset", env=env).stdout
-    assert "API token:" in demo
-    demo_id = re.search(r"Demo workflow .*: id (\d+),", demo).group(1)
+    assert thaiyyal("manage", "migrate", "--noinput", env=env).returncode == 0
+    demo = thaiyyal("manage", "create_demo", "--reset", env=env)
+    assert demo.returncode == 0, demo.stderr
+    assert "API token:" in demo.stdout
+    demo_id = re.search(r"Demo workflow .*: id (\d+),", demo.stdout).group(1)
 
-    # the commands the docs name in their prose (docs/security.md, docs/queue.md), as written
-    # there, the workflow id aside
-    key = thaiyyal("manage", "credential_key", env=env)
+    # The rest side by side (each is a process of its own on the one SQLite database),
+    # with the commands the docs name in their prose (docs/security.md, docs/queue.md) as
+    # written there, the workflow id aside.
+    commands = {"reap": ["reap_runs"], "prune": ["prune_runs", "--days", "30"],
+                "key": ["credential_key"], "rotated": ["rotate_credentials"],
+                "scheduled": ["schedule_workflow", demo_id, "--cron", "*/5 * * * *",
+                              "--inputs", '{"customer": "Ada"}'],
+                "reset": ["axes_reset"]}
+    with ThreadPoolExecutor(len(commands)) as pool:
+        done = dict(zip(commands, pool.map(lambda c: thaiyyal("manage", *c, env=env),
+                                           commands.values()), strict=True))
+    for name in ("reap", "prune", "reset"):
+        assert done[name].returncode == 0, done[name].stderr
+    key, rotated, scheduled, reset = (done[n] for n in ("key", "rotated", "scheduled", "reset"))
     assert key.returncode == 0, key.stderr
     assert len(base64.urlsafe_b64decode(key.stdout.strip())) == 32  # a Fernet key
-    rotated = thaiyyal("manage", "rotate_credentials", env=env)
     assert (rotated.returncode, rotated.stdout) == (0, "re-encrypted 0 credential(s)\n"), \
         rotated.stderr
-    scheduled = thaiyyal("manage", "schedule_workflow", demo_id, "--cron", "*/5 * * * *",
-                         "--inputs", '{"customer": "Ada"}', env=env)
     assert scheduled.returncode == 0, scheduled.stderr
     assert re.fullmatch(r"schedule \d+: .*\*/5 \* \* \* \*\n", scheduled.stdout)
-    reset = thaiyyal("manage", "axes_reset", env=env)
-    assert reset.returncode == 0, reset.stderr
     assert "Traceback" not in key.stderr + rotated.stderr + scheduled.stderr + reset.stderr
