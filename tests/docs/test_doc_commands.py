@@ -133,11 +133,13 @@ def plan(line: str, port: int) -> str | None:
     return f"{prefix} {shlex.join(words)}" if prefix else line
 
 
+#: what plan() puts before a command that stands alone (its own port, database or pytest
+#: run) and that no later line needs: run_doc runs it beside the rest of its document
+ASIDE = "aside: "
+
+
 def _aside(command: str) -> str:
-    """`command` in the background: it stands alone (its own port, database or pytest run)
-    and no later line needs what it does, so a block's such lines run side by side while
-    the block goes on; the block then waits for each and fails if one did."""
-    return f"{command} & background+=($!)"
+    return ASIDE + command
 
 
 def _placeholder(assignment: str) -> str:
@@ -163,12 +165,6 @@ def _rebind(args: list[str]) -> str:
 
 PREAMBLE = r"""
 set -eo pipefail
-background=()
-wait_background() {  # every command a line started in the background must succeed
-  local pid
-  for pid in "${background[@]}"; do wait "$pid"; done
-  background=()
-}
 free_port() {
   python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
 print(s.getsockname()[1])'
@@ -249,29 +245,58 @@ def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict]:
 
 def run_doc(doc: str, sandbox: dict) -> tuple[list[str], list[str], str | None]:
     """Run `doc`'s blocks in order, as a reader of that document would: what one block
-    exports, the next sees. Returns (lines run, lines set aside, the first failure)."""
+    exports, the next sees. A command plan() sets aside starts, once the rest of its block
+    has run, beside what follows (the document's servers, pytest collections and shortened
+    measurements overlap); each must succeed by the document's end. Returns (lines run,
+    lines set aside, the first failure)."""
     state = sandbox["home"] / f"state-{doc.replace('/', '-')}.sh"
     state.write_text("")
-    ran, set_aside = [], []
-    for block in shell_blocks(doc):
-        lines = []
-        for line in commands(block):
-            planned = plan(line, sandbox["port"])
-            if planned is None:
-                set_aside.append(f"{doc}: {line}")
-            else:
-                lines.append(f"echo '+ {doc}' >&2; {planned}")
-        if not lines:
-            continue
-        script = "\n".join([PREAMBLE, f"source {state}", *lines, "wait_background",
-                            f"export -p > {state}"])
-        done = subprocess.run(["bash", "-c", script], **sandbox["run"])
-        if done.returncode != 0:
-            return ran, set_aside, (
-                f"a block of {doc} failed:\n{block}\n--- stdout\n{done.stdout[-3000:]}"
-                f"\n--- stderr\n{done.stderr[-3000:]}")
-        ran.extend(lines)
-    return ran, set_aside, None
+    ran, set_aside, started = [], [], []
+    try:
+        for block in shell_blocks(doc):
+            lines, beside = [], []
+            for line in commands(block):
+                planned = plan(line, sandbox["port"])
+                if planned is None:
+                    set_aside.append(f"{doc}: {line}")
+                elif planned.startswith(ASIDE):
+                    beside.append(planned[len(ASIDE):])
+                else:
+                    lines.append(f"echo '+ {doc}' >&2; {planned}")
+            if lines:
+                script = "\n".join([PREAMBLE, f"source {state}", *lines,
+                                    f"export -p > {state}"])
+                done = subprocess.run(["bash", "-c", script], **sandbox["run"])
+                if done.returncode != 0:
+                    return ran, set_aside, (
+                        f"a block of {doc} failed:\n{block}\n--- stdout\n"
+                        f"{done.stdout[-3000:]}\n--- stderr\n{done.stderr[-3000:]}")
+            started += [(command, start_beside(command, state, sandbox["run"]))
+                        for command in beside]
+            ran.extend(lines + beside)
+        return ran, set_aside, wait_beside(doc, started)
+    finally:
+        for _, process in started:
+            if process.poll() is None:
+                process.kill()
+
+
+def start_beside(command: str, state: Path, run: dict) -> subprocess.Popen:
+    """`command` in a shell of its own, with the state its document has reached."""
+    return subprocess.Popen(["bash", "-c", "\n".join([PREAMBLE, f"source {state}", command])],
+                            cwd=run["cwd"], env=run["env"], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def wait_beside(doc: str, started: list[tuple[str, subprocess.Popen]]) -> str | None:
+    """The first failure among the commands started beside the rest, once all ended."""
+    failures = []
+    for command, process in started:
+        output, _ = process.communicate(timeout=300)
+        if process.returncode != 0:
+            failures.append(f"a command of {doc} failed:\n{command}\n--- output\n"
+                            f"{output[-3000:]}")
+    return failures[0] if failures else None
 
 
 def test_every_shell_block_in_the_docs_runs(sandbox):
@@ -363,10 +388,14 @@ def test_a_failing_command_fails_its_block(sandbox):
     assert done.returncode != 0
     assert "never" not in done.stdout
     assert plan("thaiyyal serve --bind 0.0.0.0:8080 --workers 4", 1) == (
-        " serve_check thaiyyal serve --workers 4 & background+=($!)")
-    # so does one its line started in the background, when the block waits for it
-    script = "\n".join([PREAMBLE, "sleep 0.2 && false & background+=($!)", "true &",
-                        "background+=($!)", "wait_background", "echo never"])
-    done = subprocess.run(["bash", "-c", script], **sandbox["run"])
-    assert done.returncode != 0
-    assert "never" not in done.stdout
+        ASIDE + " serve_check thaiyyal serve --workers 4")
+    # and one run beside the rest fails its document, whatever ends first
+    state = sandbox["home"] / "state-empty.sh"
+    state.write_text("")
+    started = [(c, start_beside(c, state, sandbox["run"]))
+               for c in ("sleep 0.3; echo late; false", "true")]
+    failure = wait_beside("a.md", started)
+    assert failure is not None
+    assert "sleep 0.3; echo late; false" in failure
+    assert "late" in failure
+    assert wait_beside("b.md", [("true", start_beside("true", state, sandbox["run"]))]) is None
