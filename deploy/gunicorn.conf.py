@@ -68,6 +68,7 @@ def on_starting(server):
 
 
 def when_ready(server):
+    gunicorn_hooks.freeze_before_forking(server)
     gunicorn_hooks.start_probe_listener(server)
 
 

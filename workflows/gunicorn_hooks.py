@@ -11,6 +11,8 @@ prometheus_client at import time: it runs in the master, before the app is loade
 - `child_exit`: marks a dead worker, so its live gauges (requests in progress, worker
   slots) stop counting. Its counters and histograms stay (they are history), folded into
   one archive file per type so that recycled workers do not slow every scrape.
+- `freeze_before_forking` (`when_ready`): with the app preloaded, the master freezes it
+  before forking, so the workers' collections leave the pages they share alone.
 - `post_worker_init`: the worker freezes the loaded app out of the garbage collector
   (`gc.freeze()`: full collections no longer walk it), adds its request slots, starts
   its reaper (runs whose worker died are marked `interrupted` by the server itself,
@@ -99,6 +101,13 @@ def freeze_loaded_app() -> int:
     gc.collect()
     gc.freeze()
     return gc.get_freeze_count()
+
+
+def freeze_before_forking(server: Any) -> None:
+    """In the master, with the app preloaded: freeze it before the workers are forked, so
+    that their collections never walk (and so write to) the pages they share with it."""
+    if getattr(server.cfg, "preload_app", False):
+        freeze_loaded_app()
 
 
 def post_worker_init(worker: Any) -> None:

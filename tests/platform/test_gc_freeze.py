@@ -9,8 +9,19 @@ import json
 import os
 import subprocess
 import sys
+import time
+from pathlib import Path
 
-from tests.platform.serving import ROOT
+import pytest
+from django.db import connection
+
+from tests.platform.serving import (
+    ROOT,
+    database_url,
+    gunicorn_workers,
+    serve,
+    server_environment,
+)
 
 WORKER = """
 import gc, json, time
@@ -42,3 +53,30 @@ def test_freezing_the_loaded_app_leaves_full_collections_almost_nothing_to_walk(
     assert figures["frozen"] > 50_000, figures
     assert figures["tracked"] < 1_000, figures
     assert figures["after_ms"] < figures["before_ms"], figures
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_share_the_preloaded_and_frozen_app_with_the_master(tmp_path):
+    """The master loads the app and freezes it before forking, so each worker's memory is
+    mostly pages it shares: its proportional share (PSS) is well under its RSS. (Each
+    worker importing the app itself, or collecting over the inherited objects, made them
+    its own: PSS ~57 of 86 MB; shared, ~22 of 83 MB.)"""
+    env = server_environment(database_url(connection.settings_dict), tmp_path / "var")
+    with serve(env, tmp_path / "server.log", "--workers", "3") as server:
+        deadline = time.monotonic() + 20
+        while len(workers := gunicorn_workers(server.process.pid)) < 3:
+            assert time.monotonic() < deadline, workers
+            time.sleep(0.1)
+        for _ in range(20):
+            server.request("GET", "/healthz")
+        memory = {pid: (_kib(pid, "Rss"), _kib(pid, "Pss")) for pid in workers}
+    print(f"\nworkers' RSS and PSS, KiB: {memory}")
+    for rss, pss in memory.values():
+        assert pss < 0.5 * rss, memory
+
+
+def _kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
