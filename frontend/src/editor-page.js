@@ -58,7 +58,7 @@ async function mount(textarea) {
   let seq = 0;
   let applyingCode = false;
   // the engine's problems and the text they were found in (as the code editor shows it)
-  let checked = { text: null, problems: [] };
+  let checked = { text: null, problems: [], fresh: false };
   const parseLint = jsonParseLinter();
   // JSON syntax errors, else the engine's problems while the text is the one checked
   // (positions in other text would be wrong; the next validation brings them back)
@@ -83,7 +83,10 @@ async function mount(textarea) {
       editor.showProblems(answer.ok ? [] : body.details ?? [{ path: "$", message: body.error ?? `HTTP ${answer.status}` }]);
       // The code editor shows them through its linter (below), which owns the whole list:
       // diagnostics set from outside it were wiped whenever it ran after an edit.
-      checked = { text: JSON.stringify(doc, null, 2), problems: editor.problems };
+      checked = { text: JSON.stringify(doc, null, 2), problems: editor.problems, fresh: true };
+      // an update with no change, which needsRefresh turns into a lint; forced to run now
+      // (forceLinting alone runs only a lint already scheduled by an edit)
+      code.dispatch({});
       forceLinting(code);
       root.dataset.validated = String(mine);
     }, 300);
@@ -102,7 +105,11 @@ async function mount(textarea) {
   const code = new EditorView({
     doc: textarea.value,
     parent: editor.codeHost,
-    extensions: [basicSetup, json(), linter(lint), lintGutter(),
+    extensions: [basicSetup, json(), linter(lint, { needsRefresh: () => {
+      const fresh = checked.fresh;
+      checked.fresh = false;
+      return fresh;
+    } }), lintGutter(),
       EditorView.lineWrapping,
       EditorView.updateListener.of((update) => {
         if (!update.docChanged || applyingCode) return;
