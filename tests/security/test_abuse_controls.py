@@ -25,11 +25,17 @@ SLOW = {"nodes": [{"id": "start", "type": "number", "data": {"value": 1}},
 def test_200_requests_with_a_bad_token_are_throttled_like_anonymous_ones():
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token " + "0" * 40)
+    started = time.monotonic()
     statuses = [client.get("/api/v1/workflows/").status_code for _ in range(200)]
+    took = time.monotonic() - started
 
-    # The anonymous rate is 60/min: the 61st refused token is answered 429.
+    # The anonymous rate is 60/min: 60 at once, then one a second (GCRA). The 61st refused
+    # token is answered 429 unless a second has passed; the rest are 429 but for one more
+    # each second the 200 requests took (a loaded machine can take several).
     assert statuses[:60] == [401] * 60
-    assert set(statuses[60:]) == {429}
+    assert set(statuses[60:]) <= {401, 429}
+    assert statuses[60:].count(401) <= int(took) + 1, (took, statuses)
+    assert statuses[60:].count(429) >= 140 - int(took) - 1
     response = client.get("/api/v1/workflows/")
     assert int(response["Retry-After"]) > 0
     assert response.json()["success"] is False
