@@ -9,7 +9,8 @@ Gunicorn builds every atom for every request (a timestamp, each request and resp
 header, the whole WSGI environ, each escaped) and then formats the few its format names:
 ~6% of a short request's CPU in a worker's profile. `_Atoms` computes only the atoms the
 format asks for, with gunicorn's values and escaping; any atom it does not know comes
-from gunicorn's own table, built once for that line. Light to import: gunicorn loads it
+from gunicorn's own table, built once for that line (`r` and `U`, the atoms that hold
+the path, are always quick ones, so they are always redacted). Light to import: gunicorn loads it
 before Django is set up.
 """
 
@@ -49,7 +50,8 @@ def _sent(resp: Any) -> str:
     return str(sent) if sent is not None else "-"
 
 
-#: the atoms of the default format (and a few cheap others), as gunicorn computes them
+#: the atoms of the default format (and a few cheap others), as gunicorn computes them,
+#: the request line and the path (`r`, `U`) with webhook secrets redacted
 _QUICK: dict[str, Callable[[Any, Any, dict[str, Any], Any], Any]] = {
     "h": lambda resp, req, env, took: env.get("REMOTE_ADDR", "-"),
     "r": lambda resp, req, env, took: _redacted(
@@ -94,14 +96,6 @@ class _Atoms(dict):  # type: ignore[type-arg]
 
 
 class AccessLogger(Logger):  # type: ignore[misc]
-    def atoms(self, resp: Any, req: Any, environ: dict[str, Any],
-              request_time: Any) -> dict[str, Any]:
-        atoms: dict[str, Any] = super().atoms(resp, req, environ, request_time)
-        for key in ("r", "U"):
-            if isinstance(atoms.get(key), str):
-                atoms[key] = _redacted(atoms[key])
-        return atoms
-
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
         if not self.access_log_enabled:
             return

@@ -230,9 +230,9 @@ def prepare_for_serving() -> None:
 
 def prepare_database(migrate: bool, wait: float = 0.0) -> None:
     """Migrate (once the database answers, waiting up to `wait` seconds) and reap in this
-    process, then close every connection (and pool) so the gunicorn that replaces it
-    inherits no database socket. Without `migrate` the server starts at once, database or
-    not (/readyz says 503 until it is back)."""
+    process (the gunicorn master), then close every connection (and pool) so the workers
+    it forks inherit no database socket. Without `migrate` the server starts at once,
+    database or not (/readyz says 503 until it is back)."""
     import django
     import psycopg
     from django.core.management import call_command
