@@ -9,12 +9,12 @@ import json
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from django.db import connection
 
+from tests.observability.liveserver import wait_for
 from tests.platform.serving import (
     ROOT,
     database_url,
@@ -63,10 +63,8 @@ def test_workers_share_the_preloaded_and_frozen_app_with_the_master(tmp_path):
     its own: PSS ~57 of 86 MB; shared, ~22 of 83 MB.)"""
     env = server_environment(database_url(connection.settings_dict), tmp_path / "var")
     with serve(env, tmp_path / "server.log", "--workers", "3") as server:
-        deadline = time.monotonic() + 20
-        while len(workers := gunicorn_workers(server.process.pid)) < 3:
-            assert time.monotonic() < deadline, workers
-            time.sleep(0.1)
+        workers = wait_for(lambda: len(found := gunicorn_workers(server.process.pid)) == 3
+                           and found, 20, "three workers")
         for _ in range(20):
             server.request("GET", "/healthz")
         memory = {pid: (_kib(pid, "Rss"), _kib(pid, "Pss")) for pid in workers}
