@@ -74,6 +74,7 @@ def when_ready(server):
 
 def post_fork(server, worker):
     gunicorn_hooks.close_probe_listener_in_worker()
+    gunicorn_hooks.keep_arbiter(server, worker)
 
 
 def on_exit(server):

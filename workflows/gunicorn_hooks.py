@@ -28,6 +28,8 @@ from __future__ import annotations
 import glob
 import importlib
 import os
+import queue
+import signal
 import sys
 import tempfile
 from functools import partial
@@ -110,7 +112,41 @@ def freeze_before_forking(server: Any) -> None:
         freeze_loaded_app()
 
 
+#: what the master sends its workers to stop them
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT, signal.SIGQUIT)
+
+
+def keep_arbiter(server: Any, worker: Any) -> None:
+    """`post_fork`, in the new worker: keep the master's state as this process inherited
+    it, for stopped_before_listening."""
+    worker.thaiyyal_arbiter = server
+
+
+def stopped_before_listening(worker: Any) -> bool:
+    """Whether the master told this worker to stop before it had its own signal handlers.
+
+    Until then the master's handler, inherited through the fork, takes a signal: it only
+    queues it for a master loop this process never runs. With the app preloaded a worker
+    is serving within milliseconds, so a server stopped just after it is ready can send
+    its stop while the last workers are still being forked; such a worker kept serving,
+    and the master waited its whole graceful timeout (the execution limit + 5 s) for it.
+    A stop already pending in the master at the fork is in the same queue. Then the worker
+    ends now (`alive` off: its loop exits before the first request)."""
+    inherited = getattr(getattr(worker, "thaiyyal_arbiter", None), "SIG_QUEUE", None)
+    told = False
+    while inherited is not None:
+        try:
+            told = inherited.get_nowait() in STOP_SIGNALS or told
+        except queue.Empty:
+            break
+    if told:
+        worker.alive = False
+    return told
+
+
 def post_worker_init(worker: Any) -> None:
+    if stopped_before_listening(worker):
+        return
     # First, before this worker allocates anything of its own (the app is loaded by now).
     frozen = freeze_loaded_app()
     worker.log.info("worker %s: %d objects of the loaded app frozen out of the garbage "
