@@ -475,9 +475,11 @@ def server_env(database_url: str, workdir: Path) -> dict[str, str]:
                "thaiyyal.settings", SECRET_KEY=secrets.token_urlsafe(50), DEBUG="0",
                THAIYYAL_HTTPS="0", THAIYYAL_BENCH_ENDPOINTS="1",
                THAIYYAL_VAR_DIR=str(workdir / "var"),
-               # Throttling stays on (its cost is real) at rates no run here reaches.
+               # Throttling and the runs-in-flight cap stay on (their cost is real) at
+               # rates and counts no run here reaches: bench_queue queues 60 runs at once.
                THAIYYAL_THROTTLE_USER="100000000/min",
-               THAIYYAL_THROTTLE_EXECUTE="100000000/min")
+               THAIYYAL_THROTTLE_EXECUTE="100000000/min",
+               THAIYYAL_MAX_RUNS_IN_FLIGHT="100000000")
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)  # each server picks its own
     return env
 

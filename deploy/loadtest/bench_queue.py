@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -52,9 +53,13 @@ def submit(base: str, token: str, body: bytes) -> str:
         f"{base}/api/v1/workflow/execute", data=body, method="POST",
         headers={"Authorization": f"Token {token}", "Content-Type": "application/json",
                  "Prefer": "respond-async"})
-    with urllib.request.urlopen(request, timeout=30) as response:
-        assert response.status == 202, response.status
-        return str(json.loads(response.read())["id"])
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.status == 202, response.status
+            return str(json.loads(response.read())["id"])
+    except urllib.error.HTTPError as exc:
+        raise SystemExit(f"an async execute answered {exc.code}: "
+                         f"{exc.read()[:500].decode(errors='replace')}") from None
 
 
 def rows(url: str, ids: list[str]) -> list[tuple[str, float, float, float]]:
