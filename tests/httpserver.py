@@ -185,6 +185,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.send_json({"data": [{"id": f"{name}{i}", "active": i % 2 == 0}
                                  for i in range(int(query.get("count", "6")))]})
 
+    def route_gate(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
+        """Answers once the test opens the gate (`server.gate.set()`), or after 20 s."""
+        self.server.owner.gate.wait(20.0)
+        self.send_json({"gated": True})
+
     def route_hang(self, request: RecordedRequest, query: dict[str, str], hits: int) -> None:
         self.wait(30.0)
         self.send_json({"hung": True})
@@ -347,6 +352,9 @@ class LoopbackHTTPServer:
         self._counters: dict[str, int] = {}
         #: set when the server stops: wakes /slow, /hang and /drip handlers
         self.release = threading.Event()
+        #: /gate answers once this is set (cleared by reset): a test holds a run at a
+        #: known point while it acts
+        self.gate = threading.Event()
 
     @property
     def host(self) -> str:
@@ -380,6 +388,7 @@ class LoopbackHTTPServer:
         with self._lock:
             self.requests.clear()
             self._counters.clear()
+        self.gate.clear()
 
     def record(self, request: RecordedRequest) -> int:
         with self._lock:

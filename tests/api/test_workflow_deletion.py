@@ -24,12 +24,12 @@ from workflows.models import NodeRun, Run, Workflow, WorkflowVersion
 URL = "/api/v1/workflows/"
 
 
-def slow_definition(http_server: Any, delay: str = "300ms") -> dict[str, Any]:
-    """An http call (the server counts it: the test's sign that the run is under way),
-    then a `delay`, then 2 + 3."""
+def slow_definition(http_server: Any, delay: str = "50ms") -> dict[str, Any]:
+    """An http call to the server's /gate (its hit is the test's sign that the run is under
+    way; it answers when the test opens the gate), then a `delay`, then 2 + 3."""
     return {
         "nodes": [
-            {"id": "started", "type": "http", "data": {"url": http_server.url("/count")}},
+            {"id": "started", "type": "http", "data": {"url": http_server.url("/gate")}},
             {"id": "wait", "type": "delay", "data": {"duration": delay}},
             {"id": "a", "type": "number", "data": {"value": 2}},
             {"id": "b", "type": "number", "data": {"value": 3}},
@@ -56,7 +56,7 @@ def execute_in_thread(client: Any, url: str) -> tuple[threading.Thread, dict[str
 
 def wait_until_started(http_server: Any) -> None:
     deadline = time.monotonic() + 10
-    while http_server.hits("/count") == 0:
+    while http_server.hits("/gate") == 0:
         assert time.monotonic() < deadline, "the run never started"
         time.sleep(0.002)
 
@@ -99,8 +99,11 @@ def test_a_run_survives_its_workflow_changing_while_it_runs(
 
     thread, answer = execute_in_thread(token_client(user), f"{URL}{workflow.pk}/execute")
     wait_until_started(http_server)
-    change(user, workflow, client)
-    changed_at = timezone.now()
+    try:
+        change(user, workflow, client)
+        changed_at = timezone.now()
+    finally:
+        http_server.gate.set()  # the run goes on only now: the change happened while it ran
     thread.join(timeout=30)
 
     response = answer["response"]
