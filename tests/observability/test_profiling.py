@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import threading
 import time
 import xml.etree.ElementTree as ET
@@ -16,7 +17,15 @@ from tests.observability.protodecode import read_profile
 from workflows.profiling import render
 from workflows.profiling.flamegraph import render_svg
 from workflows.profiling.pprof import Message, PprofFrame, ProfileBuilder, varint
-from workflows.profiling.sampler import MAX_DEPTH, ProcessProfile, sample, thread_label
+from workflows.profiling.sampler import (
+    MAX_DEPTH,
+    ProcessProfile,
+    _PathShortener,
+    current_stacks,
+    sample,
+    stack_of,
+    thread_label,
+)
 
 
 def burn_cpu(stop: threading.Event) -> None:
@@ -108,6 +117,40 @@ def test_deep_stacks_keep_the_innermost_frames():
     names = [f[1] for f in stacks[0]]
     assert names[-2:] == ["Event.wait", "Condition.wait"]
     assert names[0] == "test_deep_stacks_keep_the_innermost_frames.<locals>.recurse"
+
+
+def suspended_generator_frame() -> tuple[object, object]:
+    """A generator suspended at its yield, and its frame: the frame a stack walk reaches
+    when the generator yields while the walk is under way (its callers are gone)."""
+    def gen():
+        yield sys._getframe()
+
+    generator = gen()
+    return generator, next(generator)
+
+
+def test_a_walk_that_ends_on_a_suspended_generator_says_the_stack_is_cut():
+    _generator, frame = suspended_generator_frame()
+    stack, whole = stack_of(frame, _PathShortener())
+    assert [f[1] for f in stack] == ["suspended_generator_frame.<locals>.gen"]
+    assert not whole
+    stack, whole = stack_of(sys._getframe(), _PathShortener())
+    assert whole
+    assert stack[-1][1] == "test_a_walk_that_ends_on_a_suspended_generator_says_the_stack_is_cut"
+
+
+def test_a_cut_stack_is_walked_again_from_a_fresh_snapshot():
+    # The first snapshot caught thread 1 in a generator that was suspended mid-walk; the
+    # next one sees its whole stack (here: this test's frame), which is kept.
+    _generator, cut_frame = suspended_generator_frame()
+    snapshots = iter([{1: cut_frame, 2: sys._getframe()}, {1: sys._getframe()}])
+    stacks = current_stacks(set(), _PathShortener(), lambda: next(snapshots))
+    assert stacks[1] == stacks[2]
+    assert stacks[1][-1][1] == "test_a_cut_stack_is_walked_again_from_a_fresh_snapshot"
+    # Still cut at the last attempt: kept as it is rather than lost.
+    snapshots = iter([{1: cut_frame}] * 3)
+    assert current_stacks(set(), _PathShortener(), lambda: next(snapshots))[1][0][1] == (
+        "suspended_generator_frame.<locals>.gen")
 
 
 def test_thread_labels_merge_pool_threads():

@@ -13,12 +13,14 @@ the worker that asked for it (see agent.py).
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import FrameType
 from typing import Any
@@ -86,15 +88,50 @@ class _PathShortener:
         return short
 
 
-def stack_of(frame: FrameType | None, shorten: _PathShortener) -> tuple[Frame, ...]:
+#: Code flags of frames that lose their caller (f_back is None) while suspended.
+_SUSPENDABLE = inspect.CO_GENERATOR | inspect.CO_COROUTINE | inspect.CO_ASYNC_GENERATOR
+
+
+def stack_of(frame: FrameType | None, shorten: _PathShortener) -> tuple[tuple[Frame, ...], bool]:
+    """The stack, root first, and whether it is whole. A thread's root frame is never a
+    generator's or a coroutine's: when the walk ends on one, that generator was suspended
+    while we walked (the walk is Python code, so the thread can run on in between) and its
+    callers are missing."""
     frames: list[Frame] = []
+    last = frame
     while frame is not None and len(frames) < MAX_DEPTH:
         code = frame.f_code
         frames.append((shorten(code.co_filename), code.co_qualname, code.co_firstlineno,
                        frame.f_lineno or code.co_firstlineno))
-        frame = frame.f_back
+        last, frame = frame, frame.f_back
     frames.reverse()
-    return tuple(frames)
+    cut = frame is None and last is not None and bool(last.f_code.co_flags & _SUSPENDABLE)
+    return tuple(frames), not cut
+
+
+#: Walks of a thread's stack per tick before a cut one is kept as it is.
+WALK_ATTEMPTS = 3
+
+
+def current_stacks(skip: frozenset[int] | set[int], shorten: _PathShortener,
+                   snapshot: Callable[[], dict[int, FrameType]] = sys._current_frames,
+                   ) -> dict[int, tuple[Frame, ...]]:
+    """Every thread's stack but `skip`'s, walked again (from a fresh `snapshot` of the
+    threads' innermost frames) where a walk came out cut."""
+    stacks: dict[int, tuple[Frame, ...]] = {}
+    for attempt in range(WALK_ATTEMPTS):
+        cut = False
+        for ident, frame in snapshot().items():
+            if ident in skip or ident in stacks:
+                continue
+            stack, whole = stack_of(frame, shorten)
+            if whole or attempt == WALK_ATTEMPTS - 1:
+                stacks[ident] = stack
+            else:
+                cut = True
+        if not cut:
+            break
+    return stacks
 
 
 def thread_cpu_ns(native_id: int) -> int | None:
@@ -175,11 +212,8 @@ def sample(seconds: float, hz: float = 100.0, mode: str = "cpu",
     try:
         while True:
             threads = _threads()
-            # Walk every stack before anything that can release the GIL (the /proc reads):
-            # a thread that runs on meanwhile would leave us holding finished frames.
-            stacks = [(ident, stack_of(frame, shorten))
-                      for ident, frame in sys._current_frames().items() if ident not in skip]
-            for ident, stack in stacks:
+            # Walk every stack before the /proc reads, which release the GIL for long.
+            for ident, stack in current_stacks(skip, shorten).items():
                 thread = threads.get(ident)
                 name = thread.name if thread else f"thread-{ident}"
                 if not name.startswith(PROFILER_THREAD_PREFIX):
