@@ -183,10 +183,20 @@ def recorded_counts(url: str) -> tuple[int, int]:
 # --- servers -------------------------------------------------------------------------------
 
 
+_ports_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port no server holds now, never handed out before by this process (a
+    port released by its probe socket can come back at the next call, and two servers, or
+    a server's HTTP and probe listeners, must not get the same one)."""
+    while True:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            port = sock.getsockname()[1]
+        if port not in _ports_given:
+            _ports_given.add(port)
+            return port
 
 
 @dataclass

@@ -24,10 +24,23 @@ ROOT = Path(__file__).resolve().parents[2]
 THAIYYAL = Path(sys.executable).with_name("thaiyyal")
 
 
+_ports_given: set[int] = set()
+_ports_lock = threading.Lock()
+
+
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port no server holds now, and never handed out before by this process.
+    The kernel's free port is released when its probe socket closes, so the next call
+    can get the same one back: a server given it as both its HTTP and its probe port
+    could not start (it happened in CI)."""
+    with _ports_lock:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in _ports_given:
+                _ports_given.add(port)
+                return port
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
