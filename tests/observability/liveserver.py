@@ -11,7 +11,6 @@ import json
 import os
 import secrets
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -25,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from tests.platform.serving import free_port
+from tests.platform.serving import free_port, stop, worker_pids
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -137,24 +136,6 @@ def start_server(tmp: Path, workers: int = 2, **extra_env: str) -> Server:
         stop(process)
         raise
     return server
-
-
-def worker_pids(master: int) -> list[int]:
-    try:
-        text = Path(f"/proc/{master}/task/{master}/children").read_text()
-    except OSError:
-        return []
-    return [int(p) for p in text.split()]
-
-
-def stop(process: subprocess.Popen) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
 
 
 def wait_for(check: Any, timeout: float, what: str, interval: float = 0.2) -> Any:

@@ -151,17 +151,22 @@ def wait_ready(server: Server, status: int = 200, timeout: float = 60) -> None:
 
 
 def stop(process: subprocess.Popen) -> None:
+    """Stop a server (or worker) started in a session of its own: SIGTERM to its process
+    group, SIGKILL after 30 s."""
     if process.poll() is not None:
         return
     os.killpg(process.pid, signal.SIGTERM)
     try:
-        process.wait(timeout=20)
+        process.wait(timeout=30)
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
 
 
-def gunicorn_workers(master_pid: int) -> set[int]:
-    """The master's live child processes."""
-    children = Path(f"/proc/{master_pid}/task/{master_pid}/children")
-    return {int(pid) for pid in children.read_text().split()} if children.exists() else set()
+def worker_pids(master_pid: int) -> list[int]:
+    """The master's live child processes (its workers); none once it has gone."""
+    try:
+        text = Path(f"/proc/{master_pid}/task/{master_pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(pid) for pid in text.split()]

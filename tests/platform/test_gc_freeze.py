@@ -18,9 +18,9 @@ from tests.observability.liveserver import wait_for
 from tests.platform.serving import (
     ROOT,
     database_url,
-    gunicorn_workers,
     serve,
     server_environment,
+    worker_pids,
 )
 
 WORKER = """
@@ -63,7 +63,7 @@ def test_workers_share_the_preloaded_and_frozen_app_with_the_master(tmp_path):
     its own: PSS ~57 of 86 MB; shared, ~22 of 83 MB.)"""
     env = server_environment(database_url(connection.settings_dict), tmp_path / "var")
     with serve(env, tmp_path / "server.log", "--workers", "3") as server:
-        workers = wait_for(lambda: len(found := gunicorn_workers(server.process.pid)) == 3
+        workers = wait_for(lambda: len(found := worker_pids(server.process.pid)) == 3
                            and found, 20, "three workers")
         for _ in range(20):
             server.request("GET", "/healthz")

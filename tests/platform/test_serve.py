@@ -16,9 +16,9 @@ from rest_framework.authtoken.models import Token
 from tests.api.conftest import ADD
 from tests.platform.serving import (
     database_url,
-    gunicorn_workers,
     serve,
     server_environment,
+    worker_pids,
 )
 from workflows.maintenance import pid_alive
 from workflows.models import NodeRun, Run
@@ -50,7 +50,7 @@ def test_serve_executes_a_workflow_over_http_and_records_it(server, token):
     assert body["results"]["final_output"] == 5
     run = Run.objects.get(pk=body["run_id"])
     assert run.status == "succeeded"
-    assert run.worker_pid in gunicorn_workers(server.process.pid)
+    assert run.worker_pid in worker_pids(server.process.pid)
     assert run.limits["max_execution_time"] == 90.0
     assert NodeRun.objects.filter(run=run).count() == 3
     status, detail = server.request("GET", f"/api/v1/runs/{run.pk}", token)
@@ -71,7 +71,7 @@ def wait_until_not_running(run: Any, timeout: float = 30) -> None:
 
 def test_worker_killed_mid_run_leaves_an_interrupted_run(server, token):
     run, client = server.start_run_to_kill(token, LONG)
-    assert run.worker_pid in gunicorn_workers(server.process.pid)
+    assert run.worker_pid in worker_pids(server.process.pid)
 
     os.kill(run.worker_pid, signal.SIGKILL)
 
