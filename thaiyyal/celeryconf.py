@@ -9,6 +9,7 @@ from typing import Any
 
 from celery import Celery
 from celery.signals import (
+    worker_before_create_process,
     worker_init,
     worker_process_init,
     worker_process_shutdown,
@@ -32,6 +33,17 @@ def _wipe_metrics(**_: Any) -> None:
     from workflows.gunicorn_hooks import wipe_metrics_directory
 
     wipe_metrics_directory()
+
+
+@worker_before_create_process.connect
+def _freeze_before_forking(**_: Any) -> None:
+    """In the worker's main process, before each pool process is forked: the loaded app
+    is frozen out of the garbage collector, so that the pool processes' collections never
+    walk it, and so never write to the pages they share with the main process (as
+    gunicorn's master does for its workers)."""
+    from workflows.gunicorn_hooks import freeze_loaded_app
+
+    freeze_loaded_app()
 
 
 @worker_process_init.connect

@@ -1,12 +1,15 @@
 """A gunicorn worker freezes the loaded app out of the garbage collector
 (workflows/gunicorn_hooks.py::freeze_loaded_app): full collections then walk only what
 requests allocate. Checked in a fresh process loading the app as a worker does (freezing
-the test process itself would change every other test's collections)."""
+the test process itself would change every other test's collections). gunicorn's master
+and a queue worker's main process freeze it before they fork, so that the processes they
+fork share its pages instead of copying them."""
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import subprocess
 import sys
 from pathlib import Path
@@ -17,11 +20,14 @@ from django.db import connection
 from tests.observability.liveserver import wait_for
 from tests.platform.serving import (
     ROOT,
+    THAIYYAL,
     database_url,
     serve,
     server_environment,
+    stop,
     worker_pids,
 )
+from tests.queue.conftest import Queue, broker_url
 
 WORKER = """
 import gc, json, time
@@ -78,3 +84,35 @@ def _kib(pid: int, field: str) -> int:
         if line.startswith(field + ":"):
             return int(line.split()[1])
     raise AssertionError(f"no {field} for {pid}")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_queue_workers_pool_processes_share_the_app_with_its_main_process(tmp_path):
+    """`thaiyyal worker` freezes the loaded app before each pool process is forked
+    (thaiyyal/celeryconf.py): the pool processes' own (private) pages stay a small part
+    of their memory. (Not frozen: 16-25 and 51 MB private of 93 MB each, 36% of the pool's
+    RSS; frozen: ~12 MB each, 13%.)"""
+    broker = broker_url()
+    queue = f"thaiyyal-freeze-{secrets.token_hex(4)}"
+    env = server_environment(database_url(connection.settings_dict), tmp_path / "var",
+                             THAIYYAL_BROKER_URL=broker, THAIYYAL_QUEUE=queue)
+    log = tmp_path / "worker.log"
+    with log.open("wb") as out:
+        worker = subprocess.Popen([str(THAIYYAL), "worker", "--concurrency", "2"], env=env,
+                                  cwd=ROOT, stdin=subprocess.DEVNULL, stdout=out,
+                                  stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        wait_for(lambda: worker.poll() is not None or "ready." in log.read_text(
+            errors="replace"), 60, "the worker to start")
+        assert worker.poll() is None, log.read_text(errors="replace")[-3000:]
+        pool = wait_for(lambda: len(found := worker_pids(worker.pid)) == 2 and found, 20,
+                        "two pool processes")
+        memory = {pid: (_kib(pid, "Rss"), _kib(pid, "Private_Clean")
+                        + _kib(pid, "Private_Dirty")) for pid in pool}
+    finally:
+        stop(worker)
+        Queue(broker, queue).delete()
+    print(f"\npool processes' RSS and private memory, KiB: {memory}")
+    # The first process forked used to copy the most: checked over the pool.
+    assert sum(private for _, private in memory.values()) < 0.2 * sum(
+        rss for rss, _ in memory.values()), memory
