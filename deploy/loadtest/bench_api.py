@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -184,19 +185,23 @@ def recorded_counts(url: str) -> tuple[int, int]:
 
 
 _ports_given: set[int] = set()
+_ports_lock = threading.Lock()
 
 
 def free_port() -> int:
-    """A loopback port no server holds now, never handed out before by this process (a
-    port released by its probe socket can come back at the next call, and two servers, or
-    a server's HTTP and probe listeners, must not get the same one)."""
-    while True:
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            port = sock.getsockname()[1]
-        if port not in _ports_given:
-            _ports_given.add(port)
-            return port
+    """A loopback port no server holds now, never handed out before by this process (the
+    tests' servers take theirs here too). The kernel's free port is released when its
+    probe socket closes and can come back at the next call: two servers, or a server's
+    HTTP and probe listeners, must not get the same one (a test server once could not
+    start so)."""
+    with _ports_lock:
+        while True:
+            with socket.socket() as sock:
+                sock.bind(("127.0.0.1", 0))
+                port = sock.getsockname()[1]
+            if port not in _ports_given:
+                _ports_given.add(port)
+                return port
 
 
 @dataclass

@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -20,27 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from tests import loadtest_kit
+
 ROOT = Path(__file__).resolve().parents[2]
 THAIYYAL = Path(sys.executable).with_name("thaiyyal")
 
 
-_ports_given: set[int] = set()
-_ports_lock = threading.Lock()
-
-
-def free_port() -> int:
-    """A loopback port no server holds now, and never handed out before by this process.
-    The kernel's free port is released when its probe socket closes, so the next call
-    can get the same one back: a server given it as both its HTTP and its probe port
-    could not start (it happened in CI)."""
-    with _ports_lock:
-        while True:
-            with socket.socket() as sock:
-                sock.bind(("127.0.0.1", 0))
-                port = sock.getsockname()[1]
-            if port not in _ports_given:
-                _ports_given.add(port)
-                return port
+#: the load-test kit's: one process never hands out a port twice, to a test or a benchmark
+free_port = loadtest_kit.bench_api().free_port
 
 
 def database_url(settings_dict: dict[str, Any]) -> str:
